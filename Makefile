@@ -1,0 +1,36 @@
+# Every target creates .venv when it is missing and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config.example.yaml
+
+.PHONY: run test bench lint clean docs
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/engine eval 'hash(urlmain(href))' --event '{"href": "https://www.lytics.io/?utm_source=google"}'
+
+test: $(STAMP)
+	$(BIN)/ruff check engine tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/eval.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine tests bench
+	$(BIN)/ruff format --check engine tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .engine .pytest_cache .mypy_cache .ruff_cache
+
+docs: $(STAMP)
+	$(BIN)/python -m engine.lang.docs docs/functions.md

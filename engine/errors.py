@@ -1,0 +1,153 @@
+"""Every error the engine raises, and the one renderer for located diagnostics.
+
+    EngineError                  base of everything the engine raises on purpose
+     ├── ConfigError             config or expression text is invalid; holds .diagnostics
+     ├── EventError              one event cannot be used (field and reason)
+     └── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
+
+Third-party exceptions (Lark, sqlite3, httpx) are translated where they are caught, with
+``raise … from exc``; nothing else leaks out of the public API.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A piece of text that spans point into, and where that text sits in its file.
+
+    For an expression typed on the command line the text is the whole file. For an expression
+    inside a YAML scalar, `line_origins[i]` is the (line, column) in the file where line i of the
+    text starts, so a caret lands on the exact character of the YAML file.
+    """
+
+    name: str
+    text: str
+    line_origins: tuple[tuple[int, int], ...] | None = None
+    file_lines: tuple[str, ...] | None = None
+    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        starts = [0]
+        for i, ch in enumerate(self.text):
+            if ch == "\n":
+                starts.append(i + 1)
+        object.__setattr__(self, "_starts", tuple(starts))
+
+    def location(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) in the file of the character at `offset` of the text."""
+        offset = max(0, min(offset, len(self.text)))
+        index = bisect.bisect_right(self._starts, offset) - 1
+        col = offset - self._starts[index]
+        if self.line_origins is None:
+            return index + 1, col + 1
+        line, first_col = self.line_origins[min(index, len(self.line_origins) - 1)]
+        return line, first_col + col
+
+    def line_text(self, line: int) -> str:
+        """The file's line number `line` (1-based), as the user sees it."""
+        if self.file_lines is not None:
+            return self.file_lines[line - 1] if 0 < line <= len(self.file_lines) else ""
+        lines = self.text.split("\n")
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem at one place: what `engine validate` and the checker report."""
+
+    source: Source
+    start: int
+    end: int
+    code: str
+    message: str
+    hint: str | None = None
+    severity: Severity = "error"
+
+    @property
+    def file(self) -> str:
+        return self.source.name
+
+    @property
+    def line(self) -> int:
+        return self.source.location(self.start)[0]
+
+    @property
+    def column(self) -> int:
+        return self.source.location(self.start)[1]
+
+    @property
+    def end_line(self) -> int:
+        return self.source.location(self.end)[0]
+
+    @property
+    def end_column(self) -> int:
+        return self.source.location(self.end)[1]
+
+    @property
+    def full_message(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+    def render(self) -> str:
+        """``file:line:col: error[CODE]: message``, the source line, and a caret under the span."""
+        line, col = self.line, self.column
+        text = self.source.line_text(line)
+        end_line, end_col = self.end_line, self.end_column
+        width = end_col - col if end_line == line and end_col > col else 1
+        width = max(1, min(width, len(text) - col + 1)) if text else 1
+        prefix = f"{line} | "
+        gutter = " " * (len(prefix) - 2) + "| "
+        return (
+            f"{self.file}:{line}:{col}: {self.severity}[{self.code}]: {self.full_message}\n"
+            f"{prefix}{text.expandtabs(1)}\n"
+            f"{gutter}{' ' * (col - 1)}{'^' * width}"
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class EngineError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class ConfigError(EngineError):
+    """Config or expression text is invalid; `diagnostics` lists every problem found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
+class EventError(EngineError):
+    """An event cannot be used; names the field and the reason."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class RuntimeFailure(EngineError):
+    """The engine cannot do its work (storage unreachable, …)."""
+
+
+def render_all(diagnostics: Sequence[Diagnostic]) -> str:
+    return "\n".join(d.render() for d in diagnostics)

@@ -1,0 +1,215 @@
+"""The type checker: finds every problem in an expression before any event is touched.
+
+It knows each function from the registry (existence, arity, argument types, aggregate flag),
+where aggregates may stand, and whether the value fits the field's declared type. It never stops
+at the first problem: `check` returns them all, each with the span to put a caret under.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Literal
+
+from engine.errors import Diagnostic, Source
+from engine.lang import nodes as n
+from engine.lang.functions import FUNCTIONS, lookup
+from engine.lang.types import SCALARS, Type, accepts
+from engine.lang.values import to_bool, to_date, to_float
+
+Context = Literal["expression", "mapping", "condition", "transform", "filter"]
+
+SCALAR_FIELD_TYPES = {
+    "string": Type.STRING,
+    "int": Type.INT,
+    "number": Type.NUMBER,
+    "bool": Type.BOOL,
+    "date": Type.DATE,
+}
+LIST_FIELD_TYPES = frozenset({"[]string", "[]time"})
+MAP_FIELD_TYPES = frozenset({
+    "map[string]int", "map[string]intsum", "map[string]number", "map[string]string",
+    "map[string]bool", "map[string]time",
+})
+FIELD_TYPES = frozenset(SCALAR_FIELD_TYPES) | LIST_FIELD_TYPES | MAP_FIELD_TYPES
+
+# Which declared field types each aggregate can feed.
+AGGREGATE_FIELD_TYPES: dict[str, frozenset[str]] = {
+    "count": frozenset({"int", "number"}),
+    "sum": frozenset({"int", "number"}),
+    "min": frozenset({"int", "number", "date"}),
+    "max": frozenset({"int", "number", "date"}),
+    "set": LIST_FIELD_TYPES,
+    "valuect": frozenset({"map[string]intsum", "map[string]int"}),
+}
+
+_LOGICAL = frozenset({"and", "or", "=", "!=", "<", "<=", ">", ">="})
+
+
+def infer(node: n.Expr) -> Type:
+    """The static type of an expression; ``ANY`` where only the event can tell."""
+    match node:
+        case n.Literal(value=v):
+            if isinstance(v, bool):
+                return Type.BOOL
+            if isinstance(v, int):
+                return Type.INT
+            if isinstance(v, float):
+                return Type.NUMBER
+            if isinstance(v, str):
+                return Type.STRING
+            return Type.ANY
+        case n.ListLiteral():
+            return Type.LIST
+        case n.Identifier(name=name, quoted=quoted):
+            return Type.DATE if name == "_ts" and not quoted else Type.ANY
+        case n.Call(name=name, args=args):
+            fn = lookup(name)
+            if fn is None:
+                return Type.ANY
+            if fn.name in ("min", "max") and args:
+                inner = infer(args[0])
+                return inner if inner in SCALARS else Type.ANY
+            return fn.signature.returns
+        case n.Unary(op="not"):
+            return Type.BOOL
+        case n.Unary(operand=operand):
+            return Type.INT if infer(operand) is Type.INT else Type.NUMBER
+        case n.Binary(op=op, left=left, right=right):
+            if op in _LOGICAL:
+                return Type.BOOL
+            lt, rt = infer(left), infer(right)
+            if op == "+" and lt is Type.STRING and rt is Type.STRING:
+                return Type.STRING
+            if Type.ANY in (lt, rt):
+                return Type.ANY
+            return Type.INT if lt is Type.INT and rt is Type.INT and op != "/" else Type.NUMBER
+        case n.Conditional(then=then, otherwise=otherwise):
+            a, b = infer(then), infer(otherwise)
+            return a if a is b else Type.ANY
+    return Type.BOOL  # membership, between, is null, AND(…)/OR(…), INCLUDE, *
+
+
+def literal_fits(value: object, wanted: frozenset[Type]) -> bool:
+    """Whether a literal can be read as one of `wanted` at run time."""
+    if Type.ANY in wanted or value is None:
+        return True
+    if isinstance(value, str):
+        if Type.STRING in wanted or Type.LIST in wanted:
+            return True
+        if (Type.INT in wanted or Type.NUMBER in wanted) and to_float(value) is not None:
+            return True
+        if Type.BOOL in wanted and to_bool(value) is not None:
+            return True
+        return Type.DATE in wanted and to_date(value, 0) is not None
+    if isinstance(value, bool):
+        return accepts(wanted, Type.BOOL)
+    if isinstance(value, int):
+        return accepts(wanted, Type.INT)
+    if isinstance(value, float):
+        return accepts(wanted, Type.NUMBER)
+    return True
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+@dataclass
+class _Checker:
+    source: Source
+    context: Context
+    diagnostics: list[Diagnostic]
+
+    def error(self, span: n.Span, code: str, message: str, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(self.source, span.start, span.end, code, message, hint))
+
+    def visit(self, node: n.Expr, top: bool) -> None:
+        if isinstance(node, n.Call):
+            self.call(node, top)
+        elif isinstance(node, n.Include) and self.context != "filter":
+            self.error(node.span, "E106", "`INCLUDE` is only allowed in audience filters")
+        elif isinstance(node, n.MatchAll) and self.context != "filter":
+            self.error(node.span, "E106", "`*` is only allowed in audience filters")
+        for child in n.children(node):
+            self.visit(child, top=False)
+
+    def call(self, node: n.Call, top: bool) -> None:
+        fn = lookup(node.name)
+        if fn is None:
+            close = difflib.get_close_matches(node.name, sorted(FUNCTIONS), n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`?" if close else None
+            self.error(node.name_span, "E101", f"unknown function `{node.name}`", hint)
+            return
+        sig = fn.signature
+        count = len(node.args)
+        if count < sig.min_args or (sig.max_args is not None and count > sig.max_args):
+            plural = "" if sig.min_args == 1 and sig.max_args == 1 else "s"
+            self.error(
+                node.span, "E102",
+                f"`{fn.name}` takes {sig.arity_text()} argument{plural}, got {count}",
+                f"usage: {fn.name}{sig.render()}",
+            )
+        if fn.aggregate and not (top and self.context in ("mapping", "expression")):
+            where = ("at the top of a mapping expression" if self.context in
+                     ("mapping", "expression") else "in mapping expressions")
+            self.error(node.name_span, "E104",
+                       f"aggregate `{fn.name}` is only allowed {where}")
+        for index, arg in enumerate(node.args):
+            param = sig.param_for(index)
+            if param is None:
+                break
+            if isinstance(arg, n.Literal):
+                if not literal_fits(arg.value, param.types):
+                    self.error(arg.span, "E103",
+                               f"argument `{param.name}` of `{fn.name}` must be "
+                               f"{' or '.join(sorted(t.value for t in param.types))}, "
+                               f"got {_a(infer(arg).value)} {arg.value!r}")
+            else:
+                got = infer(arg)
+                if not accepts(param.types, got):
+                    self.error(arg.span, "E103",
+                               f"argument `{param.name}` of `{fn.name}` must be "
+                               f"{' or '.join(sorted(t.value for t in param.types))}, "
+                               f"got {_a(got.value)}")
+
+    def fits_field(self, node: n.Expr, field_type: str) -> None:
+        if field_type not in FIELD_TYPES:
+            close = difflib.get_close_matches(field_type, sorted(FIELD_TYPES), n=1)
+            self.error(node.span, "E107", f"unknown field type `{field_type}`",
+                       f"did you mean `{close[0]}`?" if close else None)
+            return
+        if isinstance(node, n.Call) and (fn := lookup(node.name)) and fn.aggregate:
+            allowed = AGGREGATE_FIELD_TYPES.get(fn.name, frozenset())
+            if field_type not in allowed:
+                self.error(node.span, "E105",
+                           f"`{fn.name}(…)` cannot fill a field of type `{field_type}`",
+                           f"use type {' or '.join(f'`{t}`' for t in sorted(allowed))}")
+            return
+        got = infer(node)
+        if field_type in SCALAR_FIELD_TYPES:
+            ok = got in SCALARS and accepts(frozenset({SCALAR_FIELD_TYPES[field_type]}), got)
+            ok = ok or got is Type.ANY
+        elif field_type in LIST_FIELD_TYPES:
+            ok = got is not Type.MAP and got is not Type.BOOL
+        else:
+            ok = got in (Type.MAP, Type.ANY)
+        if not ok:
+            self.error(node.span, "E105",
+                       f"this expression gives {_a(got.value)}, which cannot fill a field of "
+                       f"type `{field_type}`")
+
+
+def check(
+    node: n.Expr,
+    source: Source,
+    *,
+    context: Context = "expression",
+    field_type: str | None = None,
+) -> list[Diagnostic]:
+    """Every problem in `node`, in source order."""
+    checker = _Checker(source, context, [])
+    checker.visit(node, top=True)
+    if field_type is not None:
+        checker.fits_field(node, field_type)
+    return sorted(checker.diagnostics, key=lambda d: (d.start, d.code))

@@ -1,0 +1,15 @@
+"""The function library, one module per group; importing this package fills the registry."""
+
+from engine.lang.functions import (  # noqa: F401 -- imported for their registrations
+    aggregates,
+    casting,
+    collections,
+    hashing,
+    logic,
+    strings,
+    time,
+    web,
+)
+from engine.lang.registry import FUNCTIONS, Function, lookup
+
+__all__ = ["FUNCTIONS", "Function", "lookup"]

@@ -1,0 +1,276 @@
+"""The operators of the language, as plain functions that generated code calls.
+
+Generated code runs in a namespace holding only these helpers and the registry's function
+implementations. The rules for missing values live here once: a comparison with a missing side is
+false (``!=`` true), the right side is coerced to the left side's type, and a condition holds only
+when it is exactly ``True``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+from typing import Any
+
+from engine.lang.values import (
+    EvalFailure,
+    Value,
+    map_key,
+    ms_to_date,
+    to_bool,
+    to_date,
+    to_float,
+    to_str,
+)
+
+_NUMERIC = (int, float)
+
+
+def read_path(event: dict[str, Any], path: str, steps: tuple[str, ...]) -> Value:
+    """A dotted name: the flat key if the event has it, else a walk through nested objects."""
+    value = event.get(path)
+    if value is not None:
+        return value
+    current: Any = event
+    for step in steps:
+        if isinstance(current, dict):
+            current = current.get(step)
+        elif isinstance(current, list) and step.isdigit():
+            index = int(step)
+            current = current[index] if index < len(current) else None
+        else:
+            return None
+        if current is None:
+            return None
+    return current
+
+
+def compare(a: Value, b: Value, anchor: int | None = None) -> int | None:
+    """-1, 0 or 1 with `b` read as `a`'s type; None when either is missing or they don't compare."""
+    if a is None or b is None:
+        return None
+    ta = a.__class__
+    if ta is str:
+        tb = b.__class__
+        if tb is str:
+            return int(a > b) - int(a < b)
+        if tb is int or tb is float:
+            fa = to_float(a)
+            return None if fa is None else (fa > b) - (fa < b)
+        if tb is datetime:
+            da = to_date(a, anchor)
+            return None if da is None else (da > b) - (da < b)
+        sb = to_str(b)
+        return None if sb is None else (a > sb) - (a < sb)
+    if ta is int or ta is float:
+        fb = b if b.__class__ in _NUMERIC else to_float(b)
+        return None if fb is None else (a > fb) - (a < fb)
+    if ta is bool:
+        bb = to_bool(b)
+        return None if bb is None else (a > bb) - (a < bb)
+    if ta is datetime:
+        db = to_date(b, anchor)
+        return None if db is None else (a > db) - (a < db)
+    return None
+
+
+def eq(a: Value, b: Value, anchor: int | None = None) -> bool:
+    """Equality with `b` coerced to `a`'s type; a missing side is never equal."""
+    if a is None or b is None:
+        return False
+    if a.__class__ is str and b.__class__ is str:
+        return bool(a == b)
+    if isinstance(a, list):
+        if isinstance(b, list):
+            return sorted(map(str, a)) == sorted(map(str, b))
+        sb = to_str(b)
+        return sb is not None and any(to_str(x) == sb for x in a)
+    if isinstance(a, dict):
+        return bool(a == b)
+    return compare(a, b, anchor) == 0
+
+
+def ne(a: Value, b: Value, anchor: int | None = None) -> bool:
+    return not eq(a, b, anchor)
+
+
+def _ordered(a: Value, b: Value, anchor: int | None, test: Any) -> bool:
+    if isinstance(a, list):  # a list field matches when any element does
+        return any(_ordered(x, b, anchor, test) for x in a)
+    c = compare(a, b, anchor)
+    return c is not None and bool(test(c))
+
+
+def lt(a: Value, b: Value, anchor: int | None = None) -> bool:
+    return _ordered(a, b, anchor, lambda c: c < 0)
+
+
+def le(a: Value, b: Value, anchor: int | None = None) -> bool:
+    return _ordered(a, b, anchor, lambda c: c <= 0)
+
+
+def gt(a: Value, b: Value, anchor: int | None = None) -> bool:
+    return _ordered(a, b, anchor, lambda c: c > 0)
+
+
+def ge(a: Value, b: Value, anchor: int | None = None) -> bool:
+    return _ordered(a, b, anchor, lambda c: c >= 0)
+
+
+def between(a: Value, low: Value, high: Value, anchor: int | None = None) -> bool:
+    """Exclusive on both ends, as in LQL."""
+    return gt(a, low, anchor) and lt(a, high, anchor)
+
+
+def exists(a: Value) -> bool:
+    return a is not None and a != ""
+
+
+def in_(a: Value, items: Any, anchor: int | None = None) -> bool:
+    """`a IN (…)`: a scalar equals any item; a list overlaps; a map has any of the keys."""
+    if a is None or items is None:
+        return False
+    if not isinstance(items, list | tuple):
+        items = (items,)
+    if a.__class__ is str:
+        for item in items:
+            if item.__class__ is str:
+                if a == item:
+                    return True
+            elif eq(a, item, anchor):
+                return True
+        return False
+    if isinstance(a, list):
+        wanted = {to_str(i) for i in items}
+        return any(to_str(x) in wanted for x in a)
+    if isinstance(a, dict):
+        return any(to_str(i) in a for i in items)
+    return any(eq(a, item, anchor) for item in items)
+
+
+def contains(a: Value, b: Value) -> bool:
+    """Substring test; a list contains `b` when any element does; a map when it has the key."""
+    if a is None:
+        return False
+    sb = to_str(b)
+    if not sb:
+        return False
+    if isinstance(a, list):
+        return any(sb in s for s in (to_str(x) for x in a) if s is not None)
+    if isinstance(a, dict):
+        return sb in a
+    sa = to_str(a)
+    return sa is not None and sb in sa
+
+
+@functools.lru_cache(maxsize=1024)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """An anchored, case-sensitive glob where ``*`` and ``%`` match any run of characters."""
+    parts = re.split(r"[*%]", pattern)
+    return re.compile(".*".join(re.escape(p) for p in parts), re.DOTALL)
+
+
+def like(a: Value, pattern: Value) -> bool:
+    sp = to_str(pattern)
+    if a is None or sp is None:
+        return False
+    rx = glob_regex(sp)
+    if isinstance(a, list):
+        return any(rx.fullmatch(s) for s in (to_str(x) for x in a) if s is not None)
+    sa = to_str(a)
+    return sa is not None and rx.fullmatch(sa) is not None
+
+
+def truth(a: Value) -> bool:
+    """A condition holds only when it is exactly ``True``."""
+    return a is True
+
+
+def _number(v: Value) -> int | float | None:
+    if v.__class__ is int or v.__class__ is float:
+        return v
+    if isinstance(v, str):
+        f = to_float(v)
+        if f is not None and f.is_integer() and "." not in v and "e" not in v.lower():
+            return int(f)
+        return f
+    if isinstance(v, bool):
+        return int(v)
+    return None
+
+
+def arith(op: str, a: Value, b: Value) -> Value:
+    """``+ - * / %``; ``+`` joins two strings; anything else is numeric or missing."""
+    if a is None or b is None:
+        return None
+    if op == "+" and a.__class__ is str and b.__class__ is str:
+        return a + b
+    x, y = _number(a), _number(b)
+    if x is None or y is None:
+        raise EvalFailure(f"cannot apply `{op}` to {a!r} and {b!r}")
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return x * y
+    if y == 0:
+        raise EvalFailure("division by zero")
+    if op == "/":
+        q = x / y
+        return int(q) if isinstance(x, int) and isinstance(y, int) and x % y == 0 else q
+    return x % y
+
+
+def negate(a: Value) -> Value:
+    if a is None:
+        return None
+    x = _number(a)
+    if x is None:
+        raise EvalFailure(f"cannot negate {a!r}")
+    return -x
+
+
+def set_contribution(v: Value) -> list[str] | None:
+    """What ``set(x)`` adds: x as one string, or each non-empty element of a list."""
+    if v is None:
+        return None
+    if isinstance(v, list):
+        out = [s for s in (to_str(x) for x in v) if s]
+        return out or None
+    s = to_str(v)
+    return [s] if s else None
+
+
+def valuect_contribution(v: Value) -> dict[str, int] | None:
+    """What ``valuect(x)`` adds: one count under x's string form."""
+    key = map_key(v)
+    return None if key is None else {key: 1}
+
+
+def event_date(ts: int) -> datetime:
+    return ms_to_date(ts)
+
+
+# The names generated code may use, and nothing else.
+HELPERS: dict[str, Any] = {
+    "_path": read_path,
+    "_eq": eq,
+    "_ne": ne,
+    "_lt": lt,
+    "_le": le,
+    "_gt": gt,
+    "_ge": ge,
+    "_between": between,
+    "_in": in_,
+    "_contains": contains,
+    "_like": like,
+    "_arith": arith,
+    "_negate": negate,
+    "_setc": set_contribution,
+    "_valuect": valuect_contribution,
+    "_mapkey": map_key,
+    "_event_date": event_date,
+    "_to_float": to_float,
+}
