@@ -422,7 +422,8 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
     value is present (aggregates give their per-event contribution), or None when `where` does
     not hold; ``mode="value"`` returns the single item's value.
     """
-    g = _Generator(mode, "_" + "".join(c if c.isalnum() else "_" for c in name)[:40])
+    # The function's Python name is fixed; the user's name only labels the file name.
+    g = _Generator(mode, "_expression" if mode == "value" else "_mapping")
     g.namespace.update(HELPERS)
     g.namespace["str"] = str
     g.namespace["Exception"] = Exception
@@ -464,7 +465,8 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
         _emit_fields(g, fields, 1)
         g.emit(1, "return out")
     source = "\n".join(g.lines) + "\n"
-    filename = f"<cdp-engine {name}>"
+    label = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    filename = f"<cdp-engine {label[:60]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     ns = dict(g.namespace)

@@ -51,6 +51,7 @@ _PHRASE_ATOM = re.compile(rf"[{_AT}.()\[\];@\\,]+")  # Go's permissive atom for 
 _DTEXT = re.compile(r"[!-Z^-~\u0080-\U0010ffff]*")
 _ENCODED_WORD = re.compile(r"=\?([^?]+)\?([bBqQ])\?([^?]*)\?=")
 _Q_TEXT = re.compile(r"(?:[ -<>-~\t\r\n]|=[0-9A-Fa-f]{2})*")
+_Q_ESCAPE = re.compile(r"=([0-9A-Fa-f]{2})")
 
 Mailbox = tuple[str, str, str]  # display name, local part, domain
 
@@ -81,17 +82,8 @@ def _decode_word(word: str) -> tuple[str, bool]:
     else:
         if not _Q_TEXT.fullmatch(text):
             return word, False
-        out = bytearray()
-        i = 0
-        while i < len(text):
-            c = text[i]
-            if c == "=":
-                out.append(int(text[i + 1 : i + 3], 16))
-                i += 2
-            else:
-                out.append(0x20 if c == "_" else ord(c))
-            i += 1
-        data = bytes(out)
+        text = _Q_ESCAPE.sub(lambda e: chr(int(e.group(1), 16)), text.replace("_", " "))
+        data = text.encode("latin-1")  # validated: ASCII plus escaped bytes
     try:
         return data.decode(charset, "replace"), True
     except (LookupError, UnicodeError, ValueError):
@@ -99,7 +91,7 @@ def _decode_word(word: str) -> tuple[str, bool]:
 
 
 class _AddressParser:
-    """A port of Go's ``net/mail`` addrParser, walking an index instead of slicing."""
+    """A strict RFC 5322 address parser with Go ``net/mail``'s acceptance rules."""
 
     __slots__ = ("i", "s")
 
