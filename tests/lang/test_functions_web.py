@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine.lang.functions  # noqa: F401 -- fills the registry
+from engine.lang import netmail, neturl
 from engine.lang.functions import web
 from engine.lang.registry import FUNCTIONS
 from engine.lang.values import EvalFailure
@@ -565,9 +566,9 @@ def test_phone_e164_unknown_country_is_a_counted_failure() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.from_regex(web._FAST_MAIN, fullmatch=True))
+@given(st.from_regex(neturl.FAST_HOST_PATH, fullmatch=True))
 def test_urlmain_fast_path_agrees_with_parser(text: str) -> None:
-    parsed = web._parse_url(text)
+    parsed = neturl.parse_url(text)
     assert parsed is not None
     assert web.urlmain(text) == parsed[1] + parsed[2]
 
@@ -590,8 +591,8 @@ NAMED_EMAIL = st.builds("{}{}<{}{}>{}".format, WS, NAME, WS, ADDR, WS)
 @settings(max_examples=300, deadline=None)
 @given(PLAIN_EMAIL | NAMED_EMAIL)
 def test_email_fast_paths_agree_with_parser(text: str) -> None:
-    assert web._FAST_EMAIL.fullmatch(text) or web._FAST_NAMED_EMAIL.fullmatch(text)
-    box = web._mailbox(text)
+    assert netmail._FAST_EMAIL.fullmatch(text) or netmail._FAST_NAMED_EMAIL.fullmatch(text)
+    box = netmail.parse_mailbox(text)
     assert box is not None
     assert web.email(text) == (box[1] + "@" + box[2]).lower()
 
@@ -616,7 +617,7 @@ MAILISH = st.text(alphabet='ab@.<>" ()\\,:;[]1é=?\t', max_size=24)
 def test_email_functions_never_raise_on_text(text: str) -> None:
     for name in ("email", "emailname", "emaildomain"):
         FUNCTIONS[name].impl(text)
-    if web._FAST_EMAIL.fullmatch(text) or web._FAST_NAMED_EMAIL.fullmatch(text):
-        box = web._mailbox(text)
+    if netmail._FAST_EMAIL.fullmatch(text) or netmail._FAST_NAMED_EMAIL.fullmatch(text):
+        box = netmail.parse_mailbox(text)
         assert box is not None
         assert web.email(text) == (box[1] + "@" + box[2]).lower()
