@@ -45,7 +45,8 @@ def to_source(node: n.Expr) -> str:
             return _name(name, quoted)
         case n.Call(name=name, args=args):
             if name == "exists" and len(args) == 1:
-                return f"exists({to_source(args[0])})"
+                # `exists` is a predicate keyword, so it only stands as an operand in parentheses
+                return f"(exists {to_source(args[0])})"
             return f"{name}(" + ", ".join(to_source(a) for a in args) + ")"
         case n.Unary(op="not", operand=operand):
             return f"(NOT {to_source(operand)})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -150,3 +151,10 @@ def test_print_then_parse_is_stable(tree: n.Expr) -> None:
     reparsed = parse_expression(text)
     assert _key(reparsed, {}) == _key(tree, {}), text
     assert to_source(reparsed) == text
+
+
+@pytest.mark.parametrize("text", ["-(exists(x))", "(exists(null)) INTERSECTS ()", "NOT exists x"])
+def test_exists_as_an_operand_prints_in_parentheses(text: str) -> None:
+    # `exists` is a predicate keyword: printed bare as an operand it would not parse back
+    tree = parse_expression(text)
+    assert _key(parse_expression(to_source(tree)), {}) == _key(tree, {})
