@@ -184,7 +184,9 @@ class _Generator:
             node = first[k]
             if count > 1 and self._safe(node) and not self._aggregate(node):
                 code = self.expr(node)
-                if code.atom:
+                # A local compared with a constant costs what reading a hoisted local costs;
+                # hoisting it would only evaluate it on paths that never need it.
+                if code.atom or code.eq_test is not None:
                     continue
                 name = self.fresh("_s")
                 self.emit(1, f"{name} = {code.text}")
@@ -433,7 +435,8 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
     g.namespace["_errors"] = errors
     header = f"def {g.fname}(ev, ts):"
     g.lines.append(header)
-    roots = [r for it in items for r in (it.expr, it.guard) if r is not None]
+    # Guards are evaluated conjunct by conjunct, so conjuncts are what may be shared.
+    roots = [r for it in items for r in (it.expr, *_conjuncts(it.guard))]
     if where is not None:
         roots.append(where)
     g.prepare(roots)
