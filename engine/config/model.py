@@ -1,0 +1,200 @@
+"""The loaded configuration as plain data: what the YAML files say, with where they say it.
+
+The loader (`engine.config.loader`) builds these objects from YAML, keeping a `Source` and span for
+every expression so that checks and run-time messages point into the file. Nothing here compiles
+or touches storage; `engine.pipeline` compiles streams and mappings from these specs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import Source
+from engine.lang.compiler import FieldSpec
+
+# Field types of SPEC §6.2 and the `merge` values each accepts (the first is the default).
+FIELD_TYPES: dict[str, tuple[str, ...]] = {
+    "string": ("latest", "oldest", "min", "max"),
+    "int": ("latest", "oldest", "min", "max", "sum"),
+    "number": ("latest", "oldest", "min", "max", "sum"),
+    "bool": ("latest", "oldest"),
+    "date": ("latest", "oldest", "min", "max"),
+    "[]string": ("union", "latest"),
+    "[]time": ("union", "latest"),
+    "map[string]int": ("latest", "min", "max"),
+    "map[string]intsum": ("sum",),
+    "map[string]number": ("latest", "min", "max"),
+    "map[string]string": ("latest",),
+    "map[string]bool": ("latest",),
+    "map[string]time": ("latest", "min", "max"),
+}
+
+# The merge an aggregate implies when the field does not name one (SPEC §6.3).
+AGGREGATE_MERGE: dict[str, str] = {"max": "max", "min": "min", "count": "sum", "sum": "sum",
+                                   "set": "union", "valuect": "sum"}
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a config node sits: for messages that name a key rather than an expression."""
+
+    source: Source
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Expr:
+    """An expression written in a config file: its text and the `Source` that maps it back."""
+
+    text: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A raw stream (no `from`) or a derived stream (`from` + `fields`, optional `where`)."""
+
+    name: str
+    at: Located | None = None
+    timestamp: Expr | None = None
+    id: Expr | None = None
+    from_: str | None = None
+    where: Expr | None = None
+    fields: tuple[FieldSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class MappingField:
+    """One row of a mapping: the expression side (`spec`) plus how its values merge."""
+
+    spec: FieldSpec
+    merge: str | None = None  # None: the aggregate's or the type's default
+    description: str = ""
+    capacity: int | None = None
+    keep_days: int | None = None
+    at: Located | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.field
+
+    @property
+    def type(self) -> str:
+        return self.spec.type or "string"
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    name: str
+    stream: str
+    into: str
+    by: tuple[str, ...]
+    fields: tuple[MappingField, ...]
+    at: Located | None = None
+
+
+@dataclass(frozen=True)
+class AudienceSpec:
+    name: str
+    filter: Expr
+    description: str = ""
+    at: Located | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationSpec:
+    name: str
+    provider: str
+    site_id: str = ""
+    api_key: str = ""
+    region: str = "us"
+    base_url: str = ""
+    webhook_signing_keys: tuple[str, ...] = ()
+    at: Located | None = None
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    name: str
+    provider: str
+    authorization: str
+    stream: str
+    at: Located | None = None
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    name: str
+    provider: str
+    authorization: str
+    audience: str
+    id_field: str
+    email_field: str | None = None
+    extra_attributes: tuple[str, ...] = ()
+    existing_users: bool = False
+    on_exit: str = "none"
+    rate_limit_per_s: float = 100.0
+    batch_max_items: int = 100
+    batch_max_bytes: int = 500_000
+    at: Located | None = None
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """A config test (SPEC §4.5): raw events into a stream, then expectations."""
+
+    name: str
+    stream: str
+    events: tuple[dict[str, Any], ...]
+    headers: dict[str, str] = field(default_factory=dict)
+    expect: dict[str, Any] = field(default_factory=dict)
+    at: Located | None = None
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    backend: str = "sqlite"
+    path: str = "./.engine/engine.db"
+    dsn: str = ""
+
+
+@dataclass(frozen=True)
+class TransportSpec:
+    backend: str = "local"
+    url: str = ""
+    stream: str = ""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    listen: str = "127.0.0.1:8080"
+    collect_tokens: tuple[str, ...] = ()
+    admin_token: str = ""
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    max_profiles_per_value: int = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything in the config files, resolved and interpolated, not yet compiled."""
+
+    path: str
+    version: int = 1
+    storage: StorageSpec = StorageSpec()
+    transport: TransportSpec = TransportSpec()
+    server: ServerSpec = ServerSpec()
+    identity: IdentitySpec = IdentitySpec()
+    authorizations: tuple[AuthorizationSpec, ...] = ()
+    imports: tuple[ImportSpec, ...] = ()
+    streams: tuple[StreamSpec, ...] = ()
+    mappings: tuple[MappingSpec, ...] = ()
+    audiences: tuple[AudienceSpec, ...] = ()
+    exports: tuple[ExportSpec, ...] = ()
+    tests: tuple[TestCase, ...] = ()
+    files: tuple[str, ...] = ()  # every file read, the config first
