@@ -1,8 +1,9 @@
 """AST → Python source → one compiled function per group of expressions (SPEC §5.2).
 
 A group is every field of a mapping (or of a stream transform), or a single expression. The
-function reads each identifier of the event once into a local, computes shared sub-expressions
-once, nests fields under the conditions they share, and writes small functions inline.
+function reads each identifier of the event once into a local (the prefixes of dotted names too,
+shared by every name under them), computes shared sub-expressions once, nests fields under the
+conditions they share, and writes small functions inline.
 
 Safety rules, as in Jinja's compiler: user text reaches the source only as ``repr()`` of a
 plain constant; user names are string keys, never Python names (those come from a counter); the
@@ -105,6 +106,20 @@ def _may_raise(node: n.Expr) -> bool:
     return isinstance(node, n.Include)
 
 
+# From this many distinct dotted names on, a group tests once per event whether the event has
+# any of them as a flat key (``dict.keys().isdisjoint`` runs over the smaller side), instead of
+# one lookup per name.
+_FLAT_TEST_ONCE = 10
+
+
+# Types whose values are never "" (a value that is not missing is present).
+_NEVER_EMPTY = (Type.INT, Type.NUMBER, Type.BOOL, Type.DATE)
+
+
+def _is_path(node: n.Identifier) -> bool:
+    return not node.quoted and "." in node.name
+
+
 def _height(node: n.Expr) -> int:
     kids = n.children(node)
     return 1 + max((_height(k) for k in kids), default=0)
@@ -128,6 +143,10 @@ class _Generator:
     lines: list[str] = field(default_factory=list)
     line_map: dict[int, tuple[Source | None, n.Span]] = field(default_factory=dict)
     idents: dict[tuple[str, bool], str] = field(default_factory=dict)
+    containers: dict[tuple[str, ...], str] = field(default_factory=dict)
+    # Set when the group reads enough dotted names that one test per event for flat keys
+    # spelled with dots is cheaper than one lookup per name: (local, dotted name) to patch.
+    flat_once: list[tuple[str, str]] | None = None
     shared: dict[Any, _Code] = field(default_factory=dict)
     counter: int = 0
     keys: dict[int, Any] = field(default_factory=dict)
@@ -168,13 +187,23 @@ class _Generator:
 
     # ---- identifiers and shared sub-expressions, computed once at the top
     def prepare(self, roots: Sequence[n.Expr]) -> None:
+        idents = [node for root in roots for node in n.walk(root)
+                  if isinstance(node, n.Identifier)]
+        paths = {node.name for node in idents if _is_path(node)}
+        if len(paths) >= _FLAT_TEST_ONCE:
+            self.flat_once = []
+        for ident in idents:
+            self.ident(ident)
+        if self.flat_once:
+            flat = self.bind(frozenset(paths))
+            self.emit(1, f"if not ev.keys().isdisjoint({flat}):")
+            for local, name in self.flat_once:
+                self.emit(2, f"{local} = _flat(ev, {name!r}, {local})")
         counts: dict[Any, int] = {}
         first: dict[Any, n.Expr] = {}
         for root in roots:
             for node in n.walk(root):
-                if isinstance(node, n.Identifier):
-                    self.ident(node)
-                elif not isinstance(node, n.Literal | n.ListLiteral):
+                if not isinstance(node, n.Identifier | n.Literal | n.ListLiteral):
                     k = self.key(node)
                     counts[k] = counts.get(k, 0) + 1
                     first.setdefault(k, node)
@@ -211,14 +240,39 @@ class _Generator:
             return _Code("_event_date(ts)", Type.DATE, False)
         k = (node.name, node.quoted)
         if k not in self.idents:
-            local = self.fresh("_v")
-            self.idents[k] = local
-            if node.quoted or "." not in node.name:
+            if not _is_path(node):
+                local = self.fresh("_v")
                 self.emit(1, f"{local} = ev.get({node.name!r})")
             else:
-                steps = tuple(node.name.split("."))
-                self.emit(1, f"{local} = _path(ev, {node.name!r}, {steps!r})")
+                # A dotted name: the flat key spelled with the dots wins; else walk from the
+                # container of its prefix, each prefix read once for the whole group.
+                *prefix, last = node.name.split(".")
+                parent = self.container(tuple(prefix))
+                local = self.fresh("_v")
+                if self.flat_once is not None:
+                    self.emit(1, f"{local} = {parent}.get({last!r})")
+                    self.flat_once.append((local, node.name))
+                else:
+                    self.emit(1, f"{local} = ev.get({node.name!r})")
+                    self.emit(1, f"if {local} is None:")
+                    self.emit(2, f"{local} = {parent}.get({last!r})")
+            self.idents[k] = local
         return _Code(self.idents[k], atom=True)
+
+    def container(self, steps: tuple[str, ...]) -> str:
+        """The local holding what a path prefix's next step is read from (a dict, mostly).
+
+        Not a value: it is never handed out, only read with ``.get(step)``.
+        """
+        local = self.containers.get(steps)
+        if local is None:
+            parent = self.container(steps[:-1]) if len(steps) > 1 else "ev"
+            local = self.fresh("_p")
+            self.emit(1, f"{local} = {parent}.get({steps[-1]!r})")
+            self.emit(1, f"if {local}.__class__ is not dict:")
+            self.emit(2, f"{local} = _steps({local})")
+            self.containers[steps] = local
+        return local
 
     # ---- expressions
     def expr(self, node: n.Expr) -> _Code:
@@ -249,7 +303,9 @@ class _Generator:
                 if not terms:
                     return self.const(op == "and")
                 return self.logical(op, [self.expr(t) for t in terms])
-            case n.Binary(op=op, left=left, right=right) if op in ("+", "-", "*", "/", "%"):
+            case n.Binary(op="+"):
+                return self.plus(node)
+            case n.Binary(op=op, left=left, right=right) if op in ("-", "*", "/", "%"):
                 a, b = self.expr(left), self.expr(right)
                 return _Code(f"_arith({op!r}, {a.text}, {b.text})", infer(node), True, safe=False)
             case n.Binary(op=op, left=left, right=right):
@@ -288,6 +344,44 @@ class _Generator:
             case n.MatchAll():
                 return _TRUE
         raise TypeError(f"cannot generate code for {type(node).__name__}")
+
+    def plus(self, node: n.Binary) -> _Code:
+        """``a + b + c``: joined directly when every part is a string, else through `_arith`."""
+        parts = [node.right]
+        left = node.left
+        while (isinstance(left, n.Binary) and left.op == "+"
+               and self.shared.get(self.key(left)) is None):
+            parts.append(left.right)
+            left = left.left
+        parts.append(left)
+        codes = [self.expr(p) for p in reversed(parts)]
+        text = codes[0].text
+        for c in codes[1:]:
+            text = f"_arith('+', {text}, {c.text})"
+        rtype = infer(node)
+        strings = all(c.atom and (not c.is_const or isinstance(c.const, str)) for c in codes)
+        tests = [f"{c.text}.__class__ is str" for c in codes if not c.is_const]
+        if not strings or not tests:
+            return _Code(text, rtype, True, safe=False)
+        joined = " + ".join(c.text for c in codes)
+        return _Code(f"({joined} if {' and '.join(tests)} else {text})", rtype, True, safe=False)
+
+    def oneof(self, args: list[_Code], rtype: Type) -> _Code:
+        """``oneof(a, b, …)`` as one conditional: the first argument present (not missing, not
+        ""). Later arguments are then not evaluated, so only safe arguments come here."""
+        text = "None"
+        nullable = True
+        tested = False
+        for a in reversed(args):
+            if a.is_const and (a.const is None or a.const == ""):
+                continue
+            if a.is_const or (not a.nullable and a.type in _NEVER_EMPTY):
+                text, nullable, tested = a.text, False, False
+                continue
+            first, rest = self.atomize(a)
+            text = f"{rest} if {first} is not None and {rest} != '' else {text}"
+            tested = True
+        return _Code(f"({text})" if tested else text, rtype, nullable)
 
     def items(self, node: n.Expr) -> _Code:
         """The right side of IN: a list of constants becomes one tuple constant."""
@@ -364,6 +458,8 @@ class _Generator:
         folded = self.fold(fn, args)
         if folded is not None:
             return folded
+        if fn.name == "oneof" and safe:
+            return self.oneof(args, rtype)
         if fn.inline is not None and all(a.atom for a in args):
             text = fn.inline([a.text for a in args], [a.const for a in args])
             if text is not None:
@@ -428,6 +524,7 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
     g = _Generator(mode, "_expression" if mode == "value" else "_mapping")
     g.namespace.update(HELPERS)
     g.namespace["str"] = str
+    g.namespace["dict"] = dict
     g.namespace["Exception"] = Exception
     if include is not None:
         g.namespace["_include"] = include

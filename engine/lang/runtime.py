@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from engine.lang.values import (
@@ -28,7 +29,11 @@ _NUMERIC = (int, float)
 
 
 def read_path(event: dict[str, Any], path: str, steps: tuple[str, ...]) -> Value:
-    """A dotted name: the flat key if the event has it, else a walk through nested objects."""
+    """A dotted name: the flat key if the event has it, else a walk through nested objects.
+
+    The rule in one place; generated code does the same walk inline (`path_steps`, `flat_key`),
+    reading each prefix once for all the names of a group.
+    """
     value = event.get(path)
     if value is not None:
         return value
@@ -36,14 +41,58 @@ def read_path(event: dict[str, Any], path: str, steps: tuple[str, ...]) -> Value
     for step in steps:
         if isinstance(current, dict):
             current = current.get(step)
-        elif isinstance(current, list) and step.isdigit():
-            index = int(step)
-            current = current[index] if index < len(current) else None
+        elif isinstance(current, list):
+            current = _list_step(current, step)
         else:
             return None
         if current is None:
             return None
     return current
+
+
+def _list_step(items: list[Any], step: str) -> Value:
+    """A step into a list: a decimal index within the list, else missing.
+
+    Superscript digits and indexes no list can reach give missing rather than failing in `int`.
+    """
+    if step.isdecimal() and len(step) < 19:
+        index = int(step)
+        return items[index] if index < len(items) else None
+    return None
+
+
+class _ListSteps:
+    """A list seen as the next container of a path: a digit step indexes it."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def get(self, step: str) -> Value:
+        return _list_step(self.items, step)
+
+
+_NO_STEPS: Any = MappingProxyType({})
+
+
+def path_steps(value: Any) -> Any:
+    """What generated code reads the next step of a path from, when `value` is not a dict.
+
+    A dict (subclass) is itself; a list indexes by digit steps; anything else, missing
+    included, has no steps. Either way the result answers ``.get(step)`` as `read_path` would.
+    """
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return _ListSteps(value)
+    return _NO_STEPS
+
+
+def flat_key(event: dict[str, Any], path: str, walked: Value) -> Value:
+    """A dotted name's value once the walk is done: the flat key wins when the event has it."""
+    value = event.get(path)
+    return walked if value is None else value
 
 
 def compare(a: Value, b: Value, anchor: int | None = None) -> int | None:
@@ -255,7 +304,8 @@ def event_date(ts: int) -> datetime:
 
 # The names generated code may use, and nothing else.
 HELPERS: dict[str, Any] = {
-    "_path": read_path,
+    "_steps": path_steps,
+    "_flat": flat_key,
     "_eq": eq,
     "_ne": ne,
     "_lt": lt,

@@ -30,7 +30,7 @@ HOSTILE = [
     "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
 ]
 
-ALLOWED_NAME = re.compile(r"^(_[vstkf]\d+|ev|ts|out|str|Exception|None|True|False|_errors|"
+ALLOWED_NAME = re.compile(r"^(_[vstkfp]\d+|ev|ts|out|str|dict|Exception|None|True|False|_errors|"
                           r"_expression|_mapping|"
                           + "|".join(re.escape(k) for k in HELPERS) + ")$")
 
@@ -46,6 +46,9 @@ def _assert_clean(source: str) -> None:
         if isinstance(node, ast.Name):
             assert ALLOWED_NAME.match(node.id), node.id
         if isinstance(node, ast.Attribute):
+            if node.attr in ("keys", "isdisjoint"):  # the one test for flat dotted keys
+                assert ast.unparse(node) in ("ev.keys", "ev.keys().isdisjoint"), ast.unparse(node)
+                continue
             assert node.attr in ("get", "__class__"), node.attr
         if isinstance(node, ast.Import | ast.ImportFrom | ast.Lambda):
             raise AssertionError(ast.dump(node))
