@@ -311,7 +311,9 @@ class _Generator:
             case n.Binary(op=op, left=left, right=right):
                 return self.comparison(op, self.expr(left), self.expr(right))
             case n.Membership(op=op, left=left, right=right, negated=negated):
-                a, b = self.expr(left), self.items(right)
+                # IN / INTERSECTS take a collection; CONTAINS and LIKE a single value
+                a = self.expr(left)
+                b = self.items(right) if op in ("in", "intersects") else self.expr(right)
                 if op in ("in", "intersects"):
                     text = f"_in({a.text}, {b.text}, ts)"
                 elif op == "contains":

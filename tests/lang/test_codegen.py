@@ -418,3 +418,9 @@ def test_string_join_is_inlined_with_the_same_rules() -> None:
     two = compile_group([FieldSpec("n", "a + b")], name="t")
     assert two.apply({"a": 1, "b": "2"}) == {"n": 3}
     assert two.apply({"a": "1", "b": "2"}) == {"n": "12"}
+
+
+def test_contains_with_a_list_literal_needle_reads_its_first_element() -> None:
+    # found by the property test: the needle once became a tuple constant, as IN's list does
+    assert compile_expression('(NOT null) CONTAINS ["true"]').evaluate({}) is True
+    assert compile_expression('x CONTAINS ["ell"]').evaluate({"x": "hello"}) is True
