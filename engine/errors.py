@@ -25,13 +25,17 @@ class Source:
 
     For an expression typed on the command line the text is the whole file. For an expression
     inside a YAML scalar, `line_origins[i]` is the (line, column) in the file where line i of the
-    text starts, so a caret lands on the exact character of the YAML file.
+    text starts, so a caret lands on the exact character of the YAML file. When the text is not
+    a verbatim copy of the file (quoted scalars with escapes, folded block scalars, interpolated
+    variables), `char_origins[i]` is the (line, column) of character i, plus one entry for the
+    end of the text; it wins over `line_origins`.
     """
 
     name: str
     text: str
     line_origins: tuple[tuple[int, int], ...] | None = None
     file_lines: tuple[str, ...] | None = None
+    char_origins: tuple[tuple[int, int], ...] | None = field(default=None, repr=False)
     _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +48,8 @@ class Source:
     def location(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) in the file of the character at `offset` of the text."""
         offset = max(0, min(offset, len(self.text)))
+        if self.char_origins:
+            return self.char_origins[min(offset, len(self.char_origins) - 1)]
         index = bisect.bisect_right(self._starts, offset) - 1
         col = offset - self._starts[index]
         if self.line_origins is None:
