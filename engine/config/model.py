@@ -44,6 +44,12 @@ class Located:
     end: int
 
 
+def _places() -> dict[str, Located]:
+    """Where each key's value of a config item is written (``"stream"``, ``"by.0"``), so that a
+    check about one value can point at it; empty for items built in code."""
+    return {}
+
+
 @dataclass(frozen=True)
 class Expr:
     """An expression written in a config file: its text and the `Source` that maps it back."""
@@ -58,6 +64,7 @@ class StreamSpec:
 
     name: str
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
     timestamp: Expr | None = None
     id: Expr | None = None
     from_: str | None = None
@@ -75,6 +82,7 @@ class MappingField:
     capacity: int | None = None
     keep_days: int | None = None
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -93,6 +101,7 @@ class MappingSpec:
     by: tuple[str, ...]
     fields: tuple[MappingField, ...]
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ class AudienceSpec:
     filter: Expr
     description: str = ""
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ class AuthorizationSpec:
     base_url: str = ""
     webhook_signing_keys: tuple[str, ...] = ()
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,7 @@ class ImportSpec:
     authorization: str
     stream: str
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ class ExportSpec:
     batch_max_items: int = 100
     batch_max_bytes: int = 500_000
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,7 @@ class TestCase:
     headers: dict[str, str] = field(default_factory=dict)
     expect: dict[str, Any] = field(default_factory=dict)
     at: Located | None = None
+    places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""The JSON Schemas of the config files, and their errors turned into located diagnostics.
+
+The schemas ship inside the package (``engine/config/schemas/*.schema.json``); `engine schema`
+prints them for editors. Validation uses jsonschema's ``iter_errors`` so that every problem is
+reported, and each error is placed on the YAML node it concerns: an unknown key on the key
+itself (with "did you mean" when a known key is close), a wrong value on the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any, Literal
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from engine.config.yamlfile import YamlFile
+
+SchemaName = Literal["config", "mapping"]
+SCHEMAS: tuple[SchemaName, ...] = ("config", "mapping")
+
+_JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "true or false",
+               int: "an integer", float: "a number", type(None): "nothing (null)"}
+_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string",
+               "boolean": "true or false", "integer": "an integer", "number": "a number",
+               "null": "null"}
+
+
+def schema_text(name: SchemaName) -> str:
+    """The schema as shipped, for `engine schema`."""
+    return resources.files("engine.config").joinpath(f"schemas/{name}.schema.json").read_text(
+        encoding="utf-8")
+
+
+@functools.cache
+def schema(name: SchemaName) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(schema_text(name))
+    return loaded
+
+
+@functools.cache
+def _validator(name: SchemaName) -> jsonschema.protocols.Validator:
+    doc = schema(name)
+    cls = jsonschema.validators.validator_for(doc)
+    cls.check_schema(doc)
+    return cls(doc)
+
+
+def _kind(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _wanted(types: Any) -> str:
+    if isinstance(types, str):
+        types = [types]
+    return " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+
+
+def _suggest(word: str, options: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """The errors to report for `error`: for `anyOf`, those of the branch the value was meant
+    for (the one whose type matches), else the error itself."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+        meant = [errs for errs in branches.values()
+                 if not all(e.validator == "type" and not e.relative_path for e in errs)]
+        if len(meant) == 1:
+            for sub in meant[0]:
+                yield from _leaves(sub)
+            return
+    yield error
+
+
+def _describe_any(error: ValidationError) -> str:
+    options = []
+    branches: Any = error.validator_value
+    for branch in branches:
+        if "$ref" in branch:
+            options.append(branch["$ref"].rsplit("/", 1)[-1])
+        elif "type" in branch:
+            options.append(_wanted(branch["type"]))
+    return " or ".join(dict.fromkeys(options)) or "a different value"
+
+
+def validate(doc: YamlFile, name: SchemaName) -> None:
+    """Check `doc.data` against schema `name`; every error becomes a diagnostic on `doc`."""
+    if doc.data is None:
+        if not any(d.severity == "error" for d in doc.diagnostics):
+            doc.data = {}
+        return
+    for top in _validator(name).iter_errors(doc.data):
+        for error in _leaves(top):
+            _report(doc, error)
+
+
+def _report(doc: YamlFile, error: ValidationError) -> None:
+    path = tuple(error.absolute_path)
+    value = error.instance
+    kind = error.validator
+    rule: Any = error.validator_value
+    if kind == "additionalProperties" and isinstance(value, dict):
+        node: Any = error.schema
+        known = list(node.get("properties", {}))
+        for key in value:
+            if key in known:
+                continue
+            hint = _suggest(key, known) or (
+                f"known keys: {', '.join(known)}" if known else None)
+            doc.error(doc.key_at((*path, key)), "C002", f"unknown key `{key}`", hint)
+        return
+    if kind == "required" and isinstance(value, dict):
+        for key in rule:
+            if key not in value:
+                doc.error(doc.key_at(path), "C003", f"missing required key `{key}`")
+        return
+    if kind == "dependentRequired" and isinstance(value, dict):
+        for key, needs in rule.items():
+            for need in needs:
+                if key in value and need not in value:
+                    doc.error(doc.key_at((*path, key)), "C003",
+                              f"`{key}` needs `{need}` next to it")
+        return
+    where = doc.at(path)
+    if "propertyNames" in error.schema_path and isinstance(value, str):
+        where = doc.key_at((*path, value))  # the error is about a key, not the mapping
+    if kind == "enum":
+        options = [str(v) for v in rule]
+        hint = _suggest(str(value), options) if isinstance(value, str) else None
+        doc.error(where, "C004", f"`{value}` is not one of: {', '.join(options)}", hint)
+    elif kind == "const":
+        doc.error(where, "C004", f"must be {rule!r}, got {value!r}")
+    elif kind == "type":
+        doc.error(where, "C004", f"expected {_wanted(rule)}, got {_kind(value)}")
+    elif kind in ("anyOf", "oneOf"):
+        doc.error(where, "C004", f"expected {_describe_any(error)}, got {_kind(value)}")
+    elif kind == "pattern" and rule == schema("config")["$defs"]["name"][
+            "pattern"]:
+        doc.error(where, "C004", f"`{value}` is not a valid name",
+                  "names start with a letter or `_` and hold letters, digits, `_`, `.`, `-`")
+    elif kind in ("minItems", "minLength") and not value:
+        doc.error(where, "C004", "must not be empty")
+    else:
+        doc.error(where, "C004", error.message)
