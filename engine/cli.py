@@ -59,6 +59,66 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+DEFAULT_CONFIGS = ("config.yaml", "config.example.yaml")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--config PATH` and repeatable `--set dotted.key=value`, the same for every command."""
+    parser.add_argument("--config", metavar="PATH",
+                        help="the config file (default: ./config.yaml, else config.example.yaml)")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
+                        default=[], help="override one setting, e.g. --set storage.path=/tmp/x.db")
+
+
+def resolve_config_path(args: argparse.Namespace) -> Path:
+    """The config file a command reads: `--config`, else the first default that exists."""
+    if args.config is not None:
+        path = Path(args.config)
+        if not path.is_file():
+            raise _UsageError(f"--config: no such file: {path}")
+        return path
+    for name in DEFAULT_CONFIGS:
+        if Path(name).is_file():
+            return Path(name)
+    raise _UsageError(f"no {' or '.join(DEFAULT_CONFIGS)} here; pass --config PATH")
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The `--set` values as ``{dotted.key: value}`` (a later `--set` of a key wins)."""
+    found: dict[str, str] = {}
+    for item in getattr(args, "overrides", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise _UsageError(
+                f"--set expects KEY=VALUE (e.g. storage.path=/tmp/x.db), got {item!r}")
+        found[key.strip()] = value
+    return found
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from engine.config.checks import validate_config
+    from engine.config.report import render, summary
+
+    path = resolve_config_path(args)
+    for extra in args.paths:
+        if not Path(extra).is_file():
+            raise _UsageError(f"no such file: {extra}")
+    result = validate_config(path, overrides=config_overrides(args), extra_files=args.paths)
+    output = render(result.diagnostics, args.format)
+    if output:
+        sys.stdout.write(output + "\n")
+    if args.format == "text":
+        print(summary(result.diagnostics, len(result.files)), file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from engine.config.schema import schema_text
+
+    sys.stdout.write(schema_text(args.which))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="engine", description="cdp-engine: event streams to profiles, audiences and exports")
@@ -69,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--event", metavar="JSON|@FILE", help="the event as JSON, or @path to a file")
     ev.add_argument("--at", metavar="ISO", help="the event time (default: now)")
     ev.set_defaults(run=cmd_eval)
+    va = sub.add_parser("validate", help="check the config and every file it references",
+                        description="Check the config and every file it references (SPEC §4.6)"
+                                    " without touching storage; report every problem.")
+    add_config_arguments(va)
+    va.add_argument("--format", choices=("text", "json", "github"), default="text",
+                    help="how to print problems (default: text)")
+    va.add_argument("paths", metavar="PATHS", nargs="*", default=[],
+                    help="more mapping files to validate with the config")
+    va.set_defaults(run=cmd_validate)
+    sc = sub.add_parser("schema", help="print the JSON Schema of a config file",
+                        description="Print the JSON Schema of the top-level config or of a "
+                                    "mapping file, for editors.")
+    sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
+    sc.set_defaults(run=cmd_schema)
     return parser
 
 
