@@ -1,0 +1,353 @@
+"""Merge rules (SPEC §6.3): how one field's values from many events fold into a profile.
+
+Every field of a profile is held as a *state* ``[acc, ts, tb, seq]``: `acc` is the rule's
+accumulator, and ``(ts, tb)`` is the event (event time, dedupe key) that last decided it — the
+winner for latest/oldest/min/max, the newest contributor for sums and unions. `seq` (the event's
+position in the log) is provenance for ``profile get --explain`` only; it never takes part in a
+decision, so the same set of events gives the same profile in any order. States are kept small:
+a profile is read and written as one document, and its size is what ingest speed depends on.
+
+`fold` adds one event's contribution to a state; `combine` joins two states (two profiles being
+merged). Each rule is commutative and associative: ties are broken by ``(ts, tb)``, then value.
+
+The rules are one table, `RULES`, keyed by (accumulator kind, merge op), next to the function
+registry in spirit: the type checker, the validator and the runtime all read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.lang.values import date_to_ms, to_date, to_float, to_int, to_str
+
+State = list[Any]  # [acc, ts, tb, seq]
+Fold = Callable[[State | None, Any, int, str, int], State]
+Combine = Callable[[State, State], State]
+
+_MS_PER_DAY = 86_400_000
+
+
+# ---- normalising a contribution into the field's stored representation (dates: epoch ms)
+
+
+def _norm_date(v: Any) -> int | None:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, datetime):
+        return date_to_ms(v)
+    d = to_date(v)
+    return None if d is None else date_to_ms(d)
+
+
+def _norm_bool(v: Any) -> bool | None:
+    return v if isinstance(v, bool) else None
+
+
+def _norm_list(v: Any) -> list[str] | None:
+    if v.__class__ is list and all(x.__class__ is str and x for x in v):
+        return v or None  # what `set()` gives: already a list of non-empty strings
+    if isinstance(v, list):
+        out = [s for s in (to_str(x) for x in v) if s]
+        return out or None
+    s = to_str(v)
+    return [s] if s else None
+
+
+def _norm_time_list(v: Any) -> list[str] | None:
+    # Elements are kept as decimal epoch-ms strings: set elements are JSON object keys.
+    items = v if isinstance(v, list) else [v]
+    out = [str(d) for d in (_norm_date(x) for x in items) if d is not None]
+    return out or None
+
+
+def _norm_map(value_norm: Callable[[Any], Any]) -> Callable[[Any], dict[str, Any] | None]:
+    def norm(v: Any) -> dict[str, Any] | None:
+        if not isinstance(v, dict):
+            return None
+        out = {}
+        for k, x in v.items():
+            nx = value_norm(x)
+            if nx is not None:
+                out[str(k)] = nx
+        return out or None
+
+    return norm
+
+
+NORMALISE: dict[str, Callable[[Any], Any]] = {
+    "string": to_str,
+    "int": to_int,
+    "number": to_float,
+    "bool": _norm_bool,
+    "date": _norm_date,
+    "[]string": _norm_list,
+    "[]time": _norm_time_list,
+    "map[string]int": _norm_map(to_int),
+    "map[string]intsum": _norm_map(to_int),
+    "map[string]number": _norm_map(to_float),
+    "map[string]string": _norm_map(to_str),
+    "map[string]bool": _norm_map(_norm_bool),
+    "map[string]time": _norm_map(_norm_date),
+}
+
+
+# ---- the rules
+
+
+def _newer(a: State, b: State) -> bool:
+    """Whether `a` was decided by a later event than `b` (event time, then dedupe key)."""
+    return (a[1], a[2]) > (b[1], b[2])
+
+
+def _fold_latest(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
+    if state is None or (ts, tb) > (state[1], state[2]):
+        return [v, ts, tb, seq]
+    return state
+
+
+def _combine_latest(a: State, b: State) -> State:
+    return a if _newer(a, b) or ((a[1], a[2]) == (b[1], b[2]) and _key(a[0]) >= _key(b[0])) else b
+
+
+def _fold_oldest(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
+    if state is None or (ts, tb) < (state[1], state[2]):
+        return [v, ts, tb, seq]
+    return state
+
+
+def _combine_oldest(a: State, b: State) -> State:
+    return b if _newer(a, b) or ((a[1], a[2]) == (b[1], b[2]) and _key(a[0]) > _key(b[0])) else a
+
+
+def _key(v: Any) -> tuple[str, Any]:
+    """A total order over stored values, used only to break exact ties deterministically."""
+    return (type(v).__name__, v if isinstance(v, int | float | str | bool) else repr(v))
+
+
+def _fold_max(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
+    if state is None or v > state[0] or (v == state[0] and (ts, tb) > (state[1], state[2])):
+        return [v, ts, tb, seq]
+    return state
+
+
+def _combine_max(a: State, b: State) -> State:
+    if a[0] != b[0]:
+        return a if a[0] > b[0] else b
+    return a if not _newer(b, a) else b
+
+
+def _fold_min(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
+    if state is None or v < state[0] or (v == state[0] and (ts, tb) > (state[1], state[2])):
+        return [v, ts, tb, seq]
+    return state
+
+
+def _combine_min(a: State, b: State) -> State:
+    if a[0] != b[0]:
+        return a if a[0] < b[0] else b
+    return a if not _newer(b, a) else b
+
+
+def _stamp(state: State, ts: int, tb: str, seq: int) -> None:
+    """Record the newest contributor of an accumulating state (provenance and keep_days)."""
+    if (ts, tb) > (state[1], state[2]):
+        state[1], state[2], state[3] = ts, tb, seq
+
+
+def _join_stamp(a: State, b: State, acc: Any) -> State:
+    top = a if not _newer(b, a) else b
+    return [acc, top[1], top[2], top[3]]
+
+
+def _fold_sum(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
+    if state is None:
+        return [v, ts, tb, seq]
+    state[0] += v
+    _stamp(state, ts, tb, seq)
+    return state
+
+
+def _combine_sum(a: State, b: State) -> State:
+    return _join_stamp(a, b, a[0] + b[0])
+
+
+def _fold_set(state: State | None, v: list[Any], ts: int, tb: str, seq: int) -> State:
+    # acc: the elements, in first-seen order (rendered sorted)
+    if state is None:
+        return [list(dict.fromkeys(v)), ts, tb, seq]
+    acc = state[0]
+    for e in v:
+        if e not in acc:
+            acc.append(e)
+    _stamp(state, ts, tb, seq)
+    return state
+
+
+def _combine_set(a: State, b: State) -> State:
+    acc = list(a[0])
+    for e in b[0]:
+        if e not in acc:
+            acc.append(e)
+    return _join_stamp(a, b, acc)
+
+
+def _fold_union(state: State | None, v: list[Any], ts: int, tb: str, seq: int) -> State:
+    # acc: {element: event time of its newest event}; the element itself breaks ties
+    if state is None:
+        return [dict.fromkeys(v, ts), ts, tb, seq]
+    acc = state[0]
+    get = acc.get
+    for e in v:
+        if get(e, -1 << 62) < ts:
+            acc[e] = ts
+    _stamp(state, ts, tb, seq)
+    return state
+
+
+def _combine_union(a: State, b: State) -> State:
+    acc = dict(a[0])
+    for k, t in b[0].items():
+        if acc.get(k, -1 << 62) < t:
+            acc[k] = t
+    return _join_stamp(a, b, acc)
+
+
+def _fold_count_map(state: State | None, v: dict[str, int], ts: int, tb: str, seq: int
+                    ) -> State:
+    if state is None:
+        return [dict(v), ts, tb, seq]
+    acc = state[0]
+    for k, n in v.items():
+        acc[k] = acc.get(k, 0) + n
+    _stamp(state, ts, tb, seq)
+    return state
+
+
+def _combine_count_map(a: State, b: State) -> State:
+    acc = dict(a[0])
+    for k, n in b[0].items():
+        acc[k] = acc.get(k, 0) + n
+    return _join_stamp(a, b, acc)
+
+
+def _per_key(better: Callable[[Any, int, str, Any, int, str], bool]) -> tuple[Fold, Combine]:
+    """Map rules that decide each key on its own: acc is ``{key: [value, ts, tb]}``."""
+
+    def fold(state: State | None, v: dict[str, Any], ts: int, tb: str, seq: int
+             ) -> State:
+        if state is None:
+            return [{k: [x, ts, tb] for k, x in v.items()}, ts, tb, seq]
+        acc = state[0]
+        for k, x in v.items():
+            cur = acc.get(k)
+            if cur is None or better(x, ts, tb, cur[0], cur[1], cur[2]):
+                acc[k] = [x, ts, tb]
+        _stamp(state, ts, tb, seq)
+        return state
+
+    def combine(a: State, b: State) -> State:
+        acc = {k: list(x) for k, x in a[0].items()}
+        for k, x in b[0].items():
+            cur = acc.get(k)
+            if cur is None or better(x[0], x[1], x[2], cur[0], cur[1], cur[2]) or (
+                    not better(cur[0], cur[1], cur[2], x[0], x[1], x[2])
+                    and _key(x[0]) > _key(cur[0])):
+                acc[k] = list(x)
+        return _join_stamp(a, b, acc)
+
+    return fold, combine
+
+
+_map_latest = _per_key(lambda v, ts, tb, cv, cts, ctb: (ts, tb) > (cts, ctb))
+_map_max = _per_key(lambda v, ts, tb, cv, cts, ctb: v > cv or (v == cv and (ts, tb) > (cts, ctb)))
+_map_min = _per_key(lambda v, ts, tb, cv, cts, ctb: v < cv or (v == cv and (ts, tb) > (cts, ctb)))
+
+# (kind, merge) -> (fold, combine). Kinds: scalar, set, countmap, map.
+RULES: dict[tuple[str, str], tuple[Fold, Combine]] = {
+    ("scalar", "latest"): (_fold_latest, _combine_latest),
+    ("scalar", "oldest"): (_fold_oldest, _combine_oldest),
+    ("scalar", "max"): (_fold_max, _combine_max),
+    ("scalar", "min"): (_fold_min, _combine_min),
+    ("scalar", "sum"): (_fold_sum, _combine_sum),
+    ("set", "union"): (_fold_set, _combine_set),
+    ("set", "union_timed"): (_fold_union, _combine_union),  # with capacity or keep_days
+    ("set", "latest"): (_fold_latest, _combine_latest),
+    ("countmap", "sum"): (_fold_count_map, _combine_count_map),
+    ("map", "latest"): _map_latest,
+    ("map", "max"): _map_max,
+    ("map", "min"): _map_min,
+}
+
+
+def kind_of(field_type: str) -> str:
+    if field_type.startswith("[]"):
+        return "set"
+    if field_type == "map[string]intsum":
+        return "countmap"
+    if field_type.startswith("map["):
+        return "map"
+    return "scalar"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """How one profile field merges: built once per field from its type and `merge`."""
+
+    field: str
+    type: str
+    merge: str
+    fold: Fold
+    combine: Combine
+    normalise: Callable[[Any], Any]
+    capacity: int | None = None
+    keep_days: int | None = None
+
+    @classmethod
+    def build(cls, field: str, field_type: str, merge: str, capacity: int | None = None,
+              keep_days: int | None = None) -> FieldRule:
+        kind = kind_of(field_type)
+        timed = kind == "set" and merge == "union" and (capacity is not None
+                                                         or keep_days is not None)
+        fold, combine = RULES[(kind, "union_timed" if timed else merge)]
+        return cls(field, field_type, merge, fold, combine, NORMALISE[field_type], capacity,
+                   keep_days)
+
+    def trim(self, state: State) -> State:
+        """Apply `capacity`: keep the most recently updated entries of a set or map."""
+        acc = state[0]
+        if self.capacity is None or not isinstance(acc, dict) or len(acc) <= self.capacity:
+            return state
+        if self.type == "map[string]intsum":
+            return state  # counts carry no per-key time; capacity is rejected by the checker
+        if kind_of(self.type) == "set":
+            ranked = sorted(acc.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        else:
+            ranked = sorted(acc.items(), key=lambda kv: (kv[1][1], kv[1][2], kv[0]),
+                            reverse=True)
+        state[0] = dict(ranked[: self.capacity])
+        return state
+
+    def render(self, state: State, newest_ms: int) -> Any:
+        """The field's value in the profile JSON (dates stay epoch ms here), or None."""
+        acc = state[0]
+        horizon = None if self.keep_days is None else newest_ms - self.keep_days * _MS_PER_DAY
+        kind = kind_of(self.type)
+        if kind == "scalar" or (self.merge == "latest" and kind == "set"):
+            if horizon is not None and state[1] < horizon:
+                return None
+            return sorted(set(acc)) if kind == "set" else acc
+        if kind == "set":
+            if isinstance(acc, list):
+                keys = acc
+            else:
+                keys = [k for k, t in acc.items() if horizon is None or t >= horizon]
+            if self.type == "[]time":
+                return sorted({int(k) for k in keys}) or None
+            return sorted(keys) or None
+        if kind == "countmap":
+            return dict(sorted(acc.items())) or None
+        return {k: x[0] for k, x in sorted(acc.items())
+                if horizon is None or x[1] >= horizon} or None

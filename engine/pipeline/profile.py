@@ -1,0 +1,86 @@
+"""A profile in memory: per-field merge states, identities, and its JSON form (SPEC §6.4).
+
+The stored form is one compact JSON document per profile (``{"f": states, "i": identities,
+"u": newest event ms}``), so a profile is read and written in one row operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.lang.values import format_date, ms_to_date
+from engine.pipeline.merge import FieldRule, State
+
+_DATE_TYPES = frozenset({"date"})
+
+
+@dataclass
+class Profile:
+    id: int
+    fields: dict[str, State] = field(default_factory=dict)
+    identities: dict[str, list[str]] = field(default_factory=dict)
+    updated: int = 0  # newest event time applied, epoch ms (deterministic, replay-safe)
+
+    def dumps(self) -> bytes:
+        return orjson.dumps({"f": self.fields, "i": self.identities, "u": self.updated})
+
+    @classmethod
+    def loads(cls, pid: int, data: bytes | str) -> Profile:
+        doc = orjson.loads(data)
+        return cls(pid, doc["f"], doc["i"], doc["u"])
+
+    def add_identity(self, name: str, value: str) -> bool:
+        values = self.identities.setdefault(name, [])
+        if value in values:
+            return False
+        values.append(value)
+        return True
+
+    def absorb(self, other: Profile, rules: Mapping[str, FieldRule]) -> None:
+        """Merge `other` into this profile with each field's `combine` (SPEC §6.1, §6.3)."""
+        for name, values in other.identities.items():
+            for v in values:
+                self.add_identity(name, v)
+        for name, state in other.fields.items():
+            mine = self.fields.get(name)
+            if mine is None:
+                self.fields[name] = state
+                continue
+            rule = rules.get(name)
+            if rule is None:  # a field no mapping writes any more: keep the newer state
+                if (state[1], state[2]) > (mine[1], mine[2]):
+                    self.fields[name] = state
+                continue
+            self.fields[name] = rule.trim(rule.combine(mine, state))
+        self.updated = max(self.updated, other.updated)
+
+    def to_json(self, rules: Mapping[str, FieldRule]) -> dict[str, Any]:
+        """The profile as SPEC §6.4 prints it: dates RFC 3339, sets sorted, maps as objects."""
+        out: dict[str, Any] = {}
+        for name in sorted(self.fields):
+            state = self.fields[name]
+            rule = rules.get(name)
+            value = state[0] if rule is None else rule.render(state, self.updated)
+            if value is None:
+                continue
+            if rule is not None:
+                value = _dates_out(rule.type, value)
+            out[name] = value
+        out["_id"] = self.id
+        out["_identities"] = {k: sorted(v) for k, v in sorted(self.identities.items())}
+        out["_updated"] = format_date(ms_to_date(self.updated))
+        return out
+
+
+def _dates_out(field_type: str, value: Any) -> Any:
+    if field_type == "date":
+        return format_date(ms_to_date(value))
+    if field_type == "[]time":
+        return [format_date(ms_to_date(v)) for v in value]
+    if field_type == "map[string]time":
+        return {k: format_date(ms_to_date(v)) for k, v in value.items()}
+    return value

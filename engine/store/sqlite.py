@@ -1,0 +1,282 @@
+"""The embedded store: the event log, profiles and identities in one SQLite file (WAL mode).
+
+One writer connection. Everything a batch of events changes — log rows, profiles, identities and
+the processed position — is written inside one transaction (SPEC §6.5), and each commit is
+fsync'd (``synchronous=FULL``), so an acknowledged batch survives kill -9 and a crash replays
+nothing twice. The schema is versioned (`PRAGMA user_version`) and migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from engine.errors import RuntimeFailure
+
+# Each entry migrates from version i to i+1. Never edit a shipped entry; append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        seq      INTEGER PRIMARY KEY,
+        stream   TEXT NOT NULL,
+        key      TEXT,
+        ts       INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        body     BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX events_dedupe ON events(stream, key) WHERE key IS NOT NULL;
+    CREATE TABLE profiles (
+        id      INTEGER PRIMARY KEY,
+        updated INTEGER NOT NULL,
+        doc     BLOB NOT NULL
+    );
+    CREATE TABLE identities (
+        field      TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        merges     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (field, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX identities_profile ON identities(profile_id);
+    CREATE TABLE positions (
+        name TEXT PRIMARY KEY,
+        seq  INTEGER NOT NULL
+    );
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
+)
+
+_CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far above this
+
+LogRow = tuple[int, str, str | None, int, int, bytes]  # seq, stream, key, ts, received, body
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class SqliteStore:
+    """The SQLite back end. Callers group writes with `transaction()`."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute("PRAGMA cache_size=-65536")
+            self.db.execute("PRAGMA wal_autocheckpoint=16384")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise RuntimeFailure(f"cannot open the store at {self.path}: {exc}") from exc
+        self._next_seq = self._scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
+        self._next_profile = self._scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM profiles")
+        self._counter_floor()
+
+    # ---- schema
+
+    def _migrate(self) -> None:
+        version = self._scalar("PRAGMA user_version")
+        if version > len(MIGRATIONS):
+            raise RuntimeFailure(
+                f"the store at {self.path} has schema version {version}, newer than this engine "
+                f"({len(MIGRATIONS)}); upgrade the engine")
+        for i in range(version, len(MIGRATIONS)):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[i].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={i + 1}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> int:
+        row = self.db.execute(sql, params).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _counter_floor(self) -> None:
+        # Profile ids never repeat, even after the newest profile was merged away.
+        floor = self._scalar("SELECT value FROM counters WHERE name = 'next_profile'")
+        self._next_profile = max(self._next_profile, floor)
+
+    # ---- transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        seq, profile = self._next_seq, self._next_profile
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise RuntimeFailure(f"the store at {self.path} is not writable: {exc}") from exc
+        try:
+            yield
+            if self._next_profile != profile:  # only the connection that made profiles says
+                self.db.execute(
+                    "INSERT INTO counters(name, value) VALUES ('next_profile', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    (self._next_profile,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self._next_seq, self._next_profile = seq, profile
+            raise
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
+    def resync(self) -> None:
+        """Re-read the log's next position after another connection appended to it."""
+        self._next_seq = max(self._next_seq,
+                             self._scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events"))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- the event log
+
+    def take_seqs(self, n: int) -> int:
+        """Reserve `n` consecutive log positions; returns the first."""
+        first = self._next_seq
+        self._next_seq += n
+        return first
+
+    def existing_keys(self, stream: str, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT key FROM events WHERE stream = ? AND key IN ({marks})",  # noqa: S608
+                (stream, *chunk))
+            found.update(r[0] for r in rows)
+        return found
+
+    def append(self, rows: Iterable[LogRow]) -> None:
+        self.db.executemany(
+            "INSERT INTO events(seq, stream, key, ts, received, body) VALUES (?, ?, ?, ?, ?, ?)",
+            rows)
+
+    def read_log(self, after: int, limit: int, *, stream: str | None = None,
+                 since_ms: int | None = None) -> list[LogRow]:
+        sql = "SELECT seq, stream, key, ts, received, body FROM events WHERE seq > ?"
+        params: list[Any] = [after]
+        if stream is not None:
+            sql += " AND stream = ?"
+            params.append(stream)
+        if since_ms is not None:
+            sql += " AND ts >= ?"
+            params.append(since_ms)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        return list(self.db.execute(sql, params))
+
+    def event(self, seq: int) -> LogRow | None:
+        row = self.db.execute(
+            "SELECT seq, stream, key, ts, received, body FROM events WHERE seq = ?",
+            (seq,)).fetchone()
+        return None if row is None else tuple(row)
+
+    def last_seq(self) -> int:
+        return self._next_seq - 1
+
+    def count_events(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM events")
+
+    # ---- positions
+
+    def position(self, name: str) -> int:
+        return self._scalar("SELECT seq FROM positions WHERE name = ?", (name,))
+
+    def set_position(self, name: str, seq: int) -> None:
+        self.db.execute(
+            "INSERT INTO positions(name, seq) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq", (name, seq))
+
+    # ---- identities
+
+    def lookup_identities(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        by_field: dict[str, list[str]] = {}
+        for f, v in pairs:
+            by_field.setdefault(f, []).append(v)
+        found: dict[tuple[str, str], int] = {}
+        for f, values in by_field.items():
+            for chunk in _chunks(values):
+                marks = ",".join("?" * len(chunk))
+                rows = self.db.execute(
+                    "SELECT value, profile_id FROM identities "  # noqa: S608
+                    f"WHERE field = ? AND value IN ({marks})", (f, *chunk))
+                for value, pid in rows:
+                    found[(f, value)] = pid
+        return found
+
+    def identity_merges(self, field: str, value: str) -> int:
+        return self._scalar("SELECT merges FROM identities WHERE field = ? AND value = ?",
+                            (field, value))
+
+    def put_identities(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Upsert ``(field, value, profile_id, merges)`` rows."""
+        self.db.executemany(
+            "INSERT INTO identities(field, value, profile_id, merges) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(field, value) DO UPDATE SET profile_id = excluded.profile_id, "
+            "merges = MAX(identities.merges, excluded.merges)", rows)
+
+    def find_profile(self, field: str, value: str) -> int | None:
+        row = self.db.execute("SELECT profile_id FROM identities WHERE field = ? AND value = ?",
+                              (field, value)).fetchone()
+        return None if row is None else int(row[0])
+
+    # ---- profiles
+
+    def new_profile_id(self) -> int:
+        pid = self._next_profile
+        self._next_profile += 1
+        return pid
+
+    def load_profiles(self, ids: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT id, doc FROM profiles WHERE id IN ({marks})", tuple(chunk))  # noqa: S608
+            found.update(rows)
+        return found
+
+    def put_profiles(self, rows: Iterable[tuple[int, int, bytes]]) -> None:
+        """Upsert ``(id, updated, doc)`` rows."""
+        self.db.executemany(
+            "INSERT INTO profiles(id, updated, doc) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated, doc = excluded.doc", rows)
+
+    def delete_profiles(self, ids: Iterable[int]) -> None:
+        self.db.executemany("DELETE FROM profiles WHERE id = ?", ((i,) for i in ids))
+
+    def iter_profiles(self, batch: int = 1000) -> Iterator[tuple[int, bytes]]:
+        after = 0
+        while True:
+            rows = self.db.execute("SELECT id, doc FROM profiles WHERE id > ? ORDER BY id LIMIT ?",
+                                   (after, batch)).fetchall()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+
+    def count_profiles(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM profiles")
+
+    def reset_profiles(self) -> None:
+        """Forget every profile and identity (replay rebuilds them from the log)."""
+        self.db.execute("DELETE FROM profiles")
+        self.db.execute("DELETE FROM identities")
