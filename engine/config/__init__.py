@@ -1,0 +1,5 @@
+"""Configuration: YAML files with positions, interpolation, schemas, checks (SPEC §4)."""
+
+from engine.config.config import Config, load_config
+
+__all__ = ["Config", "load_config"]

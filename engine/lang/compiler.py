@@ -62,19 +62,29 @@ class CompiledExpression:
 
 @functools.lru_cache(maxsize=4096)
 def _compile(text: str, context: Context, field_type: str | None, name: str) -> CompiledExpression:
-    source = Source(name, text)
+    return _compile_source(Source(name, text), context, field_type, name)
+
+
+def _compile_source(source: Source, context: Context, field_type: str | None, name: str
+                    ) -> CompiledExpression:
     node = parse_expression(source)
     diagnostics = check(node, source, context=context, field_type=field_type)
     if diagnostics:
         raise ConfigError(diagnostics)
     generated = generate([Item(node, source=source)], mode="value", name=name)
-    return CompiledExpression(text, node, generated)
+    return CompiledExpression(source.text, node, generated)
 
 
 def compile_expression(text: str, *, context: Context = "expression",
-                       field_type: str | None = None, name: str = "<expr>") -> CompiledExpression:
-    """Parse, check and compile one expression; raise `ConfigError` listing every problem."""
-    return _compile(text, context, field_type, name)
+                       field_type: str | None = None, name: str = "<expr>",
+                       source: Source | None = None) -> CompiledExpression:
+    """Parse, check and compile one expression; raise `ConfigError` listing every problem.
+
+    `source`, when given, is where `text` sits in a config file, so diagnostics point there.
+    """
+    if source is None:
+        return _compile(text, context, field_type, name)
+    return _compile_source(source, context, field_type, name)
 
 
 @dataclass(frozen=True)

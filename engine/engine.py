@@ -1,0 +1,429 @@
+"""`Engine`: the façade that drives the pipeline over a store (SPEC §12).
+
+It owns the store connection and the processor, and offers what the CLI and the daemon need:
+ingest events (durable on return), drain the log, read profiles, explain a profile, replay.
+Events reach profiles through the log: each ingest batch is appended to the log and applied to
+profiles in the same transaction, together with the processed position (SPEC §6.5).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.config import Config
+from engine.errors import EngineError, RuntimeFailure
+from engine.lang.values import format_date, ms_to_date
+from engine.pipeline.compiled import CompiledMapping, CompiledStream
+from engine.pipeline.decode import not_an_object
+from engine.pipeline.intake import DUPLICATE, Record, log_batch
+from engine.pipeline.processor import Processor, Stats
+from engine.pipeline.profile import Profile
+from engine.store.sqlite import LogRow, SqliteStore
+
+Clock = Callable[[], int]  # epoch ms
+POSITION = "profiles"  # the processed position of the profile pipeline
+MAX_REJECTIONS_KEPT = 100
+
+
+def system_clock() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# One input record as a plain tuple (cheapest to build, a million times over):
+# (decoded event, its raw bytes if known, where it came from, why it could not be read).
+Incoming = tuple[Any, bytes | None, str | None, str | None]
+
+
+@dataclass
+class Rejection:
+    where: str
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    """Counts of one ingest call (what `engine ingest` prints)."""
+
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    rejections: list[Rejection] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read, "accepted": self.accepted, "duplicates": self.duplicates,
+            "rejected": dict(self.rejected), "unidentified": self.stats.unidentified,
+            "profiles_created": self.stats.profiles_created, "merges": self.stats.merges,
+        }
+
+
+class Engine:
+    """The engine over one store. Use as a context manager; not thread-safe."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None,
+                 batch_size: int = 5000,
+                 store_path: str | Path | None = None) -> None:
+        self.config = config
+        self.clock = clock or system_clock
+        self.batch_size = batch_size
+        storage = config.settings.storage
+        if storage.backend != "sqlite":
+            raise RuntimeFailure(f"storage backend {storage.backend!r} is not available here")
+        self.store = SqliteStore(storage.path if store_path is None else store_path)
+        self.processor = Processor(
+            config.pipeline, self.store,
+            max_profiles_per_value=config.settings.identity.max_profiles_per_value)
+        self._applied = self.store.position(POSITION)
+        self.drain()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.store.close()
+
+    # ---- intake
+
+    def _stream(self, name: str) -> CompiledStream:
+        stream = self.config.pipeline.stream(name)
+        if stream is None:
+            known = ", ".join(sorted(self.config.pipeline.streams)) or "none"
+            raise EngineError(f"unknown stream {name!r}; streams in the config: {known}")
+        return stream
+
+    def ingest(self, stream: str, events: Iterable[Any], *,
+               progress: Callable[[IngestResult], None] | None = None,
+               workers: int = 0) -> IngestResult:
+        """Log and apply events; durable when this returns.
+
+        Items are events (dicts; anything else is rejected) or `Incoming` tuples. With
+        `workers`, that many forked processes decode and map the events (their raw bytes when
+        an `Incoming` carries them) while this process logs and merges them, in order.
+        """
+        compiled = self._stream(stream)
+        result = IngestResult()
+        with _gc_paused():
+            if workers > 0:
+                self._ingest_parallel(compiled, events, result, progress, workers)
+            else:
+                self._ingest(compiled, events, result, progress)
+            self.flush()
+        if progress is not None:
+            progress(result)
+        return result
+
+    def _batches(self, events: Iterable[Any]) -> Iterator[list[Incoming]]:
+        batch: list[Incoming] = []
+        for item in events:
+            batch.append(item if item.__class__ is tuple else (item, None, None, None))
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _ingest(self, stream: CompiledStream, events: Iterable[Any], result: IngestResult,
+                progress: Callable[[IngestResult], None] | None) -> None:
+        for batch in self._batches(events):
+            now = self.clock()
+            records: list[Record] = []
+            for event, body, _where, error in batch:
+                if error is not None or not isinstance(event, dict):
+                    records.append((None, 0, None, error or not_an_object(event)))
+                    continue
+                try:
+                    key, ts = stream.key_and_time(event, now)
+                    if body is None:
+                        body = orjson.dumps(event)
+                except Exception as exc:  # never crash on an event
+                    records.append((None, 0, None, f"unusable event: {exc}"))
+                    continue
+                records.append((key, ts, body, None))
+            self._log_and_apply(stream, now, batch, records, None, result)
+            if progress is not None:
+                progress(result)
+
+    def _ingest_parallel(self, stream: CompiledStream, events: Iterable[Any],
+                         result: IngestResult, progress: Callable[[IngestResult], None] | None,
+                         workers: int) -> None:
+        from engine.pipeline.decode import Decoders
+
+        def raw(batch: list[Incoming]) -> list[Incoming]:
+            return [r if r[1] is not None or r[3] is not None or not isinstance(r[0], dict)
+                    else (r[0], orjson.dumps(r[0]), r[2], r[3]) for r in batch]
+
+        # With one decoder, it also writes the log (in order, as the only log writer) and this
+        # process only merges; with several, this process writes the log in batch order.
+        log_path = self.store.path if workers == 1 else None
+        timed = ((self.clock(), raw(b)) for b in self._batches(events))
+        with Decoders(self.config.pipeline, workers, log_path=log_path) as decoders:
+            for now, batch, decoded in decoders.decode(stream.name, timed):
+                records = [(key, ts, body, error) for (key, ts, _c, error, _s), (_e, body, _w, _r)
+                           in zip(decoded, batch, strict=True)]
+                contributions = [c for _k, _t, c, _e, _s in decoded]
+                if log_path is None:
+                    self._log_and_apply(stream, now, batch, records, contributions, result)
+                else:
+                    seqs = [seq for _k, _t, _c, _e, seq in decoded]
+                    self._apply_logged(stream, now, batch, records, contributions, seqs,
+                                       result)
+                if progress is not None:
+                    progress(result)
+        if log_path is not None:
+            self.store.resync()
+
+    def _log_and_apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
+                       records: list[Record], contributions: list[Any] | None,
+                       result: IngestResult) -> None:
+        """Append a decoded batch to the log and apply it, in one transaction."""
+        flushed = False
+
+        def write() -> None:
+            nonlocal flushed
+            with self.store.transaction():
+                seqs, _rows = log_batch(self.store, stream.name, now, records)
+                flushed = self._apply(stream, now, batch, records, contributions, seqs, result)
+            if flushed:
+                self.processor.flushed()
+
+        self._guarded(write)
+
+    def _apply_logged(self, stream: CompiledStream, now: int, batch: list[Incoming],
+                      records: list[Record], contributions: list[Any] | None, seqs: list[int],
+                      result: IngestResult) -> None:
+        """Apply a batch a decoder process has already logged; flush when it is time."""
+
+        def write() -> None:
+            if self._apply(stream, now, batch, records, contributions, seqs, result):
+                self._flush_in_transaction()
+
+        self._guarded(write)
+
+    def _apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
+               records: list[Record], contributions: list[Any] | None, seqs: list[int],
+               result: IngestResult) -> bool:
+        """Count a logged batch and apply its new events; whether profiles must be flushed.
+
+        When flushing is due and a transaction is open (the log was written here), the flush
+        is written in it; the caller marks it done after the commit.
+        """
+        rows: list[LogRow] = []
+        parsed: list[Any] = []
+        mapped: list[Any] = []
+        for i, seq in enumerate(seqs):
+            result.read += 1
+            if seq > 0:
+                key, ts, _body, _error = records[i]
+                rows.append((seq, stream.name, key, ts, now, b""))
+                if contributions is None:
+                    parsed.append(batch[i][0])
+                else:
+                    mapped.append(contributions[i] or [])
+            elif seq == DUPLICATE:
+                result.duplicates += 1
+            else:
+                self._reject(result, batch[i][2], records[i][3] or "unusable event")
+        if not rows:
+            return False
+        if contributions is None:
+            stats = self.processor.apply(rows, parsed)
+        else:
+            stats = self.processor.apply(rows, contributions=mapped)
+        self._applied = rows[-1][0]
+        result.accepted += len(rows)
+        result.stats.add(stats)
+        if not self.processor.should_flush:
+            return False
+        if self.store.in_transaction:
+            self._write_profiles()
+        return True
+
+    def flush(self) -> None:
+        """Write applied-but-unwritten profile changes and the position, in one transaction."""
+        if self.processor.pending:
+            self._guarded(self._flush_in_transaction)
+
+    def _flush_in_transaction(self) -> None:
+        with self.store.transaction():
+            self._write_profiles()
+        self.processor.flushed()
+
+    def _write_profiles(self) -> None:
+        self.processor.flush()
+        self.store.set_position(POSITION, self._applied)
+
+    def _guarded(self, work: Callable[[], None]) -> None:
+        """Run a write; if it fails, the in-memory state is rebuilt from the store's position."""
+        try:
+            work()
+        except BaseException:
+            self.processor.forget()
+            self._applied = self.store.position(POSITION)
+            raise
+
+    def _reject(self, result: IngestResult, where: str | None, reason: str) -> None:
+        result.rejected[reason.split(":")[0]] += 1
+        if len(result.rejections) < MAX_REJECTIONS_KEPT:
+            result.rejections.append(Rejection(where or f"event {result.read}", reason))
+
+    def drain(self) -> Stats:
+        """Apply every logged event not yet applied (after a crash, or the daemon's intake)."""
+        total = Stats()
+
+        def work() -> None:
+            while True:
+                rows = self.store.read_log(self._applied, self.batch_size)
+                if not rows:
+                    break
+                total.add(self.processor.apply(rows))
+                self._applied = rows[-1][0]
+                if self.processor.should_flush:
+                    self._flush_in_transaction()
+            if self.processor.pending:
+                self._flush_in_transaction()
+
+        with _gc_paused():
+            self._guarded(work)
+        return total
+
+    def replay(self, *, stream: str | None = None, since_ms: int | None = None) -> Stats:
+        """Rebuild every profile from the event log with the current config (SPEC §6.6).
+
+        With `stream` or `since_ms`, only the matching events are applied to the rebuilt
+        profiles; the rest of the log is kept but not replayed.
+        """
+        if stream is not None:
+            self._stream(stream)
+        total = Stats()
+        self.flush()
+        self.processor.forget()
+
+        def work() -> None:
+            with self.store.transaction():
+                self.store.reset_profiles()
+                after = 0
+                while True:
+                    rows = self.store.read_log(after, self.batch_size, stream=stream,
+                                               since_ms=since_ms)
+                    if not rows:
+                        break
+                    total.add(self.processor.apply(rows))
+                    after = rows[-1][0]
+                    if self.processor.should_flush:
+                        self.processor.flush()
+                        self.processor.flushed()
+                self._applied = self.store.last_seq()
+                self._write_profiles()
+            self.processor.flushed()
+
+        with _gc_paused():
+            self._guarded(work)
+        return total
+
+    # ---- reading profiles
+
+    def _load(self, pid: int) -> Profile | None:
+        docs = self.store.load_profiles([pid])
+        return Profile.loads(pid, docs[pid]) if pid in docs else None
+
+    def find(self, field: str, value: str) -> Profile | None:
+        pid = self.store.find_profile(field, value)
+        return None if pid is None else self._load(pid)
+
+    def profile(self, field: str, value: Any) -> dict[str, Any] | None:
+        """The profile JSON (SPEC §6.4) of the profile holding identity `field`=`value`."""
+        prof = self.find(field, str(value))
+        return None if prof is None else prof.to_json(self.config.pipeline.rules)
+
+    def profiles(self) -> Iterator[dict[str, Any]]:
+        rules = self.config.pipeline.rules
+        for pid, doc in self.store.iter_profiles():
+            yield Profile.loads(pid, doc).to_json(rules)
+
+    def _mapping_for(self, field: str, stream: str | None) -> CompiledMapping | None:
+        """The mapping that writes `field` from events of `stream` (or any, when unknown)."""
+        pipeline = self.config.pipeline
+        candidates = [m for s in _streams_from(pipeline, stream) for m in s.mappings] \
+            if stream is not None else list(pipeline.mappings.values())
+        return next((m for m in candidates if field in m.rules), None)
+
+    def explain(self, field: str, value: Any) -> dict[str, Any] | None:
+        """Per field: its value, the rule that set it and the event that decided it."""
+        prof = self.find(field, str(value))
+        if prof is None:
+            return None
+        rendered = prof.to_json(self.config.pipeline.rules)
+        out: dict[str, Any] = {}
+        for name in sorted(prof.fields):
+            if name not in rendered:
+                continue
+            _acc, ts, tb, seq = prof.fields[name]
+            entry: dict[str, Any] = {"value": rendered[name]}
+            logged = self.store.event(seq)
+            mapping = self._mapping_for(name, None if logged is None else logged[1])
+            if mapping is not None:
+                row = next(f for f in mapping.spec.fields if f.name == name)
+                entry["mapping"] = mapping.name
+                entry["expr"] = _text(row.spec.expr)
+                if row.spec.guard is not None:
+                    entry["if"] = _text(row.spec.guard)
+                entry["merge"] = mapping.rules[name].merge
+            entry["event"] = {"seq": seq, "id": None if tb.startswith("~") else tb,
+                              "time": format_date(ms_to_date(ts))}
+            if logged is not None:
+                entry["event"]["stream"] = logged[1]
+                entry["event"]["body"] = orjson.loads(logged[5])
+            out[name] = entry
+        return {"profile": rendered, "fields": out}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a run over many events.
+
+    The pipeline builds no reference cycles, and collector passes over millions of young dicts
+    would cost about a third of the time; reference counting still frees everything.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _streams_from(pipeline: Any, name: str) -> Iterator[Any]:
+    stream = pipeline.stream(name)
+    if stream is None:
+        return
+    pending = [stream]
+    while pending:
+        s = pending.pop()
+        yield s
+        pending.extend(s.derived)
+
+
+def _text(expr: Any) -> str:
+    if isinstance(expr, str):
+        return expr
+    from engine.lang.printer import to_source
+
+    return to_source(expr)

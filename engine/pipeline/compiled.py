@@ -1,0 +1,293 @@
+"""Streams and mappings compiled from the settings: the per-event work of the pipeline.
+
+A raw event goes to its stream; the stream's derived streams (transforms) make new events from
+it, recursively; every mapping on any of those streams turns its event into field contributions.
+`Pipeline.fan_out` does all of that for one raw event and returns the contributions, so the
+store-facing code (`engine.pipeline.processor`) never looks at expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.config.model import AGGREGATE_MERGE, FIELD_TYPES, MappingSpec, Settings, StreamSpec
+from engine.errors import ConfigError, Diagnostic
+from engine.lang import nodes as n
+from engine.lang.compiler import (
+    CompiledExpression,
+    CompiledGroup,
+    compile_expression,
+    compile_group,
+    event_time_ms,
+)
+from engine.lang.parser import parse_expression
+from engine.lang.values import date_to_ms, epoch_to_date, to_date
+from engine.pipeline.merge import FieldRule, kind_of
+
+Event = dict[str, Any]
+
+
+def event_time_of(value: Any) -> int | None:
+    """A stream's `timestamp` value as epoch ms: epoch s (10 digits), ms (13) or a date string."""
+    if value.__class__ is int:  # epoch seconds, or ms from 13 digits on
+        return value if abs(value) >= 100_000_000_000 else value * 1000
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        d = epoch_to_date(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        d = epoch_to_date(int(value))
+    elif isinstance(value, datetime):
+        d = value
+    else:
+        d = to_date(value)
+    return None if d is None else date_to_ms(d)
+
+
+def dedupe_key_of(value: Any) -> str | None:
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    if isinstance(value, int | float | str):
+        return str(value)
+    return None
+
+
+class _Never:
+    """No value has this class: such a field's values are always normalised."""
+
+
+# The class of a value that is already in its field type's stored form.
+_STORED_CLASS: dict[str, type] = {"string": str, "int": int, "number": float, "bool": bool,
+                                  "date": int}
+
+
+_TRUSTED_AGGREGATES = {("valuect", "map[string]intsum"), ("set", "[]string")}
+_TRUSTED_CLASS: dict[str, type] = {"map[string]intsum": dict, "[]string": list}
+
+
+def _inline_kind(rule: FieldRule) -> int:
+    """Which rules `Processor.apply` folds inline (see its LATEST, UNION, COUNTS)."""
+    if rule.capacity is not None or rule.keep_days is not None:
+        return 0
+    kind = kind_of(rule.type)
+    if rule.merge == "latest" and kind == "scalar":
+        return 1
+    if rule.merge == "union" and rule.type == "[]string":
+        return 2
+    if kind == "countmap":
+        return 3
+    return 0
+
+
+@dataclass
+class CompiledMapping:
+    """One mapping: its fields compiled into one function, plus how each field merges."""
+
+    spec: MappingSpec
+    group: CompiledGroup
+    rules: dict[str, FieldRule]
+
+    trusted: frozenset[str] = frozenset()  # fields whose values need no normalising
+
+    def __post_init__(self) -> None:
+        self.function = self.group.function
+        self.name = self.spec.name
+        # field -> (inline fold kind, class a value already has when stored as is,
+        #           normalise, fold, trim)
+        self.plan: dict[str, tuple[int, type, Any, Any, Any]] = {
+            f: (_inline_kind(r),
+                _TRUSTED_CLASS[r.type] if f in self.trusted else _STORED_CLASS.get(r.type, _Never),
+                r.normalise, r.fold, None if r.capacity is None else r.trim)
+            for f, r in self.rules.items()}
+
+    @property
+    def by(self) -> tuple[str, ...]:
+        return self.spec.by
+
+    def apply(self, event: Mapping[str, Any], *, event_time: datetime | None = None
+              ) -> dict[str, Any]:
+        """``{field: contribution}`` for one already-derived event, before merging."""
+        return self.group.apply(event, event_time=event_time) or {}
+
+
+@dataclass
+class CompiledStream:
+    spec: StreamSpec
+    timestamp: CompiledExpression | None = None
+    dedupe: CompiledExpression | None = None
+    transform: CompiledGroup | None = None
+    derived: list[CompiledStream] = field(default_factory=list)
+    mappings: list[CompiledMapping] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def transform_function(self) -> Callable[[Event, int], Event | None]:
+        assert self.transform is not None
+        return self.transform.function
+
+    def key_and_time(self, event: Event, received_ms: int) -> tuple[str | None, int]:
+        """The event's dedupe key and event time (receive time when it has none)."""
+        key = None
+        if self.dedupe is not None:
+            name = _plain_name(self.dedupe)
+            raw = event.get(name) if name is not None else self.dedupe._function(event,
+                                                                                 received_ms)
+            key = raw if raw.__class__ is str and raw else dedupe_key_of(raw)
+        ts = None
+        if self.timestamp is not None:
+            name = _plain_name(self.timestamp)
+            raw = event.get(name) if name is not None else self.timestamp._function(
+                event, received_ms)
+            ts = event_time_of(raw)
+        return key, received_ms if ts is None else ts
+
+
+def _plain_name(expr: CompiledExpression) -> str | None:
+    """The key an expression reads when it is one plain top-level name (the common case)."""
+    node = expr.node
+    if isinstance(node, n.Identifier) and "." not in node.name and node.name != "_ts":
+        return node.name
+    return None
+
+
+# One unit of mapping work: a mapping and the contributions it made for one event.
+Contribution = tuple["CompiledMapping", dict[str, Any]]
+
+
+class Pipeline:
+    """Every stream and mapping of a config, compiled; raises `ConfigError` with every problem."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        diagnostics: list[Diagnostic] = []
+        self.streams: dict[str, CompiledStream] = {}
+        for spec in settings.streams:
+            try:
+                self.streams[spec.name] = _compile_stream(spec)
+            except ConfigError as exc:
+                diagnostics += exc.diagnostics
+        self.mappings: dict[str, CompiledMapping] = {}
+        for mspec in settings.mappings:
+            try:
+                self.mappings[mspec.name] = _compile_mapping(mspec)
+            except ConfigError as exc:
+                diagnostics += exc.diagnostics
+        if diagnostics:
+            raise ConfigError(diagnostics)
+        for stream in self.streams.values():
+            if stream.spec.from_ is not None and stream.spec.from_ in self.streams:
+                self.streams[stream.spec.from_].derived.append(stream)
+        for mapping in self.mappings.values():
+            if mapping.spec.stream in self.streams:
+                self.streams[mapping.spec.stream].mappings.append(mapping)
+        # One rule per field name, across mappings (the validator rejects conflicting types).
+        self.rules: dict[str, FieldRule] = {}
+        for mapping in self.mappings.values():
+            for name, rule in mapping.rules.items():
+                self.rules.setdefault(name, rule)
+        self.identity_fields = tuple(dict.fromkeys(f for m in self.mappings.values()
+                                                   for f in m.by))
+
+    def stream(self, name: str) -> CompiledStream | None:
+        return self.streams.get(name)
+
+    def derive(self, stream: CompiledStream, event: Event, ts: int,
+               visit: Callable[[CompiledStream, Event], None]) -> None:
+        """Call `visit` for `event` on `stream` and for each event derived from it."""
+        visit(stream, event)
+        for child in stream.derived:
+            assert child.transform is not None
+            try:
+                out = child.transform.function(event, ts)
+            except Exception:  # generated code counts its own failures; never lose the event
+                out = None
+            if out is not None:
+                self.derive(child, out, ts, visit)
+
+    def fan_out(self, stream: CompiledStream, event: Event, ts: int) -> list[Contribution]:
+        """Every mapping's contributions for one raw event and all events derived from it."""
+        results: list[Contribution] = []
+        pending = [(stream, event)]
+        while pending:
+            s, ev = pending.pop()
+            for m in s.mappings:
+                out = m.function(ev, ts)
+                if out:
+                    results.append((m, out))
+            for child in s.derived:
+                try:
+                    derived = child.transform_function(ev, ts)
+                except Exception:  # generated code counts its own failures; never lose it
+                    derived = None
+                if derived is not None:
+                    pending.append((child, derived))
+        return results
+
+
+def _expr(text: str, source: Any, context: Any) -> CompiledExpression:
+    return compile_expression(text, context=context, name=source.name, source=source)
+
+
+def _compile_stream(spec: StreamSpec) -> CompiledStream:
+    diagnostics: list[Diagnostic] = []
+    stream = CompiledStream(spec)
+    for attr, expr in (("timestamp", spec.timestamp), ("dedupe", spec.id)):
+        if expr is None:
+            continue
+        try:
+            setattr(stream, attr, _expr(expr.text, expr.source, "transform"))
+        except ConfigError as exc:
+            diagnostics += exc.diagnostics
+    if spec.from_ is not None:
+        try:
+            stream.transform = compile_group(
+                list(spec.fields), name=spec.name, context="transform",
+                where=None if spec.where is None else spec.where.text,
+                where_source=None if spec.where is None else spec.where.source)
+        except ConfigError as exc:
+            diagnostics += exc.diagnostics
+    if diagnostics:
+        raise ConfigError(diagnostics)
+    return stream
+
+
+def merge_for(field_type: str, expr: n.Expr | None, merge: str | None) -> str:
+    """The merge op of a field: as written, else the aggregate's, else the type's default."""
+    if merge is not None:
+        return merge
+    if isinstance(expr, n.Call) and expr.name in AGGREGATE_MERGE:
+        implied = AGGREGATE_MERGE[expr.name]
+        if implied in FIELD_TYPES.get(field_type, ()):
+            return implied
+    return FIELD_TYPES.get(field_type, ("latest",))[0]
+
+
+def _compile_mapping(spec: MappingSpec) -> CompiledMapping:
+    group = compile_group([f.spec for f in spec.fields], name=spec.name, context="mapping")
+    rules: dict[str, FieldRule] = {}
+    trusted = set()
+    for f in spec.fields:
+        expr = f.spec.expr
+        if isinstance(expr, str):
+            try:
+                node: n.Expr | None = parse_expression(expr)
+            except ConfigError:
+                node = None
+        else:
+            node = expr
+        merge = merge_for(f.type, node, f.merge)
+        rules[f.name] = FieldRule.build(f.name, f.type, merge, f.capacity, f.keep_days)
+        # `valuect()` always gives {str: 1} and `set()` a list of non-empty strings: both are
+        # stored as they come
+        if isinstance(node, n.Call) and (node.name, f.type) in _TRUSTED_AGGREGATES:
+            trusted.add(f.name)
+    return CompiledMapping(spec, group, rules, frozenset(trusted))
+
+
+__all__ = ["CompiledMapping", "CompiledStream", "Pipeline", "event_time_ms"]

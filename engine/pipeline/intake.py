@@ -1,0 +1,54 @@
+"""Appending a batch of decoded events to the event log, deduplicated (SPEC §6.5).
+
+One function, used wherever events enter the log: by `Engine` in its own process, and by a
+decoder process that writes the log while the main process merges profiles. The caller holds
+the transaction, so appending and whatever else belongs with it commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.store.sqlite import LogRow, SqliteStore
+
+# One decoded record: (dedupe key, event time, raw body, why it cannot be used).
+Record = tuple[str | None, int, bytes | None, str | None]
+
+DUPLICATE = 0  # the seq `log_batch` gives a record that is already in the log
+REJECTED = -1  # the seq it gives a record that cannot be used
+
+
+def log_batch(store: SqliteStore, stream: str, now: int, records: Sequence[Record]
+              ) -> tuple[list[int], list[LogRow]]:
+    """Append the records that are new; returns each record's seq (or DUPLICATE, REJECTED)
+    and the rows appended. Duplicates are found within the batch and in the log."""
+    seqs = [REJECTED] * len(records)
+    keys: set[str] = set()
+    fresh: list[int] = []
+    for i, (key, _ts, body, error) in enumerate(records):
+        if error is not None or body is None:
+            continue
+        if key is not None:
+            if key in keys:
+                seqs[i] = DUPLICATE
+                continue
+            keys.add(key)
+        fresh.append(i)
+    if keys:
+        logged = store.existing_keys(stream, list(keys))
+        if logged:
+            for i in fresh:
+                if records[i][0] in logged:
+                    seqs[i] = DUPLICATE
+            fresh = [i for i in fresh if seqs[i] != DUPLICATE]
+    if not fresh:
+        return seqs, []
+    first = store.take_seqs(len(fresh))
+    rows: list[LogRow] = []
+    for n, i in enumerate(fresh):
+        key, ts, body, _error = records[i]
+        assert body is not None
+        seqs[i] = first + n
+        rows.append((first + n, stream, key, ts, now, body))
+    store.append(rows)
+    return seqs, rows

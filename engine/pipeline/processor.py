@@ -1,0 +1,349 @@
+"""Applying logged events to profiles: mappings, identity resolution and merges (SPEC §6).
+
+`Processor.apply` takes a batch of events that are already in the log and, inside the caller's
+transaction, turns each into field contributions, finds or creates (or merges) the profile its
+identities point to, folds the contributions in with each field's merge rule, and writes every
+changed profile and identity once at the end of the batch.
+
+Recently used profiles and identities stay cached in memory between batches (bounded, so memory
+stays flat however long the input); the store remains the truth, and the caches are dropped if
+a batch fails.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.pipeline.compiled import Contribution, Pipeline
+from engine.pipeline.profile import Profile
+from engine.store.sqlite import LogRow, SqliteStore
+
+IdentityKey = tuple[str, str]
+# Fold kinds done inline by `Processor.apply` (0: by the rule table).
+LATEST, UNION, COUNTS = 1, 2, 3
+
+
+@dataclass
+class Stats:
+    """What processing did; summed over batches and reported by `engine ingest`."""
+
+    events: int = 0
+    contributions: int = 0
+    unidentified: int = 0
+    profiles_created: int = 0
+    merges: int = 0
+    overmerge_skipped: int = 0
+    undecodable: int = 0
+    fold_errors: int = 0
+    unknown_stream: int = 0
+    skipped_identities: list[IdentityKey] = field(default_factory=list)
+
+    def add(self, other: Stats) -> None:
+        for name in ("events", "contributions", "unidentified", "profiles_created", "merges",
+                     "overmerge_skipped", "undecodable", "unknown_stream", "fold_errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.skipped_identities.extend(other.skipped_identities)
+
+
+class _Lru(OrderedDict[Any, Any]):
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def trim(self) -> None:
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+def identity_value(v: Any) -> str | None:
+    """The string an identity is stored as: exact, never normalised (normalise in the mapping)."""
+    if v is None or isinstance(v, bool | dict):
+        return None
+    if isinstance(v, list):
+        return identity_value(v[0]) if v else None
+    s = v if isinstance(v, str) else str(v)
+    return s or None
+
+
+class Processor:
+    """Applies logged events to profiles in memory; `flush` writes the changes back.
+
+    Between flushes, changed profiles and new identities are held in memory. The caller writes
+    them with `flush()` in the same transaction that advances the processed position, so the
+    store always holds profiles that match its position exactly, and events after the
+    position are simply applied again after a crash (SPEC §6.5).
+    """
+
+    def __init__(self, pipeline: Pipeline, store: SqliteStore, *,
+                 max_profiles_per_value: int = 100, cache_profiles: int = 50_000,
+                 cache_identities: int = 200_000, max_dirty: int = 25_000,
+                 flush_events: int = 250_000) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.max_dirty = max_dirty
+        self.flush_events = flush_events
+        self.max_profiles_per_value = max_profiles_per_value
+        self._profiles: _Lru = _Lru(cache_profiles)
+        self._identities: _Lru = _Lru(cache_identities)
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop caches and unflushed changes (after a failed write, or a rebuild)."""
+        self._profiles.clear()
+        self._identities.clear()
+        self.dirty: dict[int, Profile] = {}
+        self.new_ids: dict[IdentityKey, int] = {}
+        self.merge_counts: dict[IdentityKey, int] = {}
+        self.deleted: set[int] = set()
+        self.pending = 0  # events applied since the last flush
+        self.stats = Stats()
+
+    def apply(self, rows: Sequence[LogRow], parsed: Sequence[Any] | None = None,
+              contributions: Sequence[list[Contribution]] | None = None) -> Stats:
+        """Apply logged events (in log order) to the in-memory profiles.
+
+        `parsed`, when given, holds the already-decoded event of each row (ingest has them);
+        `contributions`, the mappings' output for each row, already computed (by decoder
+        processes); otherwise bodies are decoded and mapped here (drain and replay).
+        """
+        stats = Stats(events=len(rows))
+        pipeline = self.pipeline
+        work: list[tuple[Any, dict[str, Any], int, str, int, list[IdentityKey]]] = []
+        wanted: set[IdentityKey] = set()
+        for i, (seq, stream_name, key, ts, _received, body) in enumerate(rows):
+            tb = key if key is not None else f"~{seq}"
+            if contributions is not None:
+                contribs = contributions[i]
+            else:
+                stream = pipeline.streams.get(stream_name)
+                if stream is None:
+                    stats.unknown_stream += 1
+                    continue
+                if parsed is not None:
+                    event = parsed[i]
+                else:
+                    try:
+                        event = orjson.loads(body)
+                    except orjson.JSONDecodeError:
+                        stats.undecodable += 1
+                        continue
+                contribs = pipeline.fan_out(stream, event, ts)
+            for mapping, out in contribs:
+                ids = []
+                for f in mapping.by:
+                    v = out.get(f)
+                    if v.__class__ is not str:
+                        v = identity_value(v)
+                    if v:
+                        ids.append((f, v))
+                if not ids:
+                    stats.unidentified += 1
+                    continue
+                wanted.update(ids)
+                work.append((mapping, out, ts, tb, seq, ids))
+        stats.contributions = len(work)
+        self.pending += len(rows)
+        if work:
+            batch = _Batch(self, stats)
+            batch.prefetch(wanted)
+            resolve = batch.resolve
+            for mapping, out, ts, tb, seq, ids in work:
+                profile = resolve(ids)
+                fields = profile.fields
+                plan = mapping.plan
+                for f, value in out.items():
+                    kind, expected, normalise, fold, trim = plan[f]
+                    if value.__class__ is not expected:
+                        try:
+                            value = normalise(value)
+                        except Exception:  # a value the field's type cannot hold: skip it
+                            stats.fold_errors += 1
+                            continue
+                        if value is None:
+                            continue
+                    state = fields.get(f)
+                    # The three rules nearly every mapping uses, inline; the rest by the table.
+                    if state is None:
+                        if kind:
+                            if kind == UNION and len(value) > 1:
+                                value = list(dict.fromkeys(value))
+                            fields[f] = [value, ts, tb, seq]
+                            continue
+                    elif kind == LATEST:
+                        if ts > state[1] or (ts == state[1] and tb > state[2]):
+                            fields[f] = [value, ts, tb, seq]
+                        continue
+                    elif kind:
+                        acc = state[0]
+                        if kind == COUNTS:
+                            for k, c in value.items():
+                                acc[k] = acc.get(k, 0) + c
+                        else:
+                            for e in value:
+                                if e not in acc:
+                                    acc.append(e)
+                        if ts > state[1] or (ts == state[1] and tb > state[2]):
+                            state[1], state[2], state[3] = ts, tb, seq
+                        continue
+                    try:
+                        state = fold(state, value, ts, tb, seq)
+                        fields[f] = state if trim is None else trim(state)
+                    except Exception:  # a value of another type than the field's: skip it
+                        stats.fold_errors += 1
+                if ts > profile.updated:
+                    profile.updated = ts
+        self.stats.add(stats)
+        return stats
+
+    @property
+    def should_flush(self) -> bool:
+        """Whether enough is unflushed that it is time to write (bounds memory and replay)."""
+        return self.pending >= self.flush_events or len(self.dirty) >= self.max_dirty
+
+    def flush(self) -> None:
+        """Write every unflushed change. Call inside the transaction that sets the position."""
+        store = self.store
+        if self.dirty:
+            store.put_profiles((pid, prof.updated, prof.dumps())
+                               for pid, prof in self.dirty.items())
+        if self.deleted:
+            store.delete_profiles(self.deleted)
+        if self.new_ids:
+            store.put_identities((f, v, pid, self.merge_counts.get((f, v), 0))
+                                 for (f, v), pid in self.new_ids.items())
+
+    def flushed(self) -> None:
+        """The flush committed: unflushed changes become the clean cache."""
+        cache, icache = self._profiles, self._identities
+        for pid, prof in self.dirty.items():
+            cache[pid] = prof
+            cache.move_to_end(pid)
+        for k, pid in self.new_ids.items():
+            icache[k] = pid
+        cache.trim()
+        icache.trim()
+        self.dirty = {}
+        self.new_ids = {}
+        self.merge_counts = {}
+        self.deleted = set()
+        self.pending = 0
+
+
+class _Batch:
+    """Identity resolution for one batch of events over the processor's unflushed state."""
+
+    def __init__(self, processor: Processor, stats: Stats) -> None:
+        self.p = processor
+        self.store = processor.store
+        self.stats = stats
+        self.ids: dict[IdentityKey, int] = {}  # resolved for this batch
+        self.profiles = processor.dirty
+
+    def prefetch(self, wanted: set[IdentityKey]) -> None:
+        p = self.p
+        cache, pending = p._identities, p.new_ids
+        missing = []
+        for k in wanted:
+            pid = pending.get(k)
+            if pid is None:
+                pid = cache.get(k)
+            if pid is None:
+                missing.append(k)
+            else:
+                self.ids[k] = pid
+        if missing:
+            self.ids.update(self.store.lookup_identities(missing))
+        pcache = p._profiles
+        need = []
+        for pid in set(self.ids.values()):
+            if pid in self.profiles:
+                continue
+            prof = pcache.get(pid)
+            if prof is None:
+                need.append(pid)
+            else:
+                self.profiles[pid] = prof
+        for pid, doc in self.store.load_profiles(need).items():
+            self.profiles[pid] = Profile.loads(pid, doc)
+
+    def _profile(self, pid: int) -> Profile:
+        prof = self.profiles.get(pid)
+        if prof is None:
+            prof = self.p._profiles.get(pid)
+            if prof is None:
+                prof = Profile.loads(pid, self.store.load_profiles([pid])[pid])
+            self.profiles[pid] = prof
+        return prof
+
+    def resolve(self, ids: list[IdentityKey]) -> Profile:
+        """The profile for an event's identities: found, created, or merged (SPEC §6.1)."""
+        known = self.ids
+        found = None
+        several = False
+        unknown = False
+        for k in ids:
+            pid = known.get(k)
+            if pid is None:
+                unknown = True
+            elif found is None:
+                found = pid
+            elif pid != found:
+                several = True
+        if several:
+            profile = self._merge(ids)
+        elif found is not None:
+            profile = self._profile(found)
+        else:
+            pid = self.store.new_profile_id()
+            profile = self.profiles[pid] = Profile(pid)
+            self.stats.profiles_created += 1
+        if unknown:
+            for k in ids:
+                if known.get(k) is None:
+                    known[k] = profile.id
+                    self.p.new_ids[k] = profile.id
+                    profile.add_identity(k[0], k[1])
+        return profile
+
+    def _merges(self, k: IdentityKey) -> int:
+        counts = self.p.merge_counts
+        n = counts.get(k)
+        if n is None:
+            n = counts[k] = self.store.identity_merges(*k)
+        return n
+
+    def _merge(self, ids: list[IdentityKey]) -> Profile:
+        p = self.p
+        limit = p.max_profiles_per_value
+        known = [k for k in ids if self.ids.get(k) is not None]
+        # An identity that has already joined too many profiles is not trusted to join more.
+        usable = [k for k in known if self._merges(k) < limit]
+        skipped = [k for k in known if k not in usable]
+        if skipped:
+            self.stats.overmerge_skipped += 1
+            self.stats.skipped_identities.extend(skipped)
+        pids = sorted({self.ids[k] for k in usable}) or sorted({self.ids[k] for k in known})[:1]
+        target = self._profile(pids[0])
+        for pid in pids[1:]:
+            other = self._profile(pid)
+            target.absorb(other, p.pipeline.rules)
+            for name, values in other.identities.items():
+                for v in values:
+                    k = (name, v)
+                    self.ids[k] = target.id
+                    p.new_ids[k] = target.id
+                    p._identities.pop(k, None)
+            p.deleted.add(pid)
+            del self.profiles[pid]
+            p._profiles.pop(pid, None)
+            self.stats.merges += 1
+        if len(pids) > 1:
+            for k in usable:
+                p.merge_counts[k] = self._merges(k) + 1
+                p.new_ids[k] = target.id
+        return target
