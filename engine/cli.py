@@ -26,7 +26,8 @@ class _UsageError(Exception):
     pass
 
 
-def _read_event(raw: str | None) -> dict[str, Any]:
+def read_event_argument(raw: str | None) -> dict[str, Any]:
+    """An ``--event`` value: JSON text, or ``@path`` of a file holding it."""
     if raw is None:
         return {}
     if raw.startswith("@"):
@@ -52,7 +53,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         at = parse_date(args.at)
         if at is None:
             raise EngineError(f"--at: cannot read {args.at!r} as a date")
-    event = _read_event(args.event)
+    event = read_event_argument(args.event)
     expr = compile_expression(args.expr)
     value = expr.evaluate(event, event_time=at)
     sys.stdout.write(to_json(value) + "\n")
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mapping file, for editors.")
     sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
     sc.set_defaults(run=cmd_schema)
+    from engine.cli_pipeline import register
+
+    register(sub, add_config_arguments)
     return parser
 
 

@@ -1,0 +1,282 @@
+"""The pipeline commands of ``engine``: ingest, map, profile, test, replay.
+
+Each command only parses its arguments, calls the public API and prints; `engine.cli` registers
+them next to the language and config commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from engine.config import Config, load_config
+from engine.engine import Engine, IngestResult
+from engine.errors import EngineError
+from engine.lang.dates import parse_date
+from engine.lang.values import date_to_ms
+from engine.output import to_json
+
+EXIT_OK, EXIT_INVALID = 0, 1
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from engine.cli import config_overrides, resolve_config_path
+
+    return load_config(resolve_config_path(args), config_overrides(args))
+
+
+def _identity(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise EngineError(f"expected FIELD=VALUE (e.g. email=a@b.com), got {text!r}")
+    return name, value
+
+
+class _Progress:
+    """Progress on stderr: one line redrawn on a terminal, a line per batch with ``always``."""
+
+    def __init__(self, mode: str) -> None:
+        self.tty = sys.stderr.isatty()
+        self.enabled = mode == "always" or (mode == "auto" and self.tty)
+        self.start = time.perf_counter()
+
+    def __call__(self, result: IngestResult) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        line = (f"ingest: {result.read:,} read, {result.accepted:,} accepted, "
+                f"{result.duplicates:,} duplicates ({result.read / elapsed:,.0f}/s)")
+        sys.stderr.write(f"\r{line}" if self.tty else f"{line}\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from engine.pipeline.decode import default_workers
+    from engine.pipeline.files import read_events
+
+    config = _config(args)
+    progress = _Progress(args.progress)
+    workers = default_workers() if args.workers is None else args.workers
+    start = time.perf_counter()
+    with Engine(config, batch_size=args.batch_size) as eng:
+        records = read_events(args.files, parse=workers == 0)
+        result = eng.ingest(args.stream, records, progress=progress, workers=workers)
+    progress.done()
+    elapsed = time.perf_counter() - start
+    if args.format == "json":
+        doc = result.as_dict() | {"seconds": round(elapsed, 3),
+                                  "rejections": [r.__dict__ for r in result.rejections]}
+        sys.stdout.write(to_json(doc) + "\n")
+    else:
+        rate = result.read / elapsed if elapsed > 0 else 0.0
+        print(f"read {result.read:,}, accepted {result.accepted:,}, duplicates "
+              f"{result.duplicates:,}, rejected {sum(result.rejected.values()):,} "
+              f"in {elapsed:.2f}s ({rate:,.0f} events/s)")
+        for reason, count in sorted(result.rejected.items()):
+            print(f"  rejected, {reason}: {count:,}")
+        for r in result.rejections:
+            print(f"  {r.where}: {r.reason}", file=sys.stderr)
+        s = result.stats
+        print(f"profiles created {s.profiles_created:,}, merges {s.merges:,}, "
+              f"unidentified {s.unidentified:,}")
+    return EXIT_INVALID if result.rejected else EXIT_OK
+
+
+def _read_event(raw: str) -> Any:
+    from engine.cli import read_event_argument
+
+    return read_event_argument(raw)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    config = _config(args)
+    pipeline = config.pipeline
+    stream = pipeline.stream(args.stream)
+    if stream is None:
+        known = ", ".join(sorted(pipeline.streams)) or "none"
+        raise EngineError(f"unknown stream {args.stream!r}; streams in the config: {known}")
+    event = _read_event(args.event)
+    at = _at(args.at)
+    key, ts = stream.key_and_time(event, at if at is not None else _now())
+    report: list[dict[str, Any]] = []
+    code: list[str] = []
+
+    def visit(s: Any, ev: dict[str, Any]) -> None:
+        entry: dict[str, Any] = {"stream": s.name, "event": ev, "mappings": []}
+        if args.show_code and s.transform is not None:
+            code.append(f"# stream {s.name} (transform)\n{s.transform.code}")
+        for m in s.mappings:
+            out = m.apply(ev, event_time=_dt(ts))
+            rows = []
+            for f in m.spec.fields:
+                if f.name in out:
+                    row: dict[str, Any] = {"field": f.name, "value": out[f.name],
+                                           "expr": _text(f.spec.expr)}
+                    if f.spec.guard is not None:
+                        row["if"] = _text(f.spec.guard)
+                    rows.append(row)
+            identities = {b: out[b] for b in m.by if b in out}
+            entry["mappings"].append({"mapping": m.name, "identities": identities,
+                                      "fields": rows})
+            if args.show_code:
+                code.append(f"# mapping {m.name}\n{m.group.code}")
+        report.append(entry)
+
+    pipeline.derive(stream, event, ts, visit)
+    if args.show_code:
+        sys.stdout.write("\n".join(code))
+        return EXIT_OK
+    if args.format == "json":
+        sys.stdout.write(to_json({"id": key, "time": _dt(ts), "streams": report}) + "\n")
+        return EXIT_OK
+    print(f"event id {key!r}, event time {to_json(_dt(ts))}")
+    for entry in report:
+        print(f"stream {entry['stream']}: {to_json(entry['event'])}")
+        for m in entry["mappings"]:
+            print(f"  mapping {m['mapping']} (identities {to_json(m['identities'])})")
+            for row in m["fields"]:
+                cond = f"  [if {row['if']}]" if "if" in row else ""
+                print(f"    {row['field']} = {to_json(row['value'])}  <- {row['expr']}{cond}")
+    return EXIT_OK
+
+
+def _text(expr: Any) -> str:
+    if isinstance(expr, str):
+        return " ".join(expr.split())
+    from engine.lang.printer import to_source
+
+    return to_source(expr)
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _dt(ms: int) -> Any:
+    from engine.lang.values import ms_to_date
+
+    return ms_to_date(ms)
+
+
+def _at(text: str | None) -> int | None:
+    if text is None:
+        return None
+    d = parse_date(text)
+    if d is None:
+        raise EngineError(f"--at: cannot read {text!r} as a date")
+    return date_to_ms(d)
+
+
+def cmd_profile_get(args: argparse.Namespace) -> int:
+    field, value = _identity(args.identity)
+    with Engine(_config(args)) as eng:
+        doc = eng.explain(field, value) if args.explain else eng.profile(field, value)
+    if doc is None:
+        print(f"no profile has {field} = {value!r}", file=sys.stderr)
+        return EXIT_INVALID
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode()
+                     + "\n")
+    return EXIT_OK
+
+
+def cmd_profile_export(args: argparse.Namespace) -> int:
+    out = sys.stdout.buffer
+    with Engine(_config(args)) as eng:
+        for doc in eng.profiles():
+            out.write(orjson.dumps(doc) + b"\n")
+    out.flush()
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    since = _at(args.since)
+    start = time.perf_counter()
+    with Engine(_config(args)) as eng:
+        stats = eng.replay(stream=args.stream, since_ms=since)
+        profiles = eng.store.count_profiles()
+    print(f"replayed {stats.events:,} events in {time.perf_counter() - start:.2f}s: "
+          f"{profiles:,} profiles, {stats.merges:,} merges, {stats.unidentified:,} unidentified")
+    return EXIT_OK
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from engine.testing import run_config_tests
+
+    results = run_config_tests(_config(args))
+    if args.format == "json":
+        sys.stdout.write(to_json([r.as_json() for r in results]) + "\n")
+    else:
+        for r in results:
+            where = ""
+            if r.case.at is not None:
+                line, col = r.case.at.source.location(r.case.at.start)
+                where = f"{r.case.at.source.name}:{line}:{col}: "
+            print(f"{'ok  ' if r.ok else 'FAIL'} {where}{r.case.name}")
+            for failure in r.failures:
+                print(f"       {failure}")
+        failed = sum(not r.ok for r in results)
+        print(f"{len(results) - failed} passed, {failed} failed")
+    if not results:
+        print("no test cases found in the config", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK if all(r.ok for r in results) else EXIT_INVALID
+
+
+def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the pipeline commands to the ``engine`` parser."""
+    p = sub.add_parser("ingest", help="push events from files through the pipeline",
+                       description="Log and apply events from files (.json object or array, "
+                                   ".jsonl/.ndjson, - for stdin). Exit 1 if any were rejected.")
+    add_config_arguments(p)
+    p.add_argument("--stream", required=True, help="the stream the events belong to")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="decoder processes (default: one per core but one; 0: none)")
+    p.add_argument("--batch-size", type=int, default=5000, metavar="N",
+                   help="events per logged and applied batch")
+    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                   help="progress on stderr (auto: only on a terminal)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(run=cmd_ingest)
+
+    p = sub.add_parser("map", help="dry run: derived events and field updates for one event")
+    add_config_arguments(p)
+    p.add_argument("--stream", required=True)
+    p.add_argument("--event", required=True, metavar="JSON|@FILE")
+    p.add_argument("--at", metavar="ISO", help="receive time (default: now)")
+    p.add_argument("--show-code", action="store_true", help="print the generated Python")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=cmd_map)
+
+    prof = sub.add_parser("profile", help="read profiles")
+    psub = prof.add_subparsers(dest="profile_command", required=True, metavar="COMMAND")
+    p = psub.add_parser("get", help="print the profile holding an identity")
+    add_config_arguments(p)
+    p.add_argument("identity", metavar="FIELD=VALUE")
+    p.add_argument("--explain", action="store_true",
+                   help="show, per field, the event and rule that set it")
+    p.set_defaults(run=cmd_profile_get)
+    p = psub.add_parser("export", help="every profile, one JSON object per line")
+    add_config_arguments(p)
+    p.add_argument("--format", choices=("jsonl",), default="jsonl")
+    p.set_defaults(run=cmd_profile_export)
+
+    p = sub.add_parser("test", help="run the test cases embedded in config files")
+    add_config_arguments(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=cmd_test)
+
+    p = sub.add_parser("replay", help="rebuild profiles from the event log")
+    add_config_arguments(p)
+    p.add_argument("--stream", help="replay only this stream's events")
+    p.add_argument("--since", metavar="ISO", help="replay only events from this time on")
+    p.set_defaults(run=cmd_replay)

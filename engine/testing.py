@@ -1,0 +1,131 @@
+"""Config tests (SPEC §4.5): run the `tests:` cases of config files against a scratch store.
+
+Each case gets a fresh store in a temporary directory, feeds its raw events to its stream
+through the same `Engine.ingest` as production, then compares what it expects with what
+happened. A case that asserts nothing fails: a test that cannot fail is a defect.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import Config
+from engine.config.model import TestCase
+from engine.engine import Engine
+from engine.lang.values import format_date, ms_to_date
+
+# What `expect:` may hold; keys not in here are reported rather than silently ignored.
+KNOWN_EXPECTATIONS = frozenset({"profile", "fields", "absent", "derived", "audiences",
+                                "requests"})
+NOT_YET = frozenset({"audiences", "requests"})
+
+
+@dataclass
+class CaseResult:
+    case: TestCase
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def as_json(self) -> dict[str, Any]:
+        at = self.case.at
+        where = None
+        if at is not None:
+            line, col = at.source.location(at.start)
+            where = {"file": at.source.name, "line": line, "column": col}
+        return {"name": self.case.name, "ok": self.ok, "failures": self.failures,
+                "location": where}
+
+
+def _fixed_clock(ms: int) -> Any:
+    return lambda: ms
+
+
+def run_case(config: Config, case: TestCase) -> CaseResult:
+    result = CaseResult(case)
+    expect = case.expect or {}
+    unknown = sorted(set(expect) - KNOWN_EXPECTATIONS)
+    if unknown:
+        result.failures.append(f"unknown expectation(s): {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(KNOWN_EXPECTATIONS))}")
+    for key in sorted(NOT_YET & set(expect)):
+        result.failures.append(f"`{key}` expectations need audiences and exports, which this "
+                               "engine version does not run yet")
+    if not any(expect.get(k) for k in KNOWN_EXPECTATIONS):
+        result.failures.append("the case asserts nothing: add `expect:` with fields, "
+                               "derived events, audiences or requests")
+        return result
+    if config.pipeline.stream(case.stream) is None:
+        result.failures.append(f"unknown stream {case.stream!r}")
+        return result
+    with tempfile.TemporaryDirectory(prefix="engine-test-") as tmp:
+        clock = _fixed_clock(0)
+        with Engine(config, clock=clock, store_path=Path(tmp) / "test.db") as eng:
+            if expect.get("derived") is not None:
+                _check_derived(config, case, expect["derived"], result)
+            eng.ingest(case.stream, list(case.events))
+            if expect.get("fields") or expect.get("absent"):
+                _check_profile(eng, expect, result)
+    return result
+
+
+def _check_derived(config: Config, case: TestCase, want: list[Any], result: CaseResult) -> None:
+    stream = config.pipeline.stream(case.stream)
+    assert stream is not None
+    got: list[dict[str, Any]] = []
+    for event in case.events:
+        _key, ts = stream.key_and_time(event, 0)
+
+        def visit(s: Any, ev: dict[str, Any]) -> None:
+            if s is not stream:
+                got.append({"stream": s.name, **ev})
+
+        config.pipeline.derive(stream, event, ts, visit)
+    stripped = [{k: v for k, v in g.items() if k != "stream"} for g in got]
+    if stripped != want and got != want:
+        result.failures.append(f"derived events differ:\n  expected {want}\n  got      "
+                               f"{stripped}")
+
+
+def _check_profile(eng: Engine, expect: dict[str, Any], result: CaseResult) -> None:
+    who = expect.get("profile") or {}
+    if not isinstance(who, dict) or len(who) != 1:
+        result.failures.append("`expect.profile` must name one identity, e.g. "
+                               "{cio_customer_id: usr_1}")
+        return
+    ((field_name, value),) = who.items()
+    profile = eng.profile(field_name, value)
+    if profile is None:
+        result.failures.append(f"no profile has {field_name} = {value!r}")
+        return
+    for name, want in (expect.get("fields") or {}).items():
+        got = profile.get(name)
+        if not _same(got, want):
+            result.failures.append(f"field {name}: expected {want!r}, got "
+                                   f"{'nothing' if got is None else repr(got)}")
+    for name in expect.get("absent") or ():
+        if name in profile:
+            result.failures.append(f"field {name}: expected no value, got {profile[name]!r}")
+
+
+def _same(got: Any, want: Any) -> bool:
+    if isinstance(want, list) and isinstance(got, list):
+        return sorted(map(str, want)) == sorted(map(str, got))
+    if isinstance(want, dict) and isinstance(got, dict):
+        return got.keys() == want.keys() and all(_same(got[k], want[k]) for k in want)
+    if hasattr(want, "isoformat"):  # YAML reads an unquoted timestamp as a datetime
+        from engine.lang.values import date_to_ms
+
+        return bool(got == format_date(ms_to_date(date_to_ms(want))))
+    return bool(got == want or (not isinstance(want, bool) and str(got) == str(want)
+                                and not isinstance(got, bool)))
+
+
+def run_config_tests(config: Config) -> list[CaseResult]:
+    """Run every `tests:` case of the config, in file order."""
+    return [run_case(config, case) for case in config.settings.tests]
