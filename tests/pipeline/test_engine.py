@@ -1,0 +1,190 @@
+"""The pipeline end to end through `Engine`: identity resolution, merges, order independence,
+duplicates, replay, parallel decoding and bad input (SPEC §6)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.config import Config
+from engine.engine import Engine
+from engine.pipeline.files import read_events
+from tests.pipeline.conftest import FIXTURES, fixture_events, webhook
+
+T0 = 1_769_420_000
+
+
+def _without_id(profile: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if profile is None else {k: v for k, v in profile.items() if k != "_id"}
+
+
+def _all_profiles(eng: Engine) -> list[dict[str, Any]]:
+    return sorted((_without_id(p) or {} for p in eng.profiles()),
+                  key=lambda p: json.dumps(p["_identities"], sort_keys=True))
+
+
+def test_fixture_webhooks_build_the_expected_profile(engine: Engine) -> None:
+    result = engine.ingest("customerio", fixture_events())
+    assert result.accepted == result.read and not result.rejected
+    profile = engine.profile("cio_customer_id", "usr_48213")
+    assert profile is not None
+    expected = json.loads((FIXTURES / "expected_usr_48213.json").read_text())
+    got = {k: v for k, v in profile.items() if not k.startswith("_")}
+    assert got == expected
+    assert engine.profile("email", "maria.lopez@example.com") == profile
+
+
+def test_a_later_event_joins_two_existing_profiles(engine: Engine) -> None:
+    engine.ingest("customerio", [
+        webhook("e1", "email", "opened", T0, email="ann@example.com"),
+        webhook("e2", "email", "clicked", T0 + 60, email="ann@example.com"),
+    ])
+    engine.ingest("customerio", [webhook("e3", "email", "sent", T0 + 120, id="usr_ann")])
+    by_email = engine.profile("email", "ann@example.com")
+    by_id = engine.profile("cio_customer_id", "usr_ann")
+    assert by_email is not None and by_id is not None and by_email["_id"] != by_id["_id"]
+    older = min(by_email["_id"], by_id["_id"])
+
+    result = engine.ingest("customerio", [
+        webhook("e4", "email", "opened", T0 + 180, id="usr_ann", email="ann@example.com")])
+    assert result.stats.merges == 1
+    merged = engine.profile("email", "ann@example.com")
+    assert merged == engine.profile("cio_customer_id", "usr_ann")
+    assert merged is not None and merged["_id"] == older
+    assert merged["_identities"] == {"cio_customer_id": ["usr_ann"], "email": ["ann@example.com"]}
+    assert merged["cio_events"] == {"email_clicked": 1, "email_opened": 2, "email_sent": 1}
+    assert merged["cio_email_last_open_ts"] == "2026-01-26T09:36:20.000Z"
+    assert len(list(engine.profiles())) == 1
+
+
+def test_duplicates_are_acknowledged_and_not_applied_twice(engine: Engine) -> None:
+    events = fixture_events()
+    engine.ingest("customerio", events)
+    before = engine.profile("cio_customer_id", "usr_48213")
+    again = engine.ingest("customerio", events + events[:3])
+    assert again.accepted == 0 and again.duplicates == len(events) + 3
+    assert engine.profile("cio_customer_id", "usr_48213") == before
+
+
+def test_replay_rebuilds_the_same_profiles(engine: Engine) -> None:
+    engine.ingest("customerio", fixture_events())
+    before = _all_profiles(engine)
+    stats = engine.replay()
+    assert stats.events == len(fixture_events())
+    assert _all_profiles(engine) == before
+
+
+def test_decoder_processes_give_the_same_profiles(config: Config, tmp_path: Path) -> None:
+    lines = tmp_path / "hooks.jsonl"
+    lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in fixture_events()))
+    with Engine(config, store_path=tmp_path / "a.db") as a:
+        a.ingest("customerio", read_events([str(lines)]))
+        want = _all_profiles(a)
+    with Engine(config, store_path=tmp_path / "b.db", batch_size=7) as b:
+        result = b.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
+        assert result.accepted == len(fixture_events())
+        assert _all_profiles(b) == want
+
+
+# ---- any order, any split, re-delivery: identical profiles (SPEC §6.3)
+
+_PEOPLE = [{"id": "usr_a", "email": "a@example.com"}, {"id": "usr_b"}, {"email": "b@example.com"},
+           {"id": "usr_b", "email": "b@example.com"}, {"email": "a@example.com"}]
+_KINDS = [("email", "opened"), ("email", "clicked"), ("push", "sent"), ("sms", "clicked"),
+          ("in_app", "opened"), ("email", "sent")]
+_POOL = [webhook(f"ev{i}", *_KINDS[i % len(_KINDS)], T0 + (i * 37) % 500,
+                 **_PEOPLE[i % len(_PEOPLE)]) for i in range(18)]
+
+
+def _profiles_after(config: Config, batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp, \
+            Engine(config, store_path=Path(tmp) / "p.db", batch_size=4) as eng:
+        for batch in batches:
+            eng.ingest("customerio", batch)
+        return _all_profiles(eng)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_order_split_and_redelivery_give_identical_profiles(config: Config,
+                                                                data: st.DataObject) -> None:
+    want = _profiles_after(config, [_POOL])
+    order = data.draw(st.permutations(_POOL))
+    again = data.draw(st.lists(st.sampled_from(_POOL), max_size=6))
+    stream = order + again
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    batches = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _profiles_after(config, batches) == want
+
+
+# ---- bad input: reported with where and why, the rest ingested
+
+
+def test_malformed_lines_are_reported_with_their_line_and_skipped(engine: Engine,
+                                                                  tmp_path: Path) -> None:
+    good = [webhook(f"g{i}", "email", "opened", T0 + i, id=f"usr_{i}") for i in range(3)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        json.dumps(good[0]).encode() + b"\n"
+        + b"{not json\n"
+        + b"\n"
+        + b"[1, 2, 3]\n"
+        + json.dumps(good[1]).encode() + b"\n"
+        + b"\xff\xfe invalid utf-8\n"
+        + b"[" * 5000 + b"]" * 5000 + b"\n"
+        + json.dumps(good[2]).encode() + b"\n")
+    result = engine.ingest("customerio", read_events([str(path)]))
+    assert result.accepted == 3
+    assert result.read == 7
+    where = {r.where: r.reason for r in result.rejections}
+    assert set(where) == {f"{path}:2", f"{path}:4", f"{path}:6", f"{path}:7"}
+    assert where[f"{path}:2"].startswith("invalid JSON")
+    assert where[f"{path}:4"] == "not a JSON object: an event must be an object, got an array"
+    assert all(engine.profile("cio_customer_id", f"usr_{i}") for i in range(3))
+
+
+def test_wrong_types_in_fields_never_fail_the_event(engine: Engine) -> None:
+    odd = [
+        {"event_id": "w1", "object_type": "email", "metric": "opened", "timestamp": "soon",
+         "data": {"identifiers": {"id": 12345, "email": ["x@example.com"]}, "campaign_id": {}}},
+        {"event_id": "w2", "object_type": 5, "metric": None, "timestamp": 1769420000,
+         "data": "not an object"},
+        {"event_id": "w3", "object_type": "email", "metric": "opened", "timestamp": 1769420000,
+         "data": {"identifiers": {"id": ["usr_list"]}, "subject": 3.5, "href": 7}},
+        "a string", 42, None,
+    ]
+    result = engine.ingest("customerio", odd)
+    assert result.accepted == 3
+    assert sum(result.rejected.values()) == 3
+    assert engine.profile("cio_customer_id", "12345") is not None
+
+
+def test_huge_objects_are_ingested_without_trouble(engine: Engine) -> None:
+    big = webhook("big", "email", "opened", T0, id="usr_big")
+    big["data"].update({f"k{i}": i for i in range(100_000)})
+    result = engine.ingest("customerio", [big])
+    assert result.accepted == 1
+    assert engine.profile("cio_customer_id", "usr_big") is not None
+
+
+def test_unidentified_events_are_counted(engine: Engine) -> None:
+    result = engine.ingest("customerio", [webhook("u1", "email", "opened", T0)])
+    assert result.accepted == 1 and result.stats.unidentified == 1
+    assert list(engine.profiles()) == []
+
+
+def test_explain_names_the_event_and_the_rule(engine: Engine) -> None:
+    engine.ingest("customerio", fixture_events())
+    explained = engine.explain("cio_customer_id", "usr_48213")
+    assert explained is not None
+    open_ts = explained["fields"]["cio_email_last_open_ts"]
+    assert open_ts["mapping"] == "customerio_users"
+    assert "epochms()" in open_ts["expr"] and "opened" in open_ts["if"]
+    assert open_ts["event"]["body"]["metric"] == "opened"
+    assert open_ts["event"]["stream"] == "customerio"
