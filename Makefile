@@ -14,15 +14,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/engine eval 'hash(urlmain(href))' --event '{"href": "https://www.lytics.io/?utm_source=google"}'
+	$(BIN)/engine ingest --config $(CONFIG) --stream customerio tests/fixtures/customerio/*.json
+	$(BIN)/engine profile get cio_customer_id=usr_48213 --config $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/mypy
+	$(BIN)/engine validate --config $(CONFIG)
+	$(BIN)/engine test --config $(CONFIG)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/eval.py
+	$(BIN)/python bench/ingest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench

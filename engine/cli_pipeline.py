@@ -119,7 +119,10 @@ def cmd_map(args: argparse.Namespace) -> int:
             rows = []
             for f in m.spec.fields:
                 if f.name in out:
-                    row: dict[str, Any] = {"field": f.name, "value": out[f.name],
+                    value = out[f.name]
+                    if m.rules[f.name].type == "date" and isinstance(value, int):
+                        value = _dt(value)  # contributions hold dates as epoch ms
+                    row: dict[str, Any] = {"field": f.name, "value": value,
                                            "expr": _text(f.spec.expr)}
                     if f.spec.guard is not None:
                         row["if"] = _text(f.spec.guard)

@@ -14,6 +14,7 @@ from engine.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "customerio"
+EXPECTED = ROOT / "tests" / "fixtures" / "expected"
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +40,5 @@ def webhook(event_id: str, object_type: str, metric: str, timestamp: int,
 
 
 def fixture_events() -> list[dict[str, Any]]:
-    """Every sample webhook body (the signed example is one too), not the expected profiles."""
-    return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))
-            if not p.name.startswith("expected_")]
+    """Every sample webhook body (the signed example is one too)."""
+    return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]

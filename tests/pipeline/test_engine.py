@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from engine.config import Config
 from engine.engine import Engine
 from engine.pipeline.files import read_events
-from tests.pipeline.conftest import FIXTURES, fixture_events, webhook
+from tests.pipeline.conftest import EXPECTED, fixture_events, webhook
 
 T0 = 1_769_420_000
 
@@ -33,7 +33,7 @@ def test_fixture_webhooks_build_the_expected_profile(engine: Engine) -> None:
     assert result.accepted == result.read and not result.rejected
     profile = engine.profile("cio_customer_id", "usr_48213")
     assert profile is not None
-    expected = json.loads((FIXTURES / "expected_usr_48213.json").read_text())
+    expected = json.loads((EXPECTED / "usr_48213.json").read_text())
     got = {k: v for k, v in profile.items() if not k.startswith("_")}
     assert got == expected
     assert engine.profile("email", "maria.lopez@example.com") == profile
