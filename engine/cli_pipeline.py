@@ -112,8 +112,6 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     def visit(s: Any, ev: dict[str, Any]) -> None:
         entry: dict[str, Any] = {"stream": s.name, "event": ev, "mappings": []}
-        if args.show_code and s.transform is not None:
-            code.append(f"# stream {s.name} (transform)\n{s.transform.code}")
         for m in s.mappings:
             out = m.apply(ev, event_time=_dt(ts))
             rows = []
@@ -130,14 +128,16 @@ def cmd_map(args: argparse.Namespace) -> int:
             identities = {b: out[b] for b in m.by if b in out}
             entry["mappings"].append({"mapping": m.name, "identities": identities,
                                       "fields": rows})
-            if args.show_code:
-                code.append(f"# mapping {m.name}\n{m.group.code}")
         report.append(entry)
 
-    pipeline.derive(stream, event, ts, visit)
     if args.show_code:
+        for s in pipeline.reachable(stream.name):
+            if s.transform is not None:
+                code.append(f"# stream {s.name} (from {s.spec.from_})\n{s.transform.code}")
+            code.extend(f"# mapping {m.name}\n{m.group.code}" for m in s.mappings)
         sys.stdout.write("\n".join(code))
         return EXIT_OK
+    pipeline.derive(stream, event, ts, visit)
     if args.format == "json":
         sys.stdout.write(to_json({"id": key, "time": _dt(ts), "streams": report}) + "\n")
         return EXIT_OK

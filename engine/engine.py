@@ -317,7 +317,7 @@ class Engine:
 
         def work() -> None:
             with self.store.transaction():
-                self.store.reset_profiles()
+                self.store.reset_profiles()  # ids restart too: a replay gives the same `_id`s
                 after = 0
                 while True:
                     rows = self.store.read_log(after, self.batch_size, stream=stream,
@@ -360,7 +360,7 @@ class Engine:
     def _mapping_for(self, field: str, stream: str | None) -> CompiledMapping | None:
         """The mapping that writes `field` from events of `stream` (or any, when unknown)."""
         pipeline = self.config.pipeline
-        candidates = [m for s in _streams_from(pipeline, stream) for m in s.mappings] \
+        candidates = [m for s in pipeline.reachable(stream) for m in s.mappings] \
             if stream is not None else list(pipeline.mappings.values())
         return next((m for m in candidates if field in m.rules), None)
 
@@ -408,17 +408,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if paused:
             gc.enable()
-
-
-def _streams_from(pipeline: Any, name: str) -> Iterator[Any]:
-    stream = pipeline.stream(name)
-    if stream is None:
-        return
-    pending = [stream]
-    while pending:
-        s = pending.pop()
-        yield s
-        pending.extend(s.derived)
 
 
 def _text(expr: Any) -> str:

@@ -197,6 +197,17 @@ class Pipeline:
     def stream(self, name: str) -> CompiledStream | None:
         return self.streams.get(name)
 
+    def reachable(self, name: str) -> list[CompiledStream]:
+        """The stream and every stream derived from it, directly or not, parents first."""
+        stream = self.streams.get(name)
+        found: list[CompiledStream] = []
+        pending = [] if stream is None else [stream]
+        while pending:
+            s = pending.pop(0)
+            found.append(s)
+            pending.extend(s.derived)
+        return found
+
     def derive(self, stream: CompiledStream, event: Event, ts: int,
                visit: Callable[[CompiledStream, Event], None]) -> None:
         """Call `visit` for `event` on `stream` and for each event derived from it."""

@@ -280,3 +280,5 @@ class SqliteStore:
         """Forget every profile and identity (replay rebuilds them from the log)."""
         self.db.execute("DELETE FROM profiles")
         self.db.execute("DELETE FROM identities")
+        self.db.execute("DELETE FROM counters WHERE name = 'next_profile'")
+        self._next_profile = 1

@@ -1,0 +1,88 @@
+"""`engine map`, `profile get --explain`, `profile export`, `test` and `replay` (SPEC §3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "customerio"
+
+
+def engine(*args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
+    extra = ["--set", f"storage.path={db}"] if db is not None else []
+    return subprocess.run([sys.executable, "-m", "engine", *args, "--config",
+                           str(ROOT / "config.example.yaml"), *extra],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_map_shows_derived_events_and_field_updates_with_their_conditions() -> None:
+    run = engine("map", "--stream", "customerio", "--event", f"@{FIXTURES / 'email_opened.json'}",
+                 "--format", "json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert [s["stream"] for s in report["streams"]] == ["customerio", "customerio_events"]
+    rows = {r["field"]: r for r in report["streams"][1]["mappings"][0]["fields"]}
+    assert rows["cio_email_last_open_ts"]["value"] == "2026-01-26T09:45:00.000Z"
+    assert "opened" in rows["cio_email_last_open_ts"]["if"]
+    assert rows["cio_events"]["value"] == {"email_opened": 1}
+
+
+def test_map_show_code_prints_one_function_per_stream_and_mapping() -> None:
+    run = engine("map", "--stream", "customerio", "--event", '{"object_type": "email"}',
+                 "--show-code")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("def _mapping(ev, ts):") == 2
+
+
+def test_ingest_profile_get_explain_export_and_replay(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    files = sorted(str(p) for p in FIXTURES.glob("*.json"))
+    run = engine("ingest", "--stream", "customerio", *files, db=db)
+    assert run.returncode == 0, run.stderr
+    assert f"read {len(files)}, accepted {len(files)}, duplicates 0, rejected 0" in run.stdout
+
+    got = engine("profile", "get", "cio_customer_id=usr_48213", db=db)
+    assert got.returncode == 0
+    profile = json.loads(got.stdout)
+    expected = json.loads((ROOT / "tests" / "fixtures" / "expected" / "usr_48213.json")
+                          .read_text())
+    assert {k: v for k, v in profile.items() if not k.startswith("_")} == expected
+
+    explained = json.loads(engine("profile", "get", "email=maria.lopez@example.com",
+                                  "--explain", db=db).stdout)
+    assert explained["fields"]["hashedurls"]["expr"] == "valuect(hash(urlmain(href)))"
+
+    missing = engine("profile", "get", "email=nobody@example.com", db=db)
+    assert missing.returncode == 1 and "no profile" in missing.stderr
+
+    export = engine("profile", "export", db=db)
+    assert len(export.stdout.splitlines()) == 4
+
+    replay = engine("replay", db=db)
+    assert replay.returncode == 0 and "4 profiles" in replay.stdout
+    assert json.loads(engine("profile", "get", "cio_customer_id=usr_48213", db=db).stdout) \
+        == profile
+
+
+def test_ingest_reports_bad_lines_and_exits_1(tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks.jsonl"
+    hooks.write_text((FIXTURES / "push_opened.json").read_text().replace("\n", "") + "\n"
+                     "{oops\n")
+    run = engine("ingest", "--stream", "customerio", str(hooks), db=tmp_path / "e.db")
+    assert run.returncode == 1
+    assert "accepted 1" in run.stdout and f"{hooks}:2: invalid JSON" in run.stderr
+
+
+def test_unknown_stream_is_a_clear_error(tmp_path: Path) -> None:
+    run = engine("ingest", "--stream", "nope", str(FIXTURES / "push_opened.json"),
+                 db=tmp_path / "e.db")
+    assert run.returncode != 0 and "unknown stream 'nope'" in run.stderr
+
+
+def test_config_tests_pass_and_a_failing_case_fails(tmp_path: Path) -> None:
+    ok = engine("test")
+    assert ok.returncode == 0, ok.stdout
+    assert " 0 failed" in ok.stdout

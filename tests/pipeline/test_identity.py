@@ -1,0 +1,63 @@
+"""Identity resolution details: the over-merge guard, and the store's schema version (§6.1)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config
+from engine.config.model import IdentitySpec
+from engine.engine import Engine
+from engine.errors import RuntimeFailure
+from engine.store.sqlite import MIGRATIONS, SqliteStore
+from tests.pipeline.conftest import webhook
+
+T0 = 1_769_420_000
+
+
+def test_an_identity_that_joined_too_many_profiles_merges_no_more(config: Config,
+                                                                   tmp_path: Path) -> None:
+    guarded = Config(dataclasses.replace(config.settings,
+                                         identity=IdentitySpec(max_profiles_per_value=2)))
+    shared = "info@example.com"
+    with Engine(guarded, store_path=tmp_path / "g.db") as eng:
+        # five people known by id, each then seen with the same shared address
+        eng.ingest("customerio", [webhook(f"a{i}", "email", "sent", T0 + i, id=f"usr_{i}")
+                                  for i in range(5)])
+        result = eng.ingest("customerio", [
+            webhook(f"b{i}", "email", "opened", T0 + 100 + i, id=f"usr_{i}", email=shared)
+            for i in range(5)])
+        assert result.stats.merges == 2  # usr_1 and usr_2 joined usr_0 through the address
+        assert result.stats.overmerge_skipped == 2
+        holder = eng.profile("email", shared)
+        assert holder is not None
+        assert holder["_identities"]["cio_customer_id"] == ["usr_0", "usr_1", "usr_2"]
+        for i in (3, 4):
+            alone = eng.profile("cio_customer_id", f"usr_{i}")
+            assert alone is not None and alone["_id"] != holder["_id"]
+            assert alone["cio_events"] == {"email_opened": 1, "email_sent": 1}
+
+
+def test_a_store_from_a_newer_engine_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeFailure, match="newer than this engine"):
+        SqliteStore(path)
+
+
+def test_reopening_a_store_keeps_its_schema_and_positions(config: Config, tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    with Engine(config, store_path=path) as eng:
+        eng.ingest("customerio", [webhook("x1", "email", "opened", T0, id="usr_x")])
+    with Engine(config, store_path=path) as eng:
+        assert eng.store.position("profiles") == 1
+        again = eng.ingest("customerio", [webhook("x1", "email", "opened", T0, id="usr_x"),
+                                          webhook("x2", "email", "opened", T0 + 1, id="usr_y")])
+        assert (again.accepted, again.duplicates) == (1, 1)
+        profile = eng.profile("cio_customer_id", "usr_y")
+        assert profile is not None and profile["_id"] == 2
