@@ -156,42 +156,70 @@ class Engine:
                     records.append((None, 0, None, f"unusable event: {exc}"))
                     continue
                 records.append((key, ts, body, None))
-            self._log_and_apply(stream, now, batch, records, None, result)
+            self._log_and_apply(stream, now, batch, records, result)
             if progress is not None:
                 progress(result)
 
     def _ingest_parallel(self, stream: CompiledStream, events: Iterable[Any],
                          result: IngestResult, progress: Callable[[IngestResult], None] | None,
                          workers: int) -> None:
-        from engine.pipeline.decode import Decoders
 
         def raw(batch: list[Incoming]) -> list[Incoming]:
             return [r if r[1] is not None or r[3] is not None or not isinstance(r[0], dict)
                     else (r[0], orjson.dumps(r[0]), r[2], r[3]) for r in batch]
 
-        # With one decoder, it also writes the log (in order, as the only log writer) and this
-        # process only merges; with several, this process writes the log in batch order.
-        log_path = self.store.path if workers == 1 else None
         timed = ((self.clock(), raw(b)) for b in self._batches(events))
-        with Decoders(self.config.pipeline, workers, log_path=log_path) as decoders:
-            for now, batch, decoded in decoders.decode(stream.name, timed):
-                records = [(key, ts, body, error) for (key, ts, _c, error, _s), (_e, body, _w, _r)
-                           in zip(decoded, batch, strict=True)]
-                contributions = [c for _k, _t, c, _e, _s in decoded]
-                if log_path is None:
-                    self._log_and_apply(stream, now, batch, records, contributions, result)
-                else:
-                    seqs = [seq for _k, _t, _c, _e, seq in decoded]
-                    self._apply_logged(stream, now, batch, records, contributions, seqs,
-                                       result)
-                if progress is not None:
-                    progress(result)
-        if log_path is not None:
-            self.store.resync()
+        self._ingest_bulk(stream, timed, result, progress, workers)
+
+    def _ingest_bulk(self, stream: CompiledStream, timed: Iterator[tuple[int, list[Incoming]]],
+                     result: IngestResult, progress: Callable[[IngestResult], None] | None,
+                     workers: int) -> None:
+        """Decoders map the events while this process logs them and spills them by identity;
+        then the spilled events are merged one partition at a time (`engine.pipeline.bulk`)."""
+        from engine.pipeline.bulk import Spill
+        from engine.pipeline.decode import Decoders
+
+        self.flush()
+        pipeline = self.config.pipeline
+        directory = None if self.store.path == ":memory:" else Path(self.store.path).parent
+        with Spill(list(pipeline.mappings.values()), directory=directory) as spill:
+            with Decoders(pipeline, workers, spill.partitions) as decoders:
+                for now, batch, (meta, blobs) in decoders.decode(stream.name, timed):
+                    records = [(key, ts, body, error) for (key, ts, error), (_e, body, _w, _r)
+                               in zip(meta, batch, strict=True)]
+                    with self.store.transaction():
+                        seqs, _rows = log_batch(self.store, stream.name, now, records)
+                    spill.add_batch(seqs, blobs)
+                    for i, seq in enumerate(seqs):
+                        if seq == DUPLICATE:
+                            result.duplicates += 1
+                        elif seq < 0:
+                            self._reject(result, batch[i][2], records[i][3] or "unusable event")
+                    result.read += len(seqs)
+                    if progress is not None:
+                        progress(result)
+            if not spill.count:
+                return
+
+            def apply_all() -> None:
+                with self.store.transaction():
+                    for partition in spill.read(stream.name):
+                        for rows, contributions in partition:
+                            stats = self.processor.apply(rows, contributions=contributions)
+                            result.accepted += len(rows)
+                            result.stats.add(stats)
+                        self.processor.flush()  # in the open transaction
+                        self.processor.flushed()
+                        self.processor.drop_cache()  # the next partition holds other people
+                        if progress is not None:
+                            progress(result)
+                    self._applied = max(self._applied, spill.last_seq)
+                    self.store.set_position(POSITION, self._applied)
+
+            self._guarded(apply_all)
 
     def _log_and_apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
-                       records: list[Record], contributions: list[Any] | None,
-                       result: IngestResult) -> None:
+                       records: list[Record], result: IngestResult) -> None:
         """Append a decoded batch to the log and apply it, in one transaction."""
         flushed = False
 
@@ -199,25 +227,14 @@ class Engine:
             nonlocal flushed
             with self.store.transaction():
                 seqs, _rows = log_batch(self.store, stream.name, now, records)
-                flushed = self._apply(stream, now, batch, records, contributions, seqs, result)
+                flushed = self._apply(stream, now, batch, records, seqs, result)
             if flushed:
                 self.processor.flushed()
 
         self._guarded(write)
 
-    def _apply_logged(self, stream: CompiledStream, now: int, batch: list[Incoming],
-                      records: list[Record], contributions: list[Any] | None, seqs: list[int],
-                      result: IngestResult) -> None:
-        """Apply a batch a decoder process has already logged; flush when it is time."""
-
-        def write() -> None:
-            if self._apply(stream, now, batch, records, contributions, seqs, result):
-                self._flush_in_transaction()
-
-        self._guarded(write)
-
     def _apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
-               records: list[Record], contributions: list[Any] | None, seqs: list[int],
+               records: list[Record], seqs: list[int],
                result: IngestResult) -> bool:
         """Count a logged batch and apply its new events; whether profiles must be flushed.
 
@@ -226,26 +243,19 @@ class Engine:
         """
         rows: list[LogRow] = []
         parsed: list[Any] = []
-        mapped: list[Any] = []
         for i, seq in enumerate(seqs):
             result.read += 1
             if seq > 0:
                 key, ts, _body, _error = records[i]
                 rows.append((seq, stream.name, key, ts, now, b""))
-                if contributions is None:
-                    parsed.append(batch[i][0])
-                else:
-                    mapped.append(contributions[i] or [])
+                parsed.append(batch[i][0])
             elif seq == DUPLICATE:
                 result.duplicates += 1
             else:
                 self._reject(result, batch[i][2], records[i][3] or "unusable event")
         if not rows:
             return False
-        if contributions is None:
-            stats = self.processor.apply(rows, parsed)
-        else:
-            stats = self.processor.apply(rows, contributions=mapped)
+        stats = self.processor.apply(rows, parsed)
         self._applied = rows[-1][0]
         result.accepted += len(rows)
         result.stats.add(stats)

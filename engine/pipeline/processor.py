@@ -200,6 +200,11 @@ class Processor:
         self.stats.add(stats)
         return stats
 
+    def drop_cache(self) -> None:
+        """Forget the clean cache (bulk ingest: the next partition holds other people)."""
+        self._profiles.clear()
+        self._identities.clear()
+
     @property
     def should_flush(self) -> bool:
         """Whether enough is unflushed that it is time to write (bounds memory and replay)."""
