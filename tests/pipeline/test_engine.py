@@ -188,3 +188,18 @@ def test_explain_names_the_event_and_the_rule(engine: Engine) -> None:
     assert "epochms()" in open_ts["expr"] and "opened" in open_ts["if"]
     assert open_ts["event"]["body"]["metric"] == "opened"
     assert open_ts["event"]["stream"] == "customerio"
+
+
+def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path: Path) -> None:
+    # people known by email in one event and by id in another land in different partitions;
+    # the events that carry both must still merge them, as in order
+    lines = tmp_path / "pool.jsonl"
+    pool = _POOL * 2 + [webhook("late", "email", "clicked", T0 + 999, id="usr_b",
+                                email="a@example.com")]
+    lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in pool))
+    want = _profiles_after(config, [pool])
+    with Engine(config, store_path=tmp_path / "bulk.db", batch_size=5) as eng:
+        result = eng.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
+        assert (result.accepted, result.duplicates) == (len(_POOL) + 1, len(_POOL))
+        assert result.stats.merges >= 1
+        assert _all_profiles(eng) == want
