@@ -121,6 +121,7 @@ class CompiledStream:
     transform: CompiledGroup | None = None
     derived: list[CompiledStream] = field(default_factory=list)
     mappings: list[CompiledMapping] = field(default_factory=list)
+    _readers: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -133,19 +134,27 @@ class CompiledStream:
 
     def key_and_time(self, event: Event, received_ms: int) -> tuple[str | None, int]:
         """The event's dedupe key and event time (receive time when it has none)."""
+        readers = self._readers
+        if readers is None:
+            readers = self._readers = (_reader(self.dedupe), _reader(self.timestamp))
+        read_key, read_time = readers
         key = None
-        if self.dedupe is not None:
-            name = _plain_name(self.dedupe)
-            raw = event.get(name) if name is not None else self.dedupe._function(event,
-                                                                                 received_ms)
+        if read_key is not None:
+            raw = read_key(event, received_ms)
             key = raw if raw.__class__ is str and raw else dedupe_key_of(raw)
-        ts = None
-        if self.timestamp is not None:
-            name = _plain_name(self.timestamp)
-            raw = event.get(name) if name is not None else self.timestamp._function(
-                event, received_ms)
-            ts = event_time_of(raw)
+        ts = None if read_time is None else event_time_of(read_time(event, received_ms))
         return key, received_ms if ts is None else ts
+
+
+def _reader(expr: CompiledExpression | None) -> Callable[[Event, int], Any] | None:
+    """How to read an expression's value from an event: a plain top-level name (the common
+    case) is one dict lookup; anything else runs the compiled expression."""
+    if expr is None:
+        return None
+    name = _plain_name(expr)
+    if name is None:
+        return expr._function
+    return lambda event, _ts: event.get(name)
 
 
 def _plain_name(expr: CompiledExpression) -> str | None:
