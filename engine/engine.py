@@ -182,32 +182,35 @@ class Engine:
         self.flush()
         pipeline = self.config.pipeline
         directory = None if self.store.path == ":memory:" else Path(self.store.path).parent
-        with Spill(list(pipeline.mappings.values()), directory=directory) as spill:
-            with Decoders(pipeline, workers, spill.partitions) as decoders:
-                for now, batch, (meta, blobs) in decoders.decode(stream.name, timed):
-                    records = [(key, ts, body, error) for (key, ts, error), (_e, body, _w, _r)
-                               in zip(meta, batch, strict=True)]
-                    with self.store.transaction():
-                        seqs, _rows = log_batch(self.store, stream.name, now, records)
-                    spill.add_batch(seqs, blobs)
-                    for i, seq in enumerate(seqs):
-                        if seq == DUPLICATE:
-                            result.duplicates += 1
-                        elif seq < 0:
-                            self._reject(result, batch[i][2], records[i][3] or "unusable event")
-                    result.read += len(seqs)
-                    if progress is not None:
-                        progress(result)
+        with Spill(list(pipeline.mappings.values()), directory=directory) as spill, \
+                Decoders(pipeline, workers, spill.partitions) as decoders:
+            for now, batch, (meta, blobs) in decoders.decode(stream.name, timed):
+                records = [(key, ts, body, error) for (key, ts, error), (_e, body, _w, _r)
+                           in zip(meta, batch, strict=True)]
+                with self.store.transaction():
+                    seqs, _rows = log_batch(self.store, stream.name, now, records)
+                spill.add_batch(seqs, blobs)
+                for i, seq in enumerate(seqs):
+                    if seq == DUPLICATE:
+                        result.duplicates += 1
+                    elif seq < 0:
+                        self._reject(result, batch[i][2], records[i][3] or "unusable event")
+                result.read += len(seqs)
+                if progress is not None:
+                    progress(result)
             if not spill.count:
                 return
+            seqs_path = spill.write_seqs()
+            paths = (spill.path(p) for p in range(spill.partitions))
 
             def apply_all() -> None:
+                # While this process merges one partition, the decoders fold the next ones.
                 with self.store.transaction():
-                    for partition in spill.read(stream.name):
-                        for rows, contributions in partition:
-                            stats = self.processor.apply(rows, contributions=contributions)
-                            result.accepted += len(rows)
-                            result.stats.add(stats)
+                    for groups, folded in decoders.prefold(paths, seqs_path):
+                        stats = self.processor.absorb(groups, folded.events)
+                        stats.add(folded)
+                        result.accepted += folded.events
+                        result.stats.add(stats)
                         self.processor.flush()  # in the open transaction
                         self.processor.flushed()
                         self.processor.drop_cache()  # the next partition holds other people

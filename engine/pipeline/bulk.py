@@ -1,30 +1,29 @@
 """Bulk ingest: events grouped by identity before they are merged, so each profile is read and
 written about once per run instead of about once per event.
 
-Merge rules are commutative and associative (SPEC §6.3), so events may be applied in any order.
-A bulk ingest first logs every event (in input order) while decoder processes spill the mapped
-events into partitions by their first identity value; then it applies one partition after
-another. A partition holds a fraction of the people, so their profiles stay in memory while all
-their events are applied, and memory stays flat however large the input is. All profile writes
-and the processed position commit together at the end: a crash before then leaves the log ahead
-of the position, and the next start applies the logged events again.
+Merge rules are commutative and associative (SPEC §6.3), so events may be applied in any order
+and folded in any grouping. A bulk ingest first logs every event (in input order) while decoder
+processes spill the mapped events into partitions by their first identity value. Then, one
+partition at a time, a decoder folds the partition's events per set of identities
+(`engine.pipeline.decode`) while the main process resolves each set once and merges the folded
+fields into its profile. A partition holds a fraction of the people, so memory stays flat
+however large the input is. All profile writes and the processed position commit together at
+the end: a crash before then leaves the log ahead of the position, and the next start applies
+the logged events again.
 """
 
 from __future__ import annotations
 
-import pickle
 import struct
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from engine.pipeline.compiled import CompiledMapping, Contribution
-from engine.pipeline.decode import Mapped
-from engine.store.sqlite import LogRow
+from engine.pipeline.compiled import CompiledMapping
 
-_FRAME = struct.Struct("<II")  # batch number, blob length
+FRAME = struct.Struct("<II")  # batch number, blob length
 
 
 class Spill:
@@ -53,6 +52,25 @@ class Spill:
             f.close()
         self._dir.cleanup()
 
+    def path(self, p: int) -> str:
+        """The file of partition `p`, complete (for a decoder process to read)."""
+        self._files[p].flush()
+        return self._files[p].name
+
+    def write_seqs(self) -> str:
+        """Every record's seq, batch after batch, with each batch's offset, in one file."""
+        offsets = array("q", [0])
+        flat = array("q")
+        for seqs in self._seqs:
+            flat.extend(seqs)
+            offsets.append(len(flat))
+        path = Path(self._dir.name) / "seqs"
+        with path.open("wb") as f:
+            f.write(struct.pack("<Q", len(offsets)))
+            offsets.tofile(f)
+            flat.tofile(f)
+        return str(path)
+
     def add_batch(self, seqs: Sequence[int], blobs: dict[int, bytes]) -> None:
         """One logged batch: its records' seqs and its decoder's pickled partitions."""
         number = len(self._seqs)
@@ -63,33 +81,5 @@ class Spill:
             self.last_seq = max(self.last_seq, max(new))
         for p, blob in blobs.items():
             f = self._files[p]
-            f.write(_FRAME.pack(number, len(blob)))
+            f.write(FRAME.pack(number, len(blob)))
             f.write(blob)
-
-    def read(self, stream: str) -> Iterator[Iterator[tuple[list[LogRow],
-                                                            list[list[Contribution]]]]]:
-        """Each partition in turn, as chunks of new events: log rows and contributions."""
-        for p in range(self.partitions):
-            yield self._chunks(p, stream)
-
-    def _chunks(self, p: int, stream: str
-                ) -> Iterator[tuple[list[LogRow], list[list[Contribution]]]]:
-        f = self._files[p]
-        f.flush()
-        f.seek(0)
-        mappings = self.mappings
-        while header := f.read(_FRAME.size):
-            number, length = _FRAME.unpack(header)
-            mapped: list[Mapped] = pickle.loads(f.read(length))  # noqa: S301 -- our own file
-            seqs = self._seqs[number]
-            rows: list[LogRow] = []
-            contributions: list[list[Contribution]] = []
-            for i, key, ts, contribs in mapped:
-                seq = seqs[i]
-                if seq > 0:  # duplicates and rejected records were not logged
-                    rows.append((seq, stream, key, ts, 0, b""))
-                    contributions.append([(mappings[m], out) for m, out in contribs])
-            if rows:
-                yield rows, contributions
-        f.seek(0)
-        f.truncate()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import struct
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.pool import AsyncResult
@@ -92,6 +94,61 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
     return pickle.dumps((meta, blobs), protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def read_seqs(path: str) -> tuple[array[int], array[int]]:
+    """What `Spill.write_seqs` wrote: batch offsets and every record's seq."""
+    with open(path, "rb") as f:
+        (count,) = struct.unpack("<Q", f.read(8))
+        offsets = array("q")
+        offsets.fromfile(f, count)
+        seqs = array("q")
+        seqs.frombytes(f.read())
+    return offsets, seqs
+
+
+def _prefold(path: str, seqs_path: str) -> bytes:
+    """In a worker: fold one partition's new events per set of identities (bulk ingest).
+
+    Merge rules are associative, so the main process can merge each group into its profile
+    as if it applied the group's events one by one.
+    """
+    from engine.pipeline.processor import Group, Stats, fold_contribution, identities_of
+
+    pipeline = _pipeline
+    assert pipeline is not None
+    mappings = list(pipeline.mappings.values())
+    offsets, seqs = read_seqs(seqs_path)
+    groups: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+    stats = Stats()
+    frame = struct.Struct("<II")
+    with open(path, "rb") as f:
+        while header := f.read(frame.size):
+            number, length = frame.unpack(header)
+            base = offsets[number]
+            mapped: list[Mapped] = pickle.loads(f.read(length))  # noqa: S301 -- our own file
+            for i, key, ts, contribs in mapped:
+                seq = seqs[base + i]
+                if seq <= 0:  # a duplicate or a rejected record: not logged
+                    continue
+                stats.events += 1
+                tb = key if key is not None else f"~{seq}"
+                for m, out in contribs:
+                    mapping = mappings[m]
+                    ids = identities_of(mapping.by, out)
+                    if not ids:
+                        stats.unidentified += 1
+                        continue
+                    stats.contributions += 1
+                    k = tuple(ids)
+                    group = groups.get(k)
+                    if group is None:
+                        group = groups[k] = [{}, ts]
+                    elif ts > group[1]:
+                        group[1] = ts
+                    fold_contribution(group[0], mapping.plan, out, ts, tb, seq, stats)
+    folded: list[Group] = [(list(k), fields, updated) for k, (fields, updated) in groups.items()]
+    return pickle.dumps((folded, stats), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def default_workers() -> int:
     """One decoder per core but one (the main process works too); none on a single core."""
     return max(0, (os.cpu_count() or 1) - 1)
@@ -131,6 +188,19 @@ class Decoders:
                 yield self._collect(*inflight.popleft())
         while inflight:
             yield self._collect(*inflight.popleft())
+
+    def prefold(self, paths: Iterator[str], seqs_path: str
+                ) -> Iterator[tuple[list[Any], Any]]:
+        """Each partition folded per set of identities, in order, one partition ahead per
+        decoder (a folded partition is held in memory until it is merged)."""
+        inflight: deque[AsyncResult[bytes]] = deque()
+        ahead = max(1, self.window // 4)
+        for path in paths:
+            inflight.append(self.pool.apply_async(_prefold, (path, seqs_path)))
+            if len(inflight) > ahead:
+                yield pickle.loads(inflight.popleft().get())  # noqa: S301 -- our own workers
+        while inflight:
+            yield pickle.loads(inflight.popleft().get())  # noqa: S301 -- our own workers
 
     def _collect(self, received_ms: int, records: list[Any], result: AsyncResult[bytes]
                  ) -> tuple[int, list[Any], Decoded]:

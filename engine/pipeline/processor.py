@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from engine.pipeline.compiled import Contribution, Pipeline
+from engine.pipeline.merge import State
 from engine.pipeline.profile import Profile
 from engine.store.sqlite import LogRow, SqliteStore
 
@@ -48,6 +49,67 @@ class Stats:
                      "overmerge_skipped", "undecodable", "unknown_stream", "fold_errors"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped_identities.extend(other.skipped_identities)
+
+
+def fold_contribution(fields: dict[str, State], plan: dict[str, Any], out: dict[str, Any],
+                      ts: int, tb: str, seq: int, stats: Stats) -> None:
+    """Fold one mapping's contributions for one event into a profile's field states."""
+    for f, value in out.items():
+        kind, expected, normalise, fold, trim = plan[f]
+        if value.__class__ is not expected:
+            try:
+                value = normalise(value)
+            except Exception:  # a value the field's type cannot hold: skip it
+                stats.fold_errors += 1
+                continue
+            if value is None:
+                continue
+        state = fields.get(f)
+        # The three rules nearly every mapping uses, inline; the rest by the table.
+        if state is None:
+            if kind:
+                if kind == UNION and len(value) > 1:
+                    value = list(dict.fromkeys(value))
+                fields[f] = [value, ts, tb, seq]
+                continue
+        elif kind == LATEST:
+            if ts > state[1] or (ts == state[1] and tb > state[2]):
+                fields[f] = [value, ts, tb, seq]
+            continue
+        elif kind:
+            acc = state[0]
+            if kind == COUNTS:
+                for k, c in value.items():
+                    acc[k] = acc.get(k, 0) + c
+            else:
+                for e in value:
+                    if e not in acc:
+                        acc.append(e)
+            if ts > state[1] or (ts == state[1] and tb > state[2]):
+                state[1], state[2], state[3] = ts, tb, seq
+            continue
+        try:
+            state = fold(state, value, ts, tb, seq)
+            fields[f] = state if trim is None else trim(state)
+        except Exception:  # a value of another type than the field's: skip it
+            stats.fold_errors += 1
+
+
+def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]:
+    """An event's identities: its non-empty values of the mapping's `by` fields, in order."""
+    ids = []
+    for f in by:
+        v = out.get(f)
+        if v.__class__ is not str:
+            v = identity_value(v)
+        if v:
+            ids.append((f, v))
+    return ids
+
+
+# Events folded ahead of identity resolution, per set of identities (bulk ingest):
+# (identities, field states, newest event time).
+Group = tuple[list[IdentityKey], dict[str, State], int]
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -134,13 +196,7 @@ class Processor:
                         continue
                 contribs = pipeline.fan_out(stream, event, ts)
             for mapping, out in contribs:
-                ids = []
-                for f in mapping.by:
-                    v = out.get(f)
-                    if v.__class__ is not str:
-                        v = identity_value(v)
-                    if v:
-                        ids.append((f, v))
+                ids = identities_of(mapping.by, out)
                 if not ids:
                     stats.unidentified += 1
                     continue
@@ -154,47 +210,7 @@ class Processor:
             resolve = batch.resolve
             for mapping, out, ts, tb, seq, ids in work:
                 profile = resolve(ids)
-                fields = profile.fields
-                plan = mapping.plan
-                for f, value in out.items():
-                    kind, expected, normalise, fold, trim = plan[f]
-                    if value.__class__ is not expected:
-                        try:
-                            value = normalise(value)
-                        except Exception:  # a value the field's type cannot hold: skip it
-                            stats.fold_errors += 1
-                            continue
-                        if value is None:
-                            continue
-                    state = fields.get(f)
-                    # The three rules nearly every mapping uses, inline; the rest by the table.
-                    if state is None:
-                        if kind:
-                            if kind == UNION and len(value) > 1:
-                                value = list(dict.fromkeys(value))
-                            fields[f] = [value, ts, tb, seq]
-                            continue
-                    elif kind == LATEST:
-                        if ts > state[1] or (ts == state[1] and tb > state[2]):
-                            fields[f] = [value, ts, tb, seq]
-                        continue
-                    elif kind:
-                        acc = state[0]
-                        if kind == COUNTS:
-                            for k, c in value.items():
-                                acc[k] = acc.get(k, 0) + c
-                        else:
-                            for e in value:
-                                if e not in acc:
-                                    acc.append(e)
-                        if ts > state[1] or (ts == state[1] and tb > state[2]):
-                            state[1], state[2], state[3] = ts, tb, seq
-                        continue
-                    try:
-                        state = fold(state, value, ts, tb, seq)
-                        fields[f] = state if trim is None else trim(state)
-                    except Exception:  # a value of another type than the field's: skip it
-                        stats.fold_errors += 1
+                fold_contribution(profile.fields, mapping.plan, out, ts, tb, seq, stats)
                 if ts > profile.updated:
                     profile.updated = ts
         self.stats.add(stats)
@@ -209,6 +225,24 @@ class Processor:
     def should_flush(self) -> bool:
         """Whether enough is unflushed that it is time to write (bounds memory and replay)."""
         return self.pending >= self.flush_events or len(self.dirty) >= self.max_dirty
+
+    def absorb(self, groups: Sequence[Group], events: int) -> Stats:
+        """Merge pre-folded groups of events into the profiles their identities resolve to.
+
+        Equivalent to applying each group's events one by one: merge rules are associative.
+        """
+        stats = Stats()
+        self.pending += events
+        if not groups:
+            return stats
+        batch = _Batch(self, stats)
+        batch.prefetch({k for ids, _f, _u in groups for k in ids})
+        rules = self.pipeline.rules
+        for ids, fields, updated in groups:
+            profile = batch.resolve(ids)
+            profile.absorb(Profile(0, fields, {}, updated), rules)
+        self.stats.add(stats)
+        return stats
 
     def flush(self) -> None:
         """Write every unflushed change. Call inside the transaction that sets the position."""
