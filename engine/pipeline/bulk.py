@@ -29,7 +29,7 @@ FRAME = struct.Struct("<II")  # batch number, blob length
 class Spill:
     """Partitioned temporary files of mapped events. Use as a context manager."""
 
-    def __init__(self, mappings: Sequence[CompiledMapping], partitions: int = 32,
+    def __init__(self, mappings: Sequence[CompiledMapping], partitions: int = 128,
                  directory: str | Path | None = None) -> None:
         self.mappings = list(mappings)
         self.partitions = partitions

@@ -44,6 +44,7 @@ def not_an_object(event: Any) -> str:
 
 # Set in the parent just before the workers fork; each worker reads its inherited copy.
 _pipeline: Pipeline | None = None
+_seqs: tuple[str, array[int], array[int]] | None = None  # a worker's copy of the spill's seqs
 
 
 def partition_of(by: list[tuple[str, ...]], contributions: list[tuple[int, dict[str, Any]]],
@@ -116,7 +117,10 @@ def _prefold(path: str, seqs_path: str) -> bytes:
     pipeline = _pipeline
     assert pipeline is not None
     mappings = list(pipeline.mappings.values())
-    offsets, seqs = read_seqs(seqs_path)
+    global _seqs
+    if _seqs is None or _seqs[0] != seqs_path:  # once per worker and bulk load
+        _seqs = (seqs_path, *read_seqs(seqs_path))
+    _path, offsets, seqs = _seqs
     groups: dict[tuple[tuple[str, str], ...], list[Any]] = {}
     stats = Stats()
     frame = struct.Struct("<II")
