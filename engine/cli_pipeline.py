@@ -243,7 +243,7 @@ def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser],
     p.add_argument("--stream", required=True, help="the stream the events belong to")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="decoder processes (default: one per core but one; 0: none)")
+                   help="decoder processes (default: one per core; 0: none)")
     p.add_argument("--batch-size", type=int, default=5000, metavar="N",
                    help="events per logged and applied batch")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
