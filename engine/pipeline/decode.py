@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import pickle
 import struct
+import zlib
 from array import array
 from collections import deque
 from collections.abc import Iterator
@@ -53,8 +54,8 @@ def partition_of(by: list[tuple[str, ...]], contributions: list[tuple[int, dict[
     for index, out in contributions:
         for field in by[index]:
             value = out.get(field)
-            if value:
-                return hash(str(value)) % partitions
+            if value:  # crc32, not hash(): the same input partitions the same in every run
+                return zlib.crc32(str(value).encode()) % partitions
     return 0
 
 
@@ -149,7 +150,16 @@ def _prefold(path: str, seqs_path: str) -> bytes:
                     elif ts > group[1]:
                         group[1] = ts
                     fold_contribution(group[0], mapping.plan, out, ts, tb, seq, stats)
-    folded: list[Group] = [(list(k), fields, updated) for k, (fields, updated) in groups.items()]
+    # Each group travels twice encoded: as the profile document it becomes when none of its
+    # identities is known yet (the common case, written as is), and pickled, for a merge.
+    folded: list[Group] = []
+    for k, (fields, updated) in groups.items():
+        identities: dict[str, list[str]] = {}
+        for field, value in k:
+            identities.setdefault(field, []).append(value)
+        doc = orjson.dumps({"f": fields, "i": identities, "u": updated})
+        folded.append((list(k), pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
+                       updated, doc))
     return pickle.dumps((folded, stats), protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -12,6 +12,7 @@ a batch fails.
 
 from __future__ import annotations
 
+import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,8 +109,8 @@ def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]
 
 
 # Events folded ahead of identity resolution, per set of identities (bulk ingest):
-# (identities, field states, newest event time).
-Group = tuple[list[IdentityKey], dict[str, State], int]
+# (identities, pickled field states, newest event time, the profile document it makes alone).
+Group = tuple[list[IdentityKey], bytes, int, bytes]
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -236,11 +237,27 @@ class Processor:
         if not groups:
             return stats
         batch = _Batch(self, stats)
-        batch.prefetch({k for ids, _f, _u in groups for k in ids})
+        batch.prefetch({k for ids, _f, _u, _d in groups for k in ids})
         rules = self.pipeline.rules
-        for ids, fields, updated in groups:
+        fresh: dict[int, tuple[int, bytes]] = {}
+        for ids, fields, updated, doc in groups:
+            if all(batch.ids.get(k) is None for k in ids):
+                # Nobody known: the group is a new profile, its document written as it came.
+                pid = self.store.new_profile_id()
+                for k in ids:
+                    batch.ids[k] = self.new_ids[k] = pid
+                fresh[pid] = (updated, doc)
+                stats.profiles_created += 1
+                continue
+            for k in ids:  # a profile this loop made from a document: decode it to merge
+                made = batch.ids.get(k)
+                if made is not None and made in fresh:
+                    batch.profiles[made] = Profile.loads(made, fresh.pop(made)[1])
             profile = batch.resolve(ids)
-            profile.absorb(Profile(0, fields, {}, updated), rules)
+            state: dict[str, State] = pickle.loads(fields)  # noqa: S301 -- from our decoders
+            profile.absorb(Profile(0, state, {}, updated), rules)
+        if fresh:
+            self.store.put_profiles((pid, updated, doc) for pid, (updated, doc) in fresh.items())
         self.stats.add(stats)
         return stats
 
