@@ -165,8 +165,16 @@ class Engine:
                          workers: int) -> None:
 
         def raw(batch: list[Incoming]) -> list[Incoming]:
-            return [r if r[1] is not None or r[3] is not None or not isinstance(r[0], dict)
-                    else (r[0], orjson.dumps(r[0]), r[2], r[3]) for r in batch]
+            """Records as bytes for the decoders (decoded events from documents or the API)."""
+            out: list[Incoming] = []
+            for event, body, where, error in batch:
+                if body is None and error is None:
+                    if isinstance(event, dict):
+                        body = orjson.dumps(event)
+                    else:
+                        error = not_an_object(event)
+                out.append((event, body, where, error))
+            return out
 
         timed = ((self.clock(), raw(b)) for b in self._batches(events))
         self._ingest_bulk(stream, timed, result, progress, workers)

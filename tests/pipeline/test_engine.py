@@ -202,3 +202,12 @@ def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path
         result = eng.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
         assert (result.accepted, result.duplicates) == (len(_POOL) + 1, len(_POOL))
         assert _all_profiles(eng) == want
+
+
+def test_non_objects_in_an_array_are_rejected_in_bulk_mode(engine: Engine) -> None:
+    records = [(webhook("o1", "email", "opened", T0, id="usr_o"), None, "in.json[0]", None),
+               (5, None, "in.json[1]", None)]
+    result = engine.ingest("customerio", records, workers=1)
+    assert (result.accepted, sum(result.rejected.values())) == (1, 1)
+    assert result.rejections[0].where == "in.json[1]"
+    assert result.rejections[0].reason.startswith("not a JSON object")
