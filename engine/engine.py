@@ -22,8 +22,9 @@ import orjson
 from engine.config import Config
 from engine.errors import EngineError, RuntimeFailure
 from engine.lang.values import format_date, ms_to_date
+from engine.pipeline.bulk import Spill
 from engine.pipeline.compiled import CompiledMapping, CompiledStream
-from engine.pipeline.decode import not_an_object
+from engine.pipeline.decode import Decoders, not_an_object
 from engine.pipeline.intake import DUPLICATE, Record, log_batch
 from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
@@ -184,28 +185,13 @@ class Engine:
                      workers: int) -> None:
         """Decoders map the events while this process logs them and spills them by identity;
         then the spilled events are merged one partition at a time (`engine.pipeline.bulk`)."""
-        from engine.pipeline.bulk import Spill
-        from engine.pipeline.decode import Decoders
-
         self.flush()
         pipeline = self.config.pipeline
         directory = None if self.store.path == ":memory:" else Path(self.store.path).parent
         with Spill(list(pipeline.mappings.values()), directory=directory) as spill, \
                 Decoders(pipeline, workers, spill.partitions) as decoders:
-            for now, batch, (meta, blobs) in decoders.decode(stream.name, timed):
-                records = [(key, ts, body, error) for (key, ts, error), (_e, body, _w, _r)
-                           in zip(meta, batch, strict=True)]
-                with self.store.transaction():
-                    seqs, _rows = log_batch(self.store, stream.name, now, records)
-                spill.add_batch(seqs, blobs)
-                for i, seq in enumerate(seqs):
-                    if seq == DUPLICATE:
-                        result.duplicates += 1
-                    elif seq < 0:
-                        self._reject(result, batch[i][2], records[i][3] or "unusable event")
-                result.read += len(seqs)
-                if progress is not None:
-                    progress(result)
+            with self.store.deferred_sync():
+                self._log_and_spill(stream, timed, decoders, spill, result, progress)
             if not spill.count:
                 return
             seqs_path = spill.write_seqs()
@@ -228,6 +214,26 @@ class Engine:
                     self.store.set_position(POSITION, self._applied)
 
             self._guarded(apply_all)
+
+    def _log_and_spill(self, stream: CompiledStream,
+                       timed: Iterator[tuple[int, list[Incoming]]], decoders: Decoders,
+                       spill: Spill, result: IngestResult,
+                       progress: Callable[[IngestResult], None] | None) -> None:
+        """Pass 1 of a bulk load: log every decoded batch, spill its partitions."""
+        for now, batch, (meta, blobs) in decoders.decode(stream.name, timed):
+            records = [(key, ts, body, error) for (key, ts, error), (_e, body, _w, _r)
+                       in zip(meta, batch, strict=True)]
+            with self.store.transaction():
+                seqs, _rows = log_batch(self.store, stream.name, now, records)
+            spill.add_batch(seqs, blobs)
+            for i, seq in enumerate(seqs):
+                if seq == DUPLICATE:
+                    result.duplicates += 1
+                elif seq < 0:
+                    self._reject(result, batch[i][2], records[i][3] or "unusable event")
+            result.read += len(seqs)
+            if progress is not None:
+                progress(result)
 
     def _log_and_apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
                        records: list[Record], result: IngestResult) -> None:
