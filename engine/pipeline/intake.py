@@ -34,13 +34,6 @@ def log_batch(store: SqliteStore, stream: str, now: int, records: Sequence[Recor
                 continue
             keys.add(key)
         fresh.append(i)
-    if keys:
-        logged = store.existing_keys(stream, list(keys))
-        if logged:
-            for i in fresh:
-                if records[i][0] in logged:
-                    seqs[i] = DUPLICATE
-            fresh = [i for i in fresh if seqs[i] != DUPLICATE]
     if not fresh:
         return seqs, []
     first = store.take_seqs(len(fresh))
@@ -48,7 +41,19 @@ def log_batch(store: SqliteStore, stream: str, now: int, records: Sequence[Recor
     for n, i in enumerate(fresh):
         key, ts, body, _error = records[i]
         assert body is not None
-        seqs[i] = first + n
         rows.append((first + n, stream, key, ts, now, body))
-    store.append(rows)
-    return seqs, rows
+    # The unique (stream, key) index drops what the log already holds; the seqs that made it
+    # in tell which (a dropped row leaves its seq unused, a harmless gap).
+    landed = None
+    if keys:
+        landed = store.append_new(rows)
+    else:
+        store.append(rows)
+    appended: list[LogRow] = []
+    for row, i in zip(rows, fresh, strict=True):
+        if landed is None or row[0] in landed:
+            seqs[i] = row[0]
+            appended.append(row)
+        else:
+            seqs[i] = DUPLICATE
+    return seqs, appended

@@ -80,7 +80,11 @@ class SqliteStore:
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise RuntimeFailure(f"cannot open the store at {self.path}: {exc}") from exc
-        self._next_seq = self._scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
+        # Past every logged event and every position: a batch of duplicates leaves its
+        # reserved seqs unused, and no new event may ever get a seq a position has passed.
+        self._next_seq = self._scalar(
+            "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM events), "
+            "(SELECT COALESCE(MAX(seq), 0) FROM positions)) + 1")
         self._next_profile = self._scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM profiles")
         self._counter_floor()
 
@@ -156,8 +160,7 @@ class SqliteStore:
 
     def resync(self) -> None:
         """Re-read the log's next position after another connection appended to it."""
-        self._next_seq = max(self._next_seq,
-                             self._scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events"))
+        self._next_seq = max(self._next_seq, self.last_seq() + 1)
 
     def close(self) -> None:
         self.db.close()
@@ -170,20 +173,21 @@ class SqliteStore:
         self._next_seq += n
         return first
 
-    def existing_keys(self, stream: str, keys: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key FROM events WHERE stream = ? AND key IN ({marks})",  # noqa: S608
-                (stream, *chunk))
-            found.update(r[0] for r in rows)
-        return found
-
     def append(self, rows: Iterable[LogRow]) -> None:
         self.db.executemany(
             "INSERT INTO events(seq, stream, key, ts, received, body) VALUES (?, ?, ?, ?, ?, ?)",
             rows)
+
+    def append_new(self, rows: Sequence[LogRow]) -> set[int]:
+        """Append rows whose (stream, key) the log does not hold yet; the seqs that landed."""
+        if not rows:
+            return set()
+        self.db.executemany(
+            "INSERT OR IGNORE INTO events(seq, stream, key, ts, received, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        found = self.db.execute("SELECT seq FROM events WHERE seq BETWEEN ? AND ?",
+                                (rows[0][0], rows[-1][0]))
+        return {r[0] for r in found}
 
     def read_log(self, after: int, limit: int, *, stream: str | None = None,
                  since_ms: int | None = None) -> list[LogRow]:
@@ -206,7 +210,8 @@ class SqliteStore:
         return None if row is None else tuple(row)
 
     def last_seq(self) -> int:
-        return self._next_seq - 1
+        """The newest logged event's seq (0 for an empty log)."""
+        return self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
 
     def count_events(self) -> int:
         return self._scalar("SELECT COUNT(*) FROM events")

@@ -61,3 +61,19 @@ def test_reopening_a_store_keeps_its_schema_and_positions(config: Config, tmp_pa
         assert (again.accepted, again.duplicates) == (1, 1)
         profile = eng.profile("cio_customer_id", "usr_y")
         assert profile is not None and profile["_id"] == 2
+
+
+def test_seqs_left_unused_by_duplicates_never_hide_later_events(config: Config,
+                                                                 tmp_path: Path) -> None:
+    path = tmp_path / "gaps.db"
+    first = webhook("g1", "email", "opened", T0, id="usr_g1")
+    with Engine(config, store_path=path) as eng:
+        eng.ingest("customerio", [first])
+        assert eng.ingest("customerio", [first, first]).duplicates == 2  # seqs reserved, unused
+        eng.replay()  # the position moves to the newest logged event
+    with Engine(config, store_path=path) as eng:
+        eng.ingest("customerio", [webhook("g2", "email", "opened", T0 + 1, id="usr_g2")])
+        assert eng.profile("cio_customer_id", "usr_g2") is not None
+    with Engine(config, store_path=path) as eng:  # and a fresh start drains nothing twice
+        profile = eng.profile("cio_customer_id", "usr_g1")
+        assert profile is not None and profile["cio_events"] == {"email_opened": 1}
