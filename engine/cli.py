@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,18 @@ def read_event_argument(raw: str | None) -> dict[str, Any]:
     return event
 
 
+def date_argument(text: str | None, option: str) -> datetime | None:
+    """A date given on the command line, or a clear error naming the option."""
+    if text is None:
+        return None
+    d = parse_date(text)
+    if d is None:
+        raise EngineError(f"{option}: cannot read {text!r} as a date")
+    return d
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    at = None
-    if args.at is not None:
-        at = parse_date(args.at)
-        if at is None:
-            raise EngineError(f"--at: cannot read {args.at!r} as a date")
+    at = date_argument(args.at, "--at")
     event = read_event_argument(args.event)
     expr = compile_expression(args.expr)
     value = expr.evaluate(event, event_time=at)

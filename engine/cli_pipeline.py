@@ -17,7 +17,7 @@ import orjson
 from engine.config import Config, load_config
 from engine.engine import Engine, IngestResult
 from engine.errors import EngineError
-from engine.lang.dates import parse_date
+from engine.lang.printer import expression_text
 from engine.lang.values import date_to_ms
 from engine.output import to_json
 
@@ -91,12 +91,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_INVALID if result.rejected else EXIT_OK
 
 
-def _read_event(raw: str) -> Any:
-    from engine.cli import read_event_argument
-
-    return read_event_argument(raw)
-
-
 def cmd_map(args: argparse.Namespace) -> int:
     config = _config(args)
     pipeline = config.pipeline
@@ -104,7 +98,9 @@ def cmd_map(args: argparse.Namespace) -> int:
     if stream is None:
         known = ", ".join(sorted(pipeline.streams)) or "none"
         raise EngineError(f"unknown stream {args.stream!r}; streams in the config: {known}")
-    event = _read_event(args.event)
+    from engine.cli import read_event_argument
+
+    event = read_event_argument(args.event)
     at = _at(args.at)
     key, ts = stream.key_and_time(event, at if at is not None else _now())
     report: list[dict[str, Any]] = []
@@ -121,9 +117,9 @@ def cmd_map(args: argparse.Namespace) -> int:
                     if m.rules[f.name].type == "date" and isinstance(value, int):
                         value = _dt(value)  # contributions hold dates as epoch ms
                     row: dict[str, Any] = {"field": f.name, "value": value,
-                                           "expr": _text(f.spec.expr)}
+                                           "expr": expression_text(f.spec.expr)}
                     if f.spec.guard is not None:
-                        row["if"] = _text(f.spec.guard)
+                        row["if"] = expression_text(f.spec.guard)
                     rows.append(row)
             identities = {b: out[b] for b in m.by if b in out}
             entry["mappings"].append({"mapping": m.name, "identities": identities,
@@ -152,14 +148,6 @@ def cmd_map(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _text(expr: Any) -> str:
-    if isinstance(expr, str):
-        return " ".join(expr.split())
-    from engine.lang.printer import to_source
-
-    return to_source(expr)
-
-
 def _now() -> int:
     return time.time_ns() // 1_000_000
 
@@ -170,13 +158,11 @@ def _dt(ms: int) -> Any:
     return ms_to_date(ms)
 
 
-def _at(text: str | None) -> int | None:
-    if text is None:
-        return None
-    d = parse_date(text)
-    if d is None:
-        raise EngineError(f"--at: cannot read {text!r} as a date")
-    return date_to_ms(d)
+def _at(text: str | None, option: str = "--at") -> int | None:
+    from engine.cli import date_argument
+
+    d = date_argument(text, option)
+    return None if d is None else date_to_ms(d)
 
 
 def cmd_profile_get(args: argparse.Namespace) -> int:
@@ -201,7 +187,7 @@ def cmd_profile_export(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    since = _at(args.since)
+    since = _at(args.since, "--since")
     start = time.perf_counter()
     with Engine(_config(args)) as eng:
         stats = eng.replay(stream=args.stream, since_ms=since)

@@ -21,6 +21,7 @@ import orjson
 
 from engine.config import Config
 from engine.errors import EngineError, RuntimeFailure
+from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.bulk import Spill
 from engine.pipeline.compiled import CompiledMapping, CompiledStream
@@ -188,7 +189,7 @@ class Engine:
         self.flush()
         pipeline = self.config.pipeline
         directory = None if self.store.path == ":memory:" else Path(self.store.path).parent
-        with Spill(list(pipeline.mappings.values()), directory=directory) as spill, \
+        with Spill(directory=directory) as spill, \
                 Decoders(pipeline, workers, spill.partitions) as decoders:
             with self.store.deferred_sync():
                 self._log_and_spill(stream, timed, decoders, spill, result, progress)
@@ -255,8 +256,8 @@ class Engine:
                result: IngestResult) -> bool:
         """Count a logged batch and apply its new events; whether profiles must be flushed.
 
-        When flushing is due and a transaction is open (the log was written here), the flush
-        is written in it; the caller marks it done after the commit.
+        Runs inside the transaction that logged the batch: when flushing is due, the flush is
+        written in it, and the caller marks it done after the commit.
         """
         rows: list[LogRow] = []
         parsed: list[Any] = []
@@ -278,8 +279,7 @@ class Engine:
         result.stats.add(stats)
         if not self.processor.should_flush:
             return False
-        if self.store.in_transaction:
-            self._write_profiles()
+        self._write_profiles()
         return True
 
     def flush(self) -> None:
@@ -398,19 +398,22 @@ class Engine:
             return None
         rendered = prof.to_json(self.config.pipeline.rules)
         out: dict[str, Any] = {}
+        events: dict[int, LogRow | None] = {}  # fields set by one event share its log row
         for name in sorted(prof.fields):
             if name not in rendered:
                 continue
             _acc, ts, tb, seq = prof.fields[name]
             entry: dict[str, Any] = {"value": rendered[name]}
-            logged = self.store.event(seq)
+            if seq not in events:
+                events[seq] = self.store.event(seq)
+            logged = events[seq]
             mapping = self._mapping_for(name, None if logged is None else logged[1])
             if mapping is not None:
                 row = next(f for f in mapping.spec.fields if f.name == name)
                 entry["mapping"] = mapping.name
-                entry["expr"] = _text(row.spec.expr)
+                entry["expr"] = expression_text(row.spec.expr)
                 if row.spec.guard is not None:
-                    entry["if"] = _text(row.spec.guard)
+                    entry["if"] = expression_text(row.spec.guard)
                 entry["merge"] = mapping.rules[name].merge
             entry["event"] = {"seq": seq, "id": None if tb.startswith("~") else tb,
                               "time": format_date(ms_to_date(ts))}
@@ -437,9 +440,3 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _text(expr: Any) -> str:
-    if isinstance(expr, str):
-        return expr
-    from engine.lang.printer import to_source
-
-    return to_source(expr)

@@ -32,6 +32,11 @@ def _name(name: str, quoted: bool) -> str:
     return f"`{name}`" if quoted else name
 
 
+def expression_text(expr: str | n.Expr) -> str:
+    """An expression as config text: written text on one line, a parsed node printed."""
+    return " ".join(expr.split()) if isinstance(expr, str) else to_source(expr)
+
+
 def to_source(node: n.Expr) -> str:
     """Fully parenthesised source text for `node`."""
     match node:

@@ -21,17 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from engine.pipeline.compiled import CompiledMapping
-
 FRAME = struct.Struct("<II")  # batch number, blob length
 
 
 class Spill:
     """Partitioned temporary files of mapped events. Use as a context manager."""
 
-    def __init__(self, mappings: Sequence[CompiledMapping], partitions: int = 128,
-                 directory: str | Path | None = None) -> None:
-        self.mappings = list(mappings)
+    def __init__(self, partitions: int = 128, directory: str | Path | None = None) -> None:
         self.partitions = partitions
         self.count = 0
         self.last_seq = 0

@@ -8,10 +8,10 @@ store-facing code (`engine.pipeline.processor`) never looks at expressions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from engine.config.model import AGGREGATE_MERGE, FIELD_TYPES, MappingSpec, Settings, StreamSpec
 from engine.errors import ConfigError, Diagnostic
@@ -28,6 +28,15 @@ from engine.lang.values import date_to_ms, epoch_to_date, to_date
 from engine.pipeline.merge import FieldRule, kind_of
 
 Event = dict[str, Any]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Named)
+C = TypeVar("C")
 
 
 def event_time_of(value: Any) -> int | None:
@@ -175,18 +184,8 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         diagnostics: list[Diagnostic] = []
-        self.streams: dict[str, CompiledStream] = {}
-        for spec in settings.streams:
-            try:
-                self.streams[spec.name] = _compile_stream(spec)
-            except ConfigError as exc:
-                diagnostics += exc.diagnostics
-        self.mappings: dict[str, CompiledMapping] = {}
-        for mspec in settings.mappings:
-            try:
-                self.mappings[mspec.name] = _compile_mapping(mspec)
-            except ConfigError as exc:
-                diagnostics += exc.diagnostics
+        self.streams = _compile_all(settings.streams, _compile_stream, diagnostics)
+        self.mappings = _compile_all(settings.mappings, _compile_mapping, diagnostics)
         if diagnostics:
             raise ConfigError(diagnostics)
         for stream in self.streams.values():
@@ -248,6 +247,18 @@ class Pipeline:
                 if derived is not None:
                     pending.append((child, derived))
         return results
+
+
+def _compile_all(specs: Iterable[S], compile_one: Callable[[S], C],
+                 diagnostics: list[Diagnostic]) -> dict[str, C]:
+    """Each spec compiled by name; the problems of all of them collected, not the first."""
+    compiled: dict[str, C] = {}
+    for spec in specs:
+        try:
+            compiled[spec.name] = compile_one(spec)
+        except ConfigError as exc:
+            diagnostics += exc.diagnostics
+    return compiled
 
 
 def _expr(text: str, source: Any, context: Any) -> CompiledExpression:

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from engine.pipeline.compiled import Contribution, Pipeline
+from engine.pipeline.compiled import Pipeline
 from engine.pipeline.merge import State
 from engine.pipeline.profile import Profile
 from engine.store.sqlite import LogRow, SqliteStore
@@ -157,8 +157,7 @@ class Processor:
 
     def forget(self) -> None:
         """Drop caches and unflushed changes (after a failed write, or a rebuild)."""
-        self._profiles.clear()
-        self._identities.clear()
+        self.drop_cache()
         self.dirty: dict[int, Profile] = {}
         self.new_ids: dict[IdentityKey, int] = {}
         self.merge_counts: dict[IdentityKey, int] = {}
@@ -166,37 +165,31 @@ class Processor:
         self.pending = 0  # events applied since the last flush
         self.stats = Stats()
 
-    def apply(self, rows: Sequence[LogRow], parsed: Sequence[Any] | None = None,
-              contributions: Sequence[list[Contribution]] | None = None) -> Stats:
+    def apply(self, rows: Sequence[LogRow], parsed: Sequence[Any] | None = None) -> Stats:
         """Apply logged events (in log order) to the in-memory profiles.
 
         `parsed`, when given, holds the already-decoded event of each row (ingest has them);
-        `contributions`, the mappings' output for each row, already computed (by decoder
-        processes); otherwise bodies are decoded and mapped here (drain and replay).
+        otherwise bodies are decoded here (drain and replay).
         """
         stats = Stats(events=len(rows))
         pipeline = self.pipeline
         work: list[tuple[Any, dict[str, Any], int, str, int, list[IdentityKey]]] = []
         wanted: set[IdentityKey] = set()
         for i, (seq, stream_name, key, ts, _received, body) in enumerate(rows):
-            tb = key if key is not None else f"~{seq}"
-            if contributions is not None:
-                contribs = contributions[i]
+            stream = pipeline.streams.get(stream_name)
+            if stream is None:
+                stats.unknown_stream += 1
+                continue
+            if parsed is not None:
+                event = parsed[i]
             else:
-                stream = pipeline.streams.get(stream_name)
-                if stream is None:
-                    stats.unknown_stream += 1
+                try:
+                    event = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    stats.undecodable += 1
                     continue
-                if parsed is not None:
-                    event = parsed[i]
-                else:
-                    try:
-                        event = orjson.loads(body)
-                    except orjson.JSONDecodeError:
-                        stats.undecodable += 1
-                        continue
-                contribs = pipeline.fan_out(stream, event, ts)
-            for mapping, out in contribs:
+            tb = key if key is not None else f"~{seq}"
+            for mapping, out in pipeline.fan_out(stream, event, ts):
                 ids = identities_of(mapping.by, out)
                 if not ids:
                     stats.unidentified += 1

@@ -154,10 +154,6 @@ class SqliteStore:
         finally:
             self.db.execute(f"PRAGMA synchronous={self.synchronous}")
 
-    @property
-    def in_transaction(self) -> bool:
-        return self.db.in_transaction
-
     def resync(self) -> None:
         """Re-read the log's next position after another connection appended to it."""
         self._next_seq = max(self._next_seq, self.last_seq() + 1)
