@@ -3,7 +3,7 @@ written about once per run instead of about once per event.
 
 Merge rules are commutative and associative (SPEC §6.3), so events may be applied in any order
 and folded in any grouping. A bulk ingest first logs every event (in input order) while decoder
-processes spill the mapped events into partitions by their first identity value. Then, one
+processes spill the mapped events into partitions by an identity value. Then, one
 partition at a time, a decoder folds the partition's events per set of identities
 (`engine.pipeline.decode`) while the main process resolves each set once and merges the folded
 fields into its profile. A partition holds a fraction of the people, so memory stays flat

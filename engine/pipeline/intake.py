@@ -44,7 +44,7 @@ def log_batch(store: SqliteStore, stream: str, now: int, records: Sequence[Recor
         rows.append((first + n, stream, key, ts, now, body))
     # The unique (stream, key) index drops what the log already holds; the seqs that made it
     # in tell which (a dropped row leaves its seq unused, a harmless gap).
-    landed = None
+    landed = None  # None: every row landed
     if keys:
         landed = store.append_new(rows)
     else:

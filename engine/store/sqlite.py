@@ -174,13 +174,17 @@ class SqliteStore:
             "INSERT INTO events(seq, stream, key, ts, received, body) VALUES (?, ?, ?, ?, ?, ?)",
             rows)
 
-    def append_new(self, rows: Sequence[LogRow]) -> set[int]:
-        """Append rows whose (stream, key) the log does not hold yet; the seqs that landed."""
+    def append_new(self, rows: Sequence[LogRow]) -> set[int] | None:
+        """Append rows whose (stream, key) the log does not hold yet; the seqs that landed,
+        or None when every row did (the common case, told by the change count alone)."""
         if not rows:
-            return set()
+            return None
+        before = self.db.total_changes
         self.db.executemany(
             "INSERT OR IGNORE INTO events(seq, stream, key, ts, received, body) "
             "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        if self.db.total_changes - before == len(rows):
+            return None
         found = self.db.execute("SELECT seq FROM events WHERE seq BETWEEN ? AND ?",
                                 (rows[0][0], rows[-1][0]))
         return {r[0] for r in found}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from engine.config import Config
 from engine.engine import Engine
+from engine.pipeline.decode import partition_order
 from engine.pipeline.files import read_events
 from tests.pipeline.conftest import EXPECTED, fixture_events, webhook
 
@@ -211,3 +212,13 @@ def test_non_objects_in_an_array_are_rejected_in_bulk_mode(engine: Engine) -> No
     assert (result.accepted, sum(result.rejected.values())) == (1, 1)
     assert result.rejections[0].where == "in.json[1]"
     assert result.rejections[0].reason.startswith("not a JSON object")
+
+
+def test_bulk_ingest_partitions_by_the_identity_most_events_carry(config: Config) -> None:
+    # every event carries the email, one in three the id: partitioning by the email keeps
+    # each person's events together, whichever identity the mapping names first
+    hooks = [webhook(f"p{i}", "email", "opened", T0 + i, email=f"p{i % 4}@example.com",
+                     **({"id": f"usr_{i % 4}"} if i % 3 == 0 else {})) for i in range(30)]
+    bodies: list[bytes | None] = [json.dumps(h).encode() for h in hooks]
+    order = partition_order(config.pipeline, "customerio", T0, [*bodies, b"[1]", b"{", None])
+    assert order == [("email", "cio_customer_id")]
