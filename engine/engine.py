@@ -8,14 +8,16 @@ profiles in the same transaction, together with the processed position (SPEC §6
 
 from __future__ import annotations
 
+import fcntl
 import gc
+import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -45,6 +47,61 @@ def system_clock() -> int:
 Incoming = tuple[Any, bytes | None, str | None, str | None]
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event of the `_errors` stream: why a logged event failed, and the event."""
+
+    seq: int
+    stream: str
+    reason: str
+    recorded: int  # epoch ms
+    time: int  # the event's time, epoch ms
+    event: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "stream": self.stream, "reason": self.reason,
+                "recorded": format_date(ms_to_date(self.recorded)),
+                "time": format_date(ms_to_date(self.time)), "event": self.event}
+
+
+class StoreLock:
+    """An exclusive lock beside the store file, held by the one engine that applies events.
+
+    Two processes applying the same log would apply its events twice. The kernel releases
+    the lock when its process dies, however it dies, so a crash never leaves it behind.
+    """
+
+    def __init__(self, handle: IO[str] | None) -> None:
+        self._handle = handle
+
+    @classmethod
+    def acquire(cls, store_path: str | Path) -> StoreLock:
+        if str(store_path) == ":memory:":
+            return cls(None)
+        path = Path(f"{store_path}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RuntimeFailure(
+                f"the store at {store_path} is in use by another engine process (pid "
+                f"{holder}); stop it, or send events to its collect API") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return cls(handle)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file releases the lock
+            self._handle = None
+
+
 @dataclass
 class Rejection:
     where: str
@@ -67,27 +124,40 @@ class IngestResult:
             "read": self.read, "accepted": self.accepted, "duplicates": self.duplicates,
             "rejected": dict(self.rejected), "unidentified": self.stats.unidentified,
             "profiles_created": self.stats.profiles_created, "merges": self.stats.merges,
+            "dead_letters": self.stats.dead_letters,
         }
 
 
 class Engine:
-    """The engine over one store. Use as a context manager; not thread-safe."""
+    """The engine over one store. Use as a context manager; not thread-safe.
+
+    One engine at a time applies events to a store (a lock file says which process does);
+    `read_only` engines only read profiles, so they open beside a running daemon.
+    """
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  batch_size: int = 5000,
-                 store_path: str | Path | None = None) -> None:
+                 store_path: str | Path | None = None, read_only: bool = False,
+                 drain: bool = True) -> None:
         self.config = config
         self.clock = clock or system_clock
         self.batch_size = batch_size
+        self.read_only = read_only
         storage = config.settings.storage
         if storage.backend != "sqlite":
             raise RuntimeFailure(f"storage backend {storage.backend!r} is not available here")
-        self.store = SqliteStore(storage.path if store_path is None else store_path)
-        self.processor = Processor(
-            config.pipeline, self.store,
-            max_profiles_per_value=config.settings.identity.max_profiles_per_value)
+        path = storage.path if store_path is None else store_path
+        self._lock = None if read_only else StoreLock.acquire(path)
+        try:
+            self.store = SqliteStore(path)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        self.processor = self._processor(config)
         self._applied = self.store.position(POSITION)
-        self.drain()
+        if drain and not read_only:
+            self.drain()
 
     def __enter__(self) -> Engine:
         return self
@@ -97,9 +167,29 @@ class Engine:
 
     def close(self) -> None:
         try:
-            self.flush()
+            if not self.read_only:
+                self.flush()
         finally:
             self.store.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def reconfigure(self, config: Config) -> None:
+        """Go on with another config (a reload): what is applied stays, the rest of the log
+        is applied with the new mappings."""
+        if not self.read_only:
+            self.flush()
+        self.config = config
+        self.processor = self._processor(config)
+
+    def _processor(self, config: Config) -> Processor:
+        return Processor(config.pipeline, self.store, clock=self.clock,
+                         max_profiles_per_value=config.settings.identity.max_profiles_per_value)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise EngineError("this engine was opened read-only")
 
     # ---- intake
 
@@ -119,6 +209,7 @@ class Engine:
         `workers`, that many forked processes decode and map the events (their raw bytes when
         an `Incoming` carries them) while this process logs and merges them, in order.
         """
+        self._writable()
         compiled = self._stream(stream)
         result = IngestResult()
         with _gc_paused():
@@ -201,7 +292,10 @@ class Engine:
             def apply_all() -> None:
                 # While this process merges one partition, the decoders fold the next ones.
                 with self.store.transaction():
-                    for groups, folded in decoders.prefold(paths, seqs_path):
+                    for groups, folded, failed in decoders.prefold(paths, seqs_path):
+                        for seq, reason in failed:
+                            self.processor.fail(seq, stream.name, reason)
+                        result.stats.dead_letters += len({seq for seq, _reason in failed})
                         stats = self.processor.absorb(groups, folded.events)
                         stats.add(folded)
                         result.accepted += folded.events
@@ -310,13 +404,37 @@ class Engine:
         if len(result.rejections) < MAX_REJECTIONS_KEPT:
             result.rejections.append(Rejection(where or f"event {result.read}", reason))
 
-    def drain(self) -> Stats:
-        """Apply every logged event not yet applied (after a crash, or the daemon's intake)."""
+    def log(self, requests: Sequence[tuple[str, Sequence[Record]]]) -> list[tuple[int, int]]:
+        """Append several requests' events, each ``(stream, records)``, to the log in one
+        durable commit (the daemon's group commit); ``(accepted, duplicates)`` per request.
+        Nothing is applied here: the processing loop applies the log with `drain`."""
+        self._writable()
+        for stream, _records in requests:
+            self._stream(stream)
+        now = self.clock()
+        counts: list[tuple[int, int]] = []
+        with self.store.transaction():
+            for stream, records in requests:
+                seqs, _rows = log_batch(self.store, stream, now, records)
+                duplicates = sum(1 for seq in seqs if seq == DUPLICATE)
+                counts.append((len(seqs) - duplicates, duplicates))
+        return counts
+
+    def backlog(self) -> int:
+        """How many logged events wait to be applied (about: seq gaps count too)."""
+        return max(0, self.store.last_seq() - self._applied)
+
+    def drain(self, limit: int | None = None) -> Stats:
+        """Apply logged events not yet applied (after a crash, or the daemon's intake); all
+        of them, or about `limit` (a whole batch at least), each batch committed with the
+        position."""
+        self._writable()
         total = Stats()
 
         def work() -> None:
-            while True:
-                rows = self.store.read_log(self._applied, self.batch_size)
+            while limit is None or total.events < limit:
+                size = self.batch_size if limit is None else min(self.batch_size, limit)
+                rows = self.store.read_log(self._applied, size)
                 if not rows:
                     break
                 total.add(self.processor.apply(rows))
@@ -330,12 +448,22 @@ class Engine:
             self._guarded(work)
         return total
 
+    def errors(self, *, stream: str | None = None, after: int = 0, limit: int = 100
+               ) -> list[DeadLetter]:
+        """Dead letters (the `_errors` stream): logged events a transform or mapping failed
+        on, oldest first. `replay` after a config fix re-applies them and keeps only those
+        that still fail."""
+        return [DeadLetter(seq, name, reason, recorded, ts, orjson.loads(body))
+                for seq, name, reason, recorded, ts, body
+                in self.store.iter_errors(stream=stream, after=after, limit=limit)]
+
     def replay(self, *, stream: str | None = None, since_ms: int | None = None) -> Stats:
         """Rebuild every profile from the event log with the current config (SPEC §6.6).
 
         With `stream` or `since_ms`, only the matching events are applied to the rebuilt
         profiles; the rest of the log is kept but not replayed.
         """
+        self._writable()
         if stream is not None:
             self._stream(stream)
         total = Stats()

@@ -120,6 +120,11 @@ class CompiledGroup:
     def line_map(self) -> dict[int, tuple[Source | None, n.Span]]:
         return self._generated.line_map
 
+    @property
+    def counters(self) -> list[int]:
+        """The live failure counters of the fields, in field order (the code increments them)."""
+        return self._generated.errors
+
     def failures(self) -> dict[str, int]:
         """Run-time failures so far, per field (only fields that failed)."""
         return {f: c for f, c in zip(self.fields, self._generated.errors, strict=True) if c}

@@ -249,6 +249,50 @@ class Pipeline:
         return results
 
 
+class FailureWatch:
+    """Tells which fields failed on the event just processed, for its dead letter.
+
+    Generated code counts each field's failures instead of raising (one bad field must not
+    lose the rest of the event). Comparing the totals after each event is cheap; only when
+    they moved are the counters compared field by field, against their state at the last
+    failure, which is their state before this event.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._groups: list[tuple[str, CompiledGroup]] = [
+            *((f"stream {s.name}", s.transform) for s in pipeline.streams.values()
+              if s.transform is not None),
+            *((f"mapping {m.name}", m.group) for m in pipeline.mappings.values())]
+        self._counters = [g.counters for _label, g in self._groups]
+        self._seen = [list(c) for c in self._counters]
+        self._total = self._sum()
+
+    def _sum(self) -> int:
+        return sum(sum(c) for c in self._counters)
+
+    def sync(self) -> None:
+        """Forget failures so far (of evaluations outside the events being watched)."""
+        self._total = self._sum()
+        for seen, now in zip(self._seen, self._counters, strict=True):
+            seen[:] = now
+
+    def check(self) -> str | None:
+        """Why the event processed since the last call failed, or None when nothing did."""
+        total = self._sum()
+        if total == self._total:
+            return None
+        self._total = total
+        reasons = []
+        for (label, group), now, seen in zip(self._groups, self._counters, self._seen,
+                                             strict=True):
+            failed = [f or "where" for f, a, b in zip(group.fields, now, seen, strict=True)
+                      if a != b]
+            if failed:
+                reasons.append(f"{label}: {', '.join(failed)} failed to evaluate")
+            seen[:] = now
+        return "; ".join(reasons)
+
+
 def _compile_all(specs: Iterable[S], compile_one: Callable[[S], C],
                  diagnostics: list[Diagnostic]) -> dict[str, C]:
     """Each spec compiled by name; the problems of all of them collected, not the first."""

@@ -25,22 +25,26 @@ from typing import Any
 
 import orjson
 
-from engine.pipeline.compiled import Pipeline
+from engine.pipeline.compiled import FailureWatch, Pipeline
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
 Meta = tuple[str | None, int, str | None]
 # One mapped event as spilled: (index in its batch, dedupe key, event time,
-# [(mapping index, contributions), …]).
-Mapped = tuple[int, str | None, int, list[tuple[int, dict[str, Any]]]]
+# [(mapping index, contributions), …], why a transform or mapping failed on it).
+Mapped = tuple[int, str | None, int, list[tuple[int, dict[str, Any]]], str | None]
 # What a worker returns for a batch: the records' metadata and, per partition, the pickled
 # list of its mapped events.
 Decoded = tuple[list[Meta], dict[int, bytes]]
 
 
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in words (for error messages)."""
+    return {list: "an array", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def not_an_object(event: Any) -> str:
-    kind = {list: "an array", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean", type(None): "null"}.get(type(event), type(event).__name__)
-    return f"not a JSON object: an event must be an object, got {kind}"
+    return f"not a JSON object: an event must be an object, got {json_kind(event)}"
 
 
 SAMPLE = 1000  # events of the first batch that decide the partitioning (`partition_order`)
@@ -48,6 +52,7 @@ SAMPLE = 1000  # events of the first batch that decide the partitioning (`partit
 # Set in the parent just before the workers fork; each worker reads its inherited copy.
 _pipeline: Pipeline | None = None
 _seqs: tuple[str, array[int], array[int]] | None = None  # a worker's copy of the spill's seqs
+_watch: FailureWatch | None = None  # a worker's own, over its copy of the pipeline
 
 
 def partition_of(by: list[tuple[str, ...]], contributions: list[tuple[int, dict[str, Any]]],
@@ -100,6 +105,11 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
     stream = pipeline.streams[stream_name]
     mappings = list(pipeline.mappings.values())
     index = {id(m): i for i, m in enumerate(mappings)}
+    global _watch
+    if _watch is None:
+        _watch = FailureWatch(pipeline)
+    _watch.sync()
+    check = _watch.check
     meta: list[Meta] = []
     parts: dict[int, list[Mapped]] = {}
     for i, (body, error) in enumerate(records):
@@ -122,7 +132,7 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
             continue
         meta.append((key, ts, None))
         parts.setdefault(partition_of(by, contribs, partitions), []).append(
-            (i, key, ts, contribs))
+            (i, key, ts, contribs, check()))
     blobs = {p: pickle.dumps(mapped, protocol=pickle.HIGHEST_PROTOCOL)
              for p, mapped in parts.items()}
     return pickle.dumps((meta, blobs), protocol=pickle.HIGHEST_PROTOCOL)
@@ -145,7 +155,7 @@ def _prefold(path: str, seqs_path: str) -> bytes:
     Merge rules are associative, so the main process can merge each group into its profile
     as if it applied the group's events one by one.
     """
-    from engine.pipeline.processor import Group, Stats, fold_contribution, identities_of
+    from engine.pipeline.processor import Group, Stats, fold_contribution, identities_of, unfit
 
     pipeline = _pipeline
     assert pipeline is not None
@@ -155,6 +165,7 @@ def _prefold(path: str, seqs_path: str) -> bytes:
         _seqs = (seqs_path, *read_seqs(seqs_path))
     _path, offsets, seqs = _seqs
     groups: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+    failed: list[tuple[int, str]] = []  # dead letters: (seq, why)
     stats = Stats()
     frame = struct.Struct("<II")
     with open(path, "rb") as f:
@@ -162,11 +173,13 @@ def _prefold(path: str, seqs_path: str) -> bytes:
             number, length = frame.unpack(header)
             base = offsets[number]
             mapped: list[Mapped] = pickle.loads(f.read(length))  # noqa: S301 -- our own file
-            for i, key, ts, contribs in mapped:
+            for i, key, ts, contribs, failure in mapped:
                 seq = seqs[base + i]
                 if seq <= 0:  # a duplicate or a rejected record: not logged
                     continue
                 stats.events += 1
+                if failure is not None:
+                    failed.append((seq, failure))
                 tb = key if key is not None else f"~{seq}"
                 for m, out in contribs:
                     mapping = mappings[m]
@@ -181,7 +194,10 @@ def _prefold(path: str, seqs_path: str) -> bytes:
                         group = groups[k] = [{}, ts]
                     elif ts > group[1]:
                         group[1] = ts
+                    before = stats.fold_errors
                     fold_contribution(group[0], mapping.plan, out, ts, tb, seq, stats)
+                    if stats.fold_errors != before:
+                        failed.append((seq, unfit(mapping.name)))
     # Each group travels twice encoded: as the profile document it becomes when none of its
     # identities is known yet (the common case, written as is), and pickled, for a merge.
     folded: list[Group] = []
@@ -192,7 +208,7 @@ def _prefold(path: str, seqs_path: str) -> bytes:
         doc = orjson.dumps({"f": fields, "i": identities, "u": updated})
         folded.append((list(k), pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
                        updated, doc))
-    return pickle.dumps((folded, stats), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps((folded, stats, failed), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def default_workers() -> int:
@@ -246,7 +262,7 @@ class Decoders:
             yield self._collect(*inflight.popleft())
 
     def prefold(self, paths: Iterator[str], seqs_path: str
-                ) -> Iterator[tuple[list[Any], Any]]:
+                ) -> Iterator[tuple[list[Any], Any, list[tuple[int, str]]]]:
         """Each partition folded per set of identities, in order, one partition ahead per
         decoder (a folded partition is held in memory until it is merged)."""
         inflight: deque[AsyncResult[bytes]] = deque()

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import pickle
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from engine.pipeline.compiled import Pipeline
+from engine.pipeline.compiled import FailureWatch, Pipeline
 from engine.pipeline.merge import State
 from engine.pipeline.profile import Profile
 from engine.store.sqlite import LogRow, SqliteStore
@@ -28,6 +28,7 @@ from engine.store.sqlite import LogRow, SqliteStore
 IdentityKey = tuple[str, str]
 # Fold kinds done inline by `Processor.apply` (0: by the rule table).
 LATEST, UNION, COUNTS = 1, 2, 3
+MAX_SKIPPED_KEPT = 1000  # identities reported by the over-merge guard, kept for the summary
 
 
 @dataclass
@@ -43,13 +44,17 @@ class Stats:
     undecodable: int = 0
     fold_errors: int = 0
     unknown_stream: int = 0
+    dead_letters: int = 0
     skipped_identities: list[IdentityKey] = field(default_factory=list)
 
     def add(self, other: Stats) -> None:
         for name in ("events", "contributions", "unidentified", "profiles_created", "merges",
-                     "overmerge_skipped", "undecodable", "unknown_stream", "fold_errors"):
+                     "overmerge_skipped", "undecodable", "unknown_stream", "fold_errors",
+                     "dead_letters"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.skipped_identities.extend(other.skipped_identities)
+        room = MAX_SKIPPED_KEPT - len(self.skipped_identities)  # a daemon runs for months
+        if room > 0:
+            self.skipped_identities.extend(other.skipped_identities[:room])
 
 
 def fold_contribution(fields: dict[str, State], plan: dict[str, Any], out: dict[str, Any],
@@ -94,6 +99,11 @@ def fold_contribution(fields: dict[str, State], plan: dict[str, Any], out: dict[
             fields[f] = state if trim is None else trim(state)
         except Exception:  # a value of another type than the field's: skip it
             stats.fold_errors += 1
+
+
+def unfit(mapping: str) -> str:
+    """The dead-letter reason of a value its field's type cannot hold."""
+    return f"mapping {mapping}: a value does not fit its field's type"
 
 
 def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]:
@@ -145,9 +155,11 @@ class Processor:
     def __init__(self, pipeline: Pipeline, store: SqliteStore, *,
                  max_profiles_per_value: int = 100, cache_profiles: int = 50_000,
                  cache_identities: int = 200_000, max_dirty: int = 25_000,
-                 flush_events: int = 250_000) -> None:
+                 flush_events: int = 250_000, clock: Callable[[], int] | None = None) -> None:
         self.pipeline = pipeline
         self.store = store
+        self.clock = clock or (lambda: 0)
+        self.watch = FailureWatch(pipeline)
         self.max_dirty = max_dirty
         self.flush_events = flush_events
         self.max_profiles_per_value = max_profiles_per_value
@@ -162,8 +174,17 @@ class Processor:
         self.new_ids: dict[IdentityKey, int] = {}
         self.merge_counts: dict[IdentityKey, int] = {}
         self.deleted: set[int] = set()
+        self.failed: dict[int, tuple[str, list[str]]] = {}  # dead letters: seq -> stream, why
         self.pending = 0  # events applied since the last flush
         self.stats = Stats()
+
+    def fail(self, seq: int, stream: str, reason: str) -> None:
+        """Dead-letter a logged event (written with the next flush)."""
+        entry = self.failed.get(seq)
+        if entry is None:
+            self.failed[seq] = (stream, [reason])
+        elif reason not in entry[1]:
+            entry[1].append(reason)
 
     def apply(self, rows: Sequence[LogRow], parsed: Sequence[Any] | None = None) -> Stats:
         """Apply logged events (in log order) to the in-memory profiles.
@@ -173,20 +194,25 @@ class Processor:
         """
         stats = Stats(events=len(rows))
         pipeline = self.pipeline
-        work: list[tuple[Any, dict[str, Any], int, str, int, list[IdentityKey]]] = []
+        self.watch.sync()
+        check = self.watch.check
+        failed_before = len(self.failed)
+        work: list[tuple[Any, dict[str, Any], int, str, int, list[IdentityKey], str]] = []
         wanted: set[IdentityKey] = set()
         for i, (seq, stream_name, key, ts, _received, body) in enumerate(rows):
             stream = pipeline.streams.get(stream_name)
             if stream is None:
                 stats.unknown_stream += 1
+                self.fail(seq, stream_name, f"stream {stream_name!r} is not in the config")
                 continue
             if parsed is not None:
                 event = parsed[i]
             else:
                 try:
                     event = orjson.loads(body)
-                except orjson.JSONDecodeError:
+                except orjson.JSONDecodeError as exc:
                     stats.undecodable += 1
+                    self.fail(seq, stream_name, f"the logged event is not JSON: {exc.msg}")
                     continue
             tb = key if key is not None else f"~{seq}"
             for mapping, out in pipeline.fan_out(stream, event, ts):
@@ -195,18 +221,25 @@ class Processor:
                     stats.unidentified += 1
                     continue
                 wanted.update(ids)
-                work.append((mapping, out, ts, tb, seq, ids))
+                work.append((mapping, out, ts, tb, seq, ids, stream_name))
+            failure = check()
+            if failure is not None:
+                self.fail(seq, stream_name, failure)
         stats.contributions = len(work)
         self.pending += len(rows)
         if work:
             batch = _Batch(self, stats)
             batch.prefetch(wanted)
             resolve = batch.resolve
-            for mapping, out, ts, tb, seq, ids in work:
+            for mapping, out, ts, tb, seq, ids, stream_name in work:
                 profile = resolve(ids)
+                before = stats.fold_errors
                 fold_contribution(profile.fields, mapping.plan, out, ts, tb, seq, stats)
+                if stats.fold_errors != before:
+                    self.fail(seq, stream_name, unfit(mapping.name))
                 if ts > profile.updated:
                     profile.updated = ts
+        stats.dead_letters = len(self.failed) - failed_before
         self.stats.add(stats)
         return stats
 
@@ -265,6 +298,10 @@ class Processor:
         if self.new_ids:
             store.put_identities((f, v, pid, self.merge_counts.get((f, v), 0))
                                  for (f, v), pid in self.new_ids.items())
+        if self.failed:
+            now = self.clock()
+            store.add_errors((seq, stream, "; ".join(reasons), now)
+                             for seq, (stream, reasons) in self.failed.items())
 
     def flushed(self) -> None:
         """The flush committed: unflushed changes become the clean cache."""
@@ -280,6 +317,7 @@ class Processor:
         self.new_ids = {}
         self.merge_counts = {}
         self.deleted = set()
+        self.failed = {}
         self.pending = 0
 
 

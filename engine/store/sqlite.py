@@ -50,6 +50,16 @@ MIGRATIONS: tuple[str, ...] = (
         value INTEGER NOT NULL
     );
     """,
+    # The dead letters (`_errors`): logged events that a transform or mapping failed on. The
+    # event itself stays in the log under its seq.
+    """
+    CREATE TABLE errors (
+        seq      INTEGER PRIMARY KEY,
+        stream   TEXT NOT NULL,
+        reason   TEXT NOT NULL,
+        recorded INTEGER NOT NULL
+    );
+    """,
 )
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far above this
@@ -298,8 +308,34 @@ class SqliteStore:
         return self._scalar("SELECT COUNT(*) FROM profiles")
 
     def reset_profiles(self) -> None:
-        """Forget every profile and identity (replay rebuilds them from the log)."""
+        """Forget every profile, identity and dead letter (replay rebuilds them from the log)."""
         self.db.execute("DELETE FROM profiles")
         self.db.execute("DELETE FROM identities")
+        self.db.execute("DELETE FROM errors")
         self.db.execute("DELETE FROM counters WHERE name = 'next_profile'")
         self._next_profile = 1
+
+    # ---- dead letters
+
+    def add_errors(self, rows: Iterable[tuple[int, str, str, int]]) -> None:
+        """Record ``(seq, stream, reason, recorded_ms)`` dead letters (a seq's latest wins)."""
+        self.db.executemany(
+            "INSERT INTO errors(seq, stream, reason, recorded) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(seq) DO UPDATE SET reason = excluded.reason, "
+            "recorded = excluded.recorded", rows)
+
+    def iter_errors(self, *, stream: str | None = None, after: int = 0, limit: int = 1000
+                    ) -> list[tuple[int, str, str, int, int, bytes]]:
+        """Dead letters in log order: ``(seq, stream, reason, recorded, ts, body)``."""
+        sql = ("SELECT e.seq, e.stream, e.reason, e.recorded, v.ts, v.body FROM errors e "
+               "JOIN events v ON v.seq = e.seq WHERE e.seq > ?")
+        params: list[Any] = [after]
+        if stream is not None:
+            sql += " AND e.stream = ?"
+            params.append(stream)
+        sql += " ORDER BY e.seq LIMIT ?"
+        params.append(limit)
+        return list(self.db.execute(sql, params))
+
+    def count_errors(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM errors")

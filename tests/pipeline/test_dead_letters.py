@@ -1,0 +1,92 @@
+"""Dead letters (`_errors`), read-only engines and the one-writer lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config, load_config
+from engine.engine import Engine
+from engine.errors import EngineError, RuntimeFailure
+from engine.pipeline.files import read_events
+
+MAPPING = """\
+streams:
+  - name: signups
+    id: id
+    timestamp: ts
+mappings:
+  - name: users
+    stream: signups
+    into: user
+    by: [user_id]
+    fields:
+      - {field: user_id, expr: user, type: string}
+      - {field: age, expr: %s, type: %s}
+      - {field: visits, expr: count(user), type: int}
+"""
+
+
+def _config(tmp_path: Path, age_type: str) -> Config:
+    expr = "toint(age)" if age_type == "int" else "age"
+    (tmp_path / "signups.yaml").write_text(MAPPING % (expr, age_type))
+    (tmp_path / "config.yaml").write_text(
+        f"version: 1\nstorage: {{path: {tmp_path / 'engine.db'}}}\nmappings: [signups.yaml]\n")
+    return load_config(tmp_path / "config.yaml")
+
+
+EVENTS = [{"id": "a", "ts": 1769000000, "user": "u1", "age": 41},
+          {"id": "b", "ts": 1769000100, "user": "u1", "age": "forty-two"},
+          {"id": "c", "ts": 1769000200, "user": "u2", "age": 7}]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_value_its_field_cannot_hold_is_dead_lettered_and_the_rest_applied(
+        tmp_path: Path, workers: int) -> None:
+    config = _config(tmp_path, "int")
+    lines = tmp_path / "in.jsonl"
+    lines.write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n")
+    with Engine(config, clock=lambda: 1_769_500_000_000) as eng:
+        result = eng.ingest("signups", read_events([str(lines)], parse=workers == 0),
+                            workers=workers)
+        assert (result.accepted, result.stats.dead_letters) == (3, 1)
+        letters = eng.errors()
+        profile = eng.profile("user_id", "u1")
+    assert [(d.seq, d.stream, d.event["id"]) for d in letters] == [(2, "signups", "b")]
+    assert letters[0].reason == "mapping users: age failed to evaluate"
+    assert letters[0].as_dict()["recorded"] == "2026-01-27T07:46:40.000Z"
+    # the event's other fields still counted: one bad field never loses the event
+    assert profile is not None and profile["visits"] == 2 and profile["age"] == 41
+
+
+def test_replay_after_a_config_fix_clears_the_dead_letters(tmp_path: Path) -> None:
+    with Engine(_config(tmp_path, "int")) as eng:
+        eng.ingest("signups", EVENTS)
+        assert len(eng.errors()) == 1
+    with Engine(_config(tmp_path, "string")) as eng:
+        eng.replay()
+        assert eng.errors() == []
+        assert eng.store.count_errors() == 0
+        profile = eng.profile("user_id", "u1")
+        assert profile is not None and profile["age"] == "forty-two"
+
+
+def test_a_read_only_engine_opens_beside_the_writer(tmp_path: Path) -> None:
+    config = _config(tmp_path, "int")
+    with Engine(config) as writer:
+        writer.ingest("signups", EVENTS[:1])
+        with Engine(config, read_only=True) as reader:
+            assert reader.profile("user_id", "u1") is not None
+            with pytest.raises(EngineError, match="read-only"):
+                reader.ingest("signups", EVENTS)
+
+
+def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    config = _config(tmp_path, "int")
+    with Engine(config):
+        with pytest.raises(RuntimeFailure, match="in use by another engine process"):
+            Engine(config)
+    with Engine(config) as again:  # released on close
+        assert again.backlog() == 0
