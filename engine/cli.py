@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from engine.errors import ConfigError, EngineError, render_all
+from engine.errors import ConfigError, EngineError, RuntimeFailure, render_all
 from engine.lang.compiler import compile_expression
 from engine.lang.dates import parse_date
 from engine.output import to_json
@@ -169,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         print(render_all(exc.diagnostics), file=sys.stderr)
         code = EXIT_INVALID
+    except RuntimeFailure as exc:
+        print(f"engine: error: {exc}", file=sys.stderr)
+        code = EXIT_RUNTIME
     except EngineError as exc:
         print(f"engine: error: {exc}", file=sys.stderr)
         code = EXIT_INVALID

@@ -1,4 +1,4 @@
-"""The pipeline commands of ``engine``: ingest, map, profile, test, replay.
+"""The pipeline commands of ``engine``: ingest, map, profile, test, replay, errors, serve.
 
 Each command only parses its arguments, calls the public API and prints; `engine.cli` registers
 them next to the language and config commands.
@@ -88,6 +88,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         s = result.stats
         print(f"profiles created {s.profiles_created:,}, merges {s.merges:,}, "
               f"unidentified {s.unidentified:,}")
+        if s.dead_letters:
+            print(f"dead letters {s.dead_letters:,}: a transform or mapping failed on them "
+                  "(`engine errors` lists them)")
     return EXIT_INVALID if result.rejected else EXIT_OK
 
 
@@ -167,7 +170,7 @@ def _at(text: str | None, option: str = "--at") -> int | None:
 
 def cmd_profile_get(args: argparse.Namespace) -> int:
     field, value = _identity(args.identity)
-    with Engine(_config(args)) as eng:
+    with Engine(_config(args), read_only=True) as eng:
         doc = eng.explain(field, value) if args.explain else eng.profile(field, value)
     if doc is None:
         print(f"no profile has {field} = {value!r}", file=sys.stderr)
@@ -179,7 +182,7 @@ def cmd_profile_get(args: argparse.Namespace) -> int:
 
 def cmd_profile_export(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
-    with Engine(_config(args)) as eng:
+    with Engine(_config(args), read_only=True) as eng:
         for doc in eng.profiles():
             out.write(orjson.dumps(doc) + b"\n")
     out.flush()
@@ -218,6 +221,35 @@ def cmd_test(args: argparse.Namespace) -> int:
         print("no test cases found in the config", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK if all(r.ok for r in results) else EXIT_INVALID
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.replay:
+        with Engine(config) as eng:
+            stats = eng.replay()
+        print(f"replayed {stats.events:,} events with the current config", file=sys.stderr)
+    with Engine(config, read_only=True) as eng:
+        letters = eng.errors(stream=args.stream, limit=args.limit)
+        total = eng.store.count_errors()
+    if args.format == "json":
+        for letter in letters:
+            sys.stdout.write(orjson.dumps(letter.as_dict()).decode() + "\n")
+    else:
+        for letter in letters:
+            d = letter.as_dict()
+            print(f"#{d['seq']} {d['stream']} at {d['time']}: {d['reason']}\n"
+                  f"    {orjson.dumps(d['event']).decode()[:300]}")
+        shown = f"{len(letters):,} shown" if len(letters) < total else "all shown"
+        print(f"{total:,} dead letter(s) in _errors ({shown})", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from engine.cli import config_overrides, resolve_config_path
+    from engine.server.serve import serve
+
+    return serve(str(resolve_config_path(args)), config_overrides(args))
 
 
 def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -269,3 +301,23 @@ def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser],
     p.add_argument("--stream", help="replay only this stream's events")
     p.add_argument("--since", metavar="ISO", help="replay only events from this time on")
     p.set_defaults(run=cmd_replay)
+
+    p = sub.add_parser("errors", help="list the _errors dead letters",
+                       description="List logged events that a transform or mapping failed on "
+                                   "(the _errors dead-letter stream), oldest first. After a "
+                                   "config fix, --replay rebuilds profiles from the log with "
+                                   "the new config and keeps only what still fails.")
+    add_config_arguments(p)
+    p.add_argument("--stream", help="only events of this stream")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--replay", action="store_true",
+                   help="replay the log with the current config first (needs the store: "
+                        "stop the daemon)")
+    p.set_defaults(run=cmd_errors)
+
+    p = sub.add_parser("serve", help="run the daemon: collect API, processing, metrics",
+                       description="Run the HTTP daemon (SPEC §7) on server.listen. SIGTERM or "
+                                   "SIGINT stops it gracefully; SIGHUP reloads the config.")
+    add_config_arguments(p)
+    p.set_defaults(run=cmd_serve)

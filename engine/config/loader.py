@@ -244,7 +244,8 @@ class _Reader:
             listen=str(server.get("listen", ServerSpec.listen)),
             collect_tokens=tuple(str(t) for t in _list(server.get("collect_tokens"))),
             admin_token=str(server.get("admin_token") or ""),
-            max_body_bytes=_int(server.get("max_body_bytes"), ServerSpec.max_body_bytes))
+            max_body_bytes=_int(server.get("max_body_bytes"), ServerSpec.max_body_bytes),
+            max_queue_events=_int(server.get("max_queue_events"), ServerSpec.max_queue_events))
         ident = data.get("identity") if isinstance(data.get("identity"), dict) else {}
         assert isinstance(ident, dict)
         self.identity = IdentitySpec(_int(ident.get("max_profiles_per_value"),
@@ -456,6 +457,7 @@ def _authorization(doc: YamlFile, label: str, body: dict[str, Any]) -> Authoriza
         name=label, provider=text("provider"), site_id=text("site_id"), api_key=text("api_key"),
         region=text("region", "us"), base_url=text("base_url"),
         webhook_signing_keys=tuple(str(k) for k in _list(body.get("webhook_signing_keys"))),
+        webhook_max_age_s=_int(body.get("webhook_max_age_s"), AuthorizationSpec.webhook_max_age_s),
         at=doc.key_at(path), places=places)
 
 

@@ -122,6 +122,7 @@ class AuthorizationSpec:
     region: str = "us"
     base_url: str = ""
     webhook_signing_keys: tuple[str, ...] = ()
+    webhook_max_age_s: int = 300  # a signed request older than this is refused; 0: any age
     at: Located | None = None
     places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
@@ -187,6 +188,7 @@ class ServerSpec:
     collect_tokens: tuple[str, ...] = ()
     admin_token: str = ""
     max_body_bytes: int = 1_048_576
+    max_queue_events: int = 100_000  # events waiting for their commit; more get 429
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,7 @@ def test_a_read_only_engine_opens_beside_the_writer(tmp_path: Path) -> None:
 
 def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None:
     config = _config(tmp_path, "int")
-    with Engine(config):
-        with pytest.raises(RuntimeFailure, match="in use by another engine process"):
-            Engine(config)
+    with Engine(config), pytest.raises(RuntimeFailure, match="in use by another engine"):
+        Engine(config)
     with Engine(config) as again:  # released on close
         assert again.backlog() == 0

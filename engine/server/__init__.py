@@ -1,0 +1,1 @@
+"""The daemon (SPEC §7): the collect API, durable intake, the processing loop, operations."""

@@ -1,0 +1,228 @@
+"""The HTTP API of the daemon (SPEC §7) as a Starlette application.
+
+Handlers stay thin: they authenticate, read and parse the body, and hand events to the `Writer`,
+which answers once the events are durable. Every error is JSON ``{"error", "message"}`` with
+the status SPEC §7 names; no message ever repeats a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Lifespan
+
+from engine.config import Config
+from engine.engine import Engine
+from engine.pipeline.intake import Record
+from engine.server.auth import Signatures, request_token, token_ok
+from engine.server.bodies import BodyError, parse
+from engine.server.metrics import Metrics
+from engine.server.writer import QueueFull, Writer, WriterStopped
+
+RETRY_AFTER_S = 1
+
+
+@dataclass
+class Daemon:
+    """What the handlers share; `config` and `guards` are swapped together on reload."""
+
+    config: Config
+    writer: Writer
+    reader: Engine
+    metrics: Metrics
+    clock: Callable[[], float] = time.time  # seconds; signatures compare against it
+    guards: dict[str, Signatures] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.guards = signature_guards(self.config)
+
+    def use(self, config: Config) -> None:
+        self.config = config
+        self.guards = signature_guards(config)
+
+
+def signature_guards(config: Config) -> dict[str, Signatures]:
+    """Per stream, the signing keys of the imports bound to it (SPEC §9.1)."""
+    settings = config.settings
+    auths = {a.name: a for a in settings.authorizations}
+    keys: dict[str, list[str]] = {}
+    ages: dict[str, list[int]] = {}
+    for imp in settings.imports:
+        auth = auths.get(imp.authorization)
+        if auth is not None and auth.webhook_signing_keys:
+            keys.setdefault(imp.stream, []).extend(auth.webhook_signing_keys)
+            ages.setdefault(imp.stream, []).append(auth.webhook_max_age_s)
+    # Several imports on one stream: the strictest age that is set wins.
+    return {stream: Signatures(tuple(dict.fromkeys(k)),
+                               min((a for a in ages[stream] if a), default=0))
+            for stream, k in keys.items()}
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None
+          ) -> Response:
+    return Response(orjson.dumps({"error": code, "message": message}), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def ok(doc: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(doc), status_code=status, media_type="application/json")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, "body_too_large", f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyError(413, "body_too_large", f"the body is over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyError(400, "client_disconnected", "the body did not arrive whole") from None
+    return b"".join(chunks)
+
+
+def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+    metrics = daemon.metrics
+
+    async def collect(request: Request) -> Response:
+        start = time.perf_counter()
+        stream = request.path_params["stream"]
+        config = daemon.config
+        server = config.settings.server
+        label = stream if config.pipeline.stream(stream) is not None else "_unknown"
+
+        def refuse(status: int, code: str, message: str, events: int = 0,
+                   headers: dict[str, str] | None = None) -> Response:
+            metrics.requests_rejected.labels(label, code).inc()
+            if events:
+                metrics.events_rejected.labels(label, code).inc(events)
+            return error(status, code, message, headers)
+
+        if not token_ok(request_token(request.query_params, request.headers),
+                        server.collect_tokens):
+            return refuse(401, "unauthorized", "a valid collect token is required: ?key=, "
+                          "Authorization: Bearer, or X-Api-Key")
+        compiled = config.pipeline.stream(stream)
+        if compiled is None or stream.startswith("_"):
+            return refuse(404, "unknown_stream", f"no stream named {stream!r}; streams in the "
+                          f"config: {', '.join(sorted(config.pipeline.streams))}")
+        try:
+            body = await _body(request, server.max_body_bytes)
+            guard = daemon.guards.get(stream)
+            if guard is not None:
+                why = guard.check(request.headers, body, daemon.clock())
+                if why is not None:
+                    return refuse(401, "bad_signature", why)
+            events = parse(body, request.headers.get("content-type"))
+        except BodyError as exc:
+            return refuse(exc.status, exc.code, exc.message)
+        metrics.events_in.labels(stream).inc(len(events))
+        received = int(daemon.clock() * 1000)
+        records: list[Record] = []
+        for event, raw in events:
+            try:
+                key, ts = compiled.key_and_time(event, received)
+            except Exception:  # an id or time that cannot be read: keep the event anyway
+                key, ts = None, received
+            records.append((key, ts, raw, None))
+        retry = {"Retry-After": str(RETRY_AFTER_S)}
+        try:
+            future = daemon.writer.submit(stream, records)
+        except QueueFull:
+            return refuse(429, "queue_full", "the ingest queue is full; retry later",
+                          len(records), retry)
+        except WriterStopped as exc:
+            return refuse(503, "unavailable", str(exc), len(records), retry)
+        try:
+            accepted, duplicates = await asyncio.wrap_future(future)
+        except Exception:
+            return refuse(503, "storage_unavailable", "the events could not be made durable; "
+                          "retry later", len(records), retry)
+        metrics.request_seconds.labels(stream).observe(time.perf_counter() - start)
+        return ok({"accepted": accepted, "duplicates": duplicates})
+
+    def admin(request: Request) -> Response | None:
+        token = daemon.config.settings.server.admin_token
+        if not token:
+            return error(403, "admin_disabled",
+                         "the admin API is off: set server.admin_token to turn it on")
+        if not token_ok(request_token(request.query_params, request.headers), [token]):
+            return error(401, "unauthorized", "the admin token is required")
+        return None
+
+    async def profile(request: Request) -> Response:
+        refused = admin(request)
+        if refused is not None:
+            return refused
+        field_name = request.path_params["field"]
+        value = request.path_params["value"]
+        doc = daemon.reader.profile(field_name, value)
+        if doc is None:
+            return error(404, "not_found", f"no profile has {field_name} = {value!r}")
+        return ok(doc)
+
+    async def audiences(request: Request) -> Response:
+        refused = admin(request)
+        return refused if refused is not None else ok({"audiences": []})
+
+    async def exports(request: Request) -> Response:
+        refused = admin(request)
+        return refused if refused is not None else ok({"exports": []})
+
+    async def healthz(_request: Request) -> Response:
+        return ok({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        writer = daemon.writer
+        reason = None
+        if not writer.ready.is_set():
+            reason = "the store is opening"
+        elif not writer.alive:
+            reason = f"the store is unavailable: {writer.failure or 'the writer stopped'}"
+        else:
+            try:
+                daemon.reader.store.last_seq()
+            except Exception as exc:
+                reason = f"the store cannot be read: {exc}"
+        if reason is not None:
+            return ok({"ready": False, "reason": reason}, 503)
+        return ok({"ready": True, "backlog": writer.backlog,
+                   "queue": writer.queued_events, "last_error": writer.last_error})
+
+    async def prometheus(_request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return error(404, "not_found", "no such route")
+        if exc.status_code == 405:
+            return error(405, "method_not_allowed", "this route does not take that method")
+        return error(exc.status_code, "http_error", str(exc.detail))
+
+    routes = [
+        Route("/collect/json/{stream}", collect, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+        Route("/api/profiles/{field}/{value}", profile, methods=["GET"]),
+        Route("/api/audiences", audiences, methods=["GET"]),
+        Route("/api/exports", exports, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error},
+                     lifespan=lifespan)

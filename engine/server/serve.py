@@ -1,0 +1,244 @@
+"""`engine serve`: the daemon's lifecycle around uvicorn (SPEC §7).
+
+Start: open the store on the writer thread, then listen. SIGTERM or SIGINT: uvicorn stops
+accepting and lets in-flight requests finish (each waits for its durable commit); then the
+writer commits what is queued and applies the log; a second SIGINT (or a SIGTERM) skips the
+applying, which the next start does instead, since the log is durable. SIGHUP: load, compile
+and test the config again off the event loop, then swap it in between two writes; on any
+failure the running config stays and the log says why.
+
+Logs are JSON lines on stderr, with every configured secret and every ``key=`` query value
+replaced by ``[redacted]`` in the final text, whichever library wrote the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+
+from engine.config import Config, load_config
+from engine.config.report import render
+from engine.engine import Engine
+from engine.errors import ConfigError, RuntimeFailure
+from engine.server.app import Daemon, create_app
+from engine.server.metrics import Live, Metrics
+from engine.server.writer import Writer
+from engine.testing import run_config_tests
+
+log = logging.getLogger("engine.server")
+
+DEV_TOKEN = "dev-token"  # noqa: S105 -- the public default of config.example.yaml
+# Attributes every record has; anything else on a record is an `extra` to log (but uvicorn's
+# terminal-coloured copy of its message).
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "color_message"}
+_QUERY_KEY = re.compile(r"(?i)([?&](?:key|token|api_key)=)[^&\s\"']+")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; secrets redacted from the finished line."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets: tuple[str, ...] = ()
+        self.set_secrets(secrets)
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a secret that contains another is redacted whole.
+        self.secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(), "logger": record.name,
+            "message": record.getMessage()}
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD and not name.startswith("_"):
+                doc[name] = value
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return self.redact(orjson.dumps(doc, default=str).decode())
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
+        return _QUERY_KEY.sub(r"\1[redacted]", text)
+
+
+def secrets_of(config: Config) -> list[str]:
+    settings = config.settings
+    found = [*settings.server.collect_tokens, settings.server.admin_token]
+    for auth in settings.authorizations:
+        found += [auth.api_key, *auth.webhook_signing_keys]
+    dsn = settings.storage.dsn
+    match = re.search(r"://[^:/@]*:([^@]+)@", dsn)
+    if match:
+        found.append(match.group(1))
+    return found
+
+
+def setup_logging(config: Config) -> JsonFormatter:
+    formatter = JsonFormatter(secrets_of(config))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    return formatter
+
+
+def load_and_test(path: str, overrides: Mapping[str, str]) -> Config:
+    """A config that compiles and passes its own tests; `ConfigError` or `RuntimeFailure`."""
+    config = load_config(path, overrides)
+    failed = [r for r in run_config_tests(config) if not r.ok]
+    if failed:
+        names = "; ".join(f"{r.case.name}: {r.failures[0]}" for r in failed)
+        raise RuntimeFailure(f"{len(failed)} config test(s) failed: {names}")
+    return config
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RuntimeFailure(f"server.listen must be HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def banner(config: Config, host: str, port: int) -> str:
+    """What `engine serve` prints first: the collect URL and a curl to paste."""
+    streams = [i.stream for i in config.settings.imports] or sorted(config.pipeline.streams)
+    stream = streams[0] if streams else "STREAM"
+    tokens = config.settings.server.collect_tokens
+    key = DEV_TOKEN if DEV_TOKEN in tokens else "$ENGINE_COLLECT_TOKEN"
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/collect/json/{stream}"
+    sample = Path("tests/fixtures/customerio/email_opened.json")
+    body = f"@{sample}" if sample.is_file() else "'{\"event_id\": \"1\"}'"
+    return (f"engine: collecting at {url}\n"
+            f"engine: try it:\n"
+            f"  curl -sS -X POST '{url}?key={key}' -H 'Content-Type: application/json' "
+            f"--data-binary {body}\n"
+            f"  engine profile get cio_customer_id=usr_48213 --config {config.path}\n")
+
+
+def serve(path: str, overrides: Mapping[str, str]) -> int:
+    config = load_and_test(path, overrides)
+    formatter = setup_logging(config)
+    host, port = listen_address(config.settings.server.listen)
+    holder: dict[str, Daemon] = {}
+
+    def current() -> Config:
+        return holder["daemon"].config
+
+    writer_ref: dict[str, Writer] = {}
+    metrics = Metrics(Live(config=current,
+                           queue_events=lambda: writer_ref["w"].queued_events,
+                           backlog_events=lambda: writer_ref["w"].backlog,
+                           profiles=lambda: writer_ref["w"].profiles))
+    writer = Writer(lambda c: Engine(c, drain=False), config,
+                    max_queue_events=config.settings.server.max_queue_events, metrics=metrics)
+    writer_ref["w"] = writer
+    writer.start()
+    writer.ready.wait()
+    if writer.failure is not None:
+        raise RuntimeFailure(str(writer.failure))
+    reader = Engine(config, read_only=True)
+    daemon = holder["daemon"] = Daemon(config, writer, reader, metrics)
+
+    async def reload() -> None:
+        log.info("reloading the config", extra={"config": path})
+        loop = asyncio.get_running_loop()
+        try:
+            fresh = await loop.run_in_executor(None, load_and_test, path, overrides)
+            await asyncio.wrap_future(writer.reload(fresh))
+        except ConfigError as exc:
+            metrics.reloads.labels("failed").inc()
+            log.error("config reload failed; the running config stays",
+                      extra={"reason": render(exc.diagnostics, "text")})
+            return
+        except Exception as exc:
+            metrics.reloads.labels("failed").inc()
+            log.error("config reload failed; the running config stays",
+                      extra={"reason": str(exc)})
+            return
+        if fresh.settings.server.listen != daemon.config.settings.server.listen:
+            log.warning("server.listen changed; it takes effect at the next start")
+        reader.reconfigure(fresh)
+        daemon.use(fresh)
+        formatter.set_secrets([*formatter.secrets, *secrets_of(fresh)])
+        metrics.reloads.labels("ok").inc()
+        log.info("config reloaded", extra={"config": path})
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+
+        def on_hup() -> None:
+            task = loop.create_task(reload())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        async def announce() -> None:
+            # Lifespan runs before uvicorn binds: the banner waits until it listens, so that
+            # whoever reads it (a user, a test) can use the URL at once.
+            while not server.started and not server.should_exit:
+                await asyncio.sleep(0.01)
+            if server.started:
+                sys.stdout.write(banner(config, host, port))
+                sys.stdout.flush()
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        announcing = loop.create_task(announce())
+        yield
+        announcing.cancel()
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    app = create_app(daemon, lifespan=lifespan)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+        loop="auto", http="auto", timeout_graceful_shutdown=30))
+    try:
+        server.run()
+    finally:
+        _stop(writer)
+        reader.close()
+    return 0 if server.started else 3
+
+
+def _stop(writer: Writer) -> None:
+    """Commit what is queued and apply the log; a second signal skips the applying."""
+    backlog = writer.backlog
+    if backlog:
+        log.info("applying the logged events before exit; interrupt again to exit now "
+                 "(they are applied at the next start)", extra={"backlog": backlog})
+
+    def skip(_sig: int, _frame: Any) -> None:
+        writer.skip_drain()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, skip)
+        signal.signal(signal.SIGTERM, skip)
+    start = time.perf_counter()
+    writer.stop(drain=True)
+    log.info("stopped", extra={"seconds": round(time.perf_counter() - start, 3),
+                               "backlog": writer.backlog})

@@ -1,0 +1,119 @@
+"""POST /collect/json/{stream} over real HTTP: bodies, tokens, every error code."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from tests.server.conftest import ADMIN, TOKEN, Daemon
+
+HOOK = {"event_id": "e1", "object_type": "email", "metric": "opened", "timestamp": 1769420700,
+        "data": {"identifiers": {"id": "usr_1", "email": "one@example.com"}}}
+
+
+def hook(i: int, person: int = 1) -> dict[str, object]:
+    return {**HOOK, "event_id": f"e{i}",
+            "data": {"identifiers": {"id": f"usr_{person}", "email": f"p{person}@example.com"}}}
+
+
+def post(c: httpx.Client, body: bytes | str, stream: str = "customerio", *,
+         content_type: str | None = "application/json", **params: str) -> httpx.Response:
+    headers = {"content-type": content_type} if content_type else {}
+    return c.post(f"/collect/json/{stream}", content=body, headers=headers,
+                  params={"key": TOKEN, **params})
+
+
+def test_object_array_and_ndjson_bodies_are_accepted_and_deduplicated(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        r = post(c, json.dumps(hook(1)))
+        assert (r.status_code, r.json()) == (200, {"accepted": 1, "duplicates": 0})
+        r = post(c, json.dumps([hook(1), hook(2), hook(3)]))
+        assert r.json() == {"accepted": 2, "duplicates": 1}
+        ndjson = "\n".join(json.dumps(hook(i)) for i in (3, 4, 4, 5)) + "\n"
+        r = post(c, ndjson, content_type="application/x-ndjson")
+        assert r.json() == {"accepted": 2, "duplicates": 2}
+        r = post(c, ndjson.replace("e5", "e6"))  # NDJSON under application/json too
+        assert r.json() == {"accepted": 1, "duplicates": 3}
+        assert r.headers["content-type"] == "application/json"
+
+
+def test_the_token_is_taken_from_key_bearer_or_x_api_key(daemon: Daemon) -> None:
+    url = "/collect/json/customerio"
+    body = json.dumps(hook(1))
+    with daemon.client() as c:
+        assert c.post(url, content=body, headers={"Authorization": f"Bearer {TOKEN}"}
+                      ).status_code == 200
+        assert c.post(url, content=body, headers={"X-Api-Key": TOKEN}).status_code == 200
+        for headers, params in (({}, {}), ({"X-Api-Key": "nope"}, {}), ({}, {"key": ""}),
+                                ({"Authorization": f"Basic {TOKEN}"}, {}),
+                                ({}, {"key": TOKEN[:-1]})):
+            r = c.post(url, content=body, headers=headers, params=params)
+            assert r.status_code == 401
+            assert r.json()["error"] == "unauthorized"
+            assert TOKEN not in r.text
+
+
+def test_every_error_is_json_with_its_status(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        cases = [
+            (post(c, b'{"event_id": "x", '), 400, "malformed_body"),
+            (post(c, b"\xff\xfe{}"), 400, "malformed_body"),
+            (post(c, b'[{"event_id": "a"}, 5]'), 400, "malformed_body"),
+            (post(c, b'"just a string"'), 400, "malformed_body"),
+            (post(c, b"   "), 400, "empty_body"),
+            (post(c, b"[" * 100_000 + b"]" * 100_000), 400, "malformed_body"),
+            (post(c, b"x" * (10 * 1024 * 1024)), 413, "body_too_large"),
+            (post(c, b"<a/>", content_type="application/xml"), 415, "unsupported_media_type"),
+            (post(c, b"{}", content_type="application/json; charset=latin-1"), 415,
+             "unsupported_media_type"),
+            (post(c, b"{}", stream="nope"), 404, "unknown_stream"),
+            (post(c, b"{}", stream="_errors"), 404, "unknown_stream"),
+            (post(c, b"{}", stream="cust%C3%B8merio%00"), 404, "unknown_stream"),
+            (post(c, b"{}", stream="..%2F..%2Fetc"), 404, "not_found"),
+            (c.get("/nowhere"), 404, "not_found"),
+            (c.get("/collect/json/customerio"), 405, "method_not_allowed"),
+        ]
+        for response, status, code in cases:
+            assert response.status_code == status, response.text
+            assert response.json()["error"] == code
+            assert response.json()["message"]
+        where = post(c, b'{"event_id": "x",\n  "n": tru}').json()["message"]
+        assert "line 2" in where and "column" in where
+        assert "item 1" in post(c, b'[{"event_id": "a"}, 5]').json()["message"]
+        # nothing of a refused request was kept: all-or-nothing
+        assert post(c, json.dumps({"event_id": "a"})).json() == {"accepted": 1,
+                                                                 "duplicates": 0}
+
+
+def test_health_readiness_and_metrics(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        post(c, json.dumps([hook(1), hook(2, person=2)]))
+        post(c, json.dumps(hook(1)))
+        post(c, b"{", stream="customerio")
+        assert c.get("/healthz").json() == {"status": "ok"}
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        text = c.get("/metrics").text
+    assert 'engine_events_accepted_total{stream="customerio"} 2.0' in text
+    assert 'engine_events_duplicate_total{stream="customerio"} 1.0' in text
+    assert 'engine_requests_rejected_total{code="malformed_body",stream="customerio"} 1.0' \
+        in text
+    for name in ("engine_queue_events", "engine_backlog_events", "engine_profiles",
+                 "engine_commit_seconds_bucket", "engine_request_seconds_bucket",
+                 "engine_mapping_errors", "engine_profile_merges_total"):
+        assert name in text
+
+
+def test_the_admin_api_needs_its_token(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        post(c, json.dumps(hook(1)))
+        # answered once durable; applied by the processing loop right after: read until seen
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        assert c.get("/api/profiles/cio_customer_id/usr_1").status_code == 401
+        assert c.get("/api/profiles/cio_customer_id/usr_1",
+                     headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+        assert c.get("/api/audiences", headers=admin).json() == {"audiences": []}
+        assert c.get("/api/exports", headers=admin).json() == {"exports": []}
+        missing = c.get("/api/profiles/cio_customer_id/nobody", headers=admin)
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
