@@ -20,8 +20,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,24 @@ def banner(config: Config, host: str, port: int) -> str:
             f"  engine profile get cio_customer_id=usr_48213 --config {config.path}\n")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising the stop signal once it has shut down: the daemon still has
+    to commit and close its store after that, and then exits 0."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def serve(path: str, overrides: Mapping[str, str]) -> int:
     config = load_and_test(path, overrides)
     formatter = setup_logging(config)
@@ -214,7 +232,7 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
         loop.remove_signal_handler(signal.SIGHUP)
 
     app = create_app(daemon, lifespan=lifespan)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         loop="auto", http="auto", timeout_graceful_shutdown=30))
     try:
