@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def write_config(directory: Path, *, signing_keys: list[str] | None = None,
                  max_age_s: int = 300, extra_server: str = "", tokens: list[str] | None = None,
-                 mapping: Path | None = None) -> Path:
+                 mapping: Path | None = None, admin: str = ADMIN) -> Path:
     path = directory / "config.yaml"
     keys = json.dumps(signing_keys or [])
     path.write_text(f"""\
@@ -45,7 +45,7 @@ storage: {{backend: sqlite, path: {directory / "engine.db"}}}
 server:
   listen: 127.0.0.1:{free_port()}
   collect_tokens: {json.dumps(tokens or [TOKEN])}
-  admin_token: {ADMIN}
+  admin_token: "{admin}"
 {extra_server}
 authorizations:
   cio_main:

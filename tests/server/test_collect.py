@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 
-from tests.server.conftest import ADMIN, TOKEN, Daemon
+from tests.server.conftest import ADMIN, TOKEN, Daemon, start, write_config
 
 HOOK = {"event_id": "e1", "object_type": "email", "metric": "opened", "timestamp": 1769420700,
         "data": {"identifiers": {"id": "usr_1", "email": "one@example.com"}}}
@@ -117,3 +118,30 @@ def test_the_admin_api_needs_its_token(daemon: Daemon) -> None:
         assert c.get("/api/exports", headers=admin).json() == {"exports": []}
         missing = c.get("/api/profiles/cio_customer_id/nobody", headers=admin)
         assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+        settle(c)
+        found = c.get("/api/profiles/cio_customer_id/usr_1", headers=admin)
+        assert found.status_code == 200
+        assert found.json()["email"] == "p1@example.com"
+        assert found.json()["cio_events"] == {"email_opened": 1}
+        assert c.get("/api/profiles/email/p1@example.com",
+                     params={"key": ADMIN}).json()["_id"] == found.json()["_id"]
+
+
+def test_the_admin_api_is_off_without_its_token(tmp_path: Path) -> None:
+    daemon = start(write_config(tmp_path, admin=""))
+    try:
+        with daemon.client() as c:
+            r = c.get("/api/audiences", headers={"Authorization": "Bearer x"})
+        assert r.status_code == 403 and r.json()["error"] == "admin_disabled"
+    finally:
+        daemon.close()
+
+
+def settle(c: httpx.Client) -> None:
+    """Wait until what was acknowledged so far is applied to profiles.
+
+    The writer applies a slice of the log after each commit, before it takes the next
+    commit: once an empty request is acknowledged, the events acknowledged before it are in
+    the profiles (as long as they fit one slice, which a test's few do).
+    """
+    assert post(c, b"[]").json() == {"accepted": 0, "duplicates": 0}
