@@ -14,8 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/engine ingest --config $(CONFIG) --stream customerio tests/fixtures/customerio/*.json
-	$(BIN)/engine profile get cio_customer_id=usr_48213 --config $(CONFIG)
+	$(BIN)/engine serve --config $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/ruff check engine tests bench

@@ -133,11 +133,16 @@ def banner(config: Config, host: str, port: int) -> str:
     url = f"http://{shown}:{port}/collect/json/{stream}"
     sample = Path("tests/fixtures/customerio/email_opened.json")
     body = f"@{sample}" if sample.is_file() else "'{\"event_id\": \"1\"}'"
+    # The command as this process was started (`.venv/bin/engine` from a checkout), so that
+    # the line works pasted in the same directory.
+    program = Path(sys.argv[0]).absolute()
+    inside = program.name == "engine" and program.is_relative_to(Path.cwd())
+    engine = str(program.relative_to(Path.cwd())) if inside else "engine"
     return (f"engine: collecting at {url}\n"
-            f"engine: try it:\n"
+            f"engine: try it from another terminal:\n"
             f"  curl -sS -X POST '{url}?key={key}' -H 'Content-Type: application/json' "
             f"--data-binary {body}\n"
-            f"  engine profile get cio_customer_id=usr_48213 --config {config.path}\n")
+            f"  {engine} profile get cio_customer_id=usr_48213 --config {config.path}\n")
 
 
 class _Server(uvicorn.Server):

@@ -141,7 +141,7 @@ def start(config: Path, *, env: dict[str, str] | None = None) -> Daemon:
         daemon.banner.append(line)
         if "collecting at" in line:
             daemon.url = line.split("collecting at ", 1)[1].split("/collect/")[0].strip()
-        if line.strip().startswith("engine profile get"):
+        if " profile get " in line:
             return daemon
 
 
