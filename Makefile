@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/eval.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/http.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench
