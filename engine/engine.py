@@ -138,7 +138,7 @@ class Engine:
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  batch_size: int = 5000,
                  store_path: str | Path | None = None, read_only: bool = False,
-                 drain: bool = True) -> None:
+                 drain: bool = True, lock: bool = True) -> None:
         self.config = config
         self.clock = clock or system_clock
         self.batch_size = batch_size
@@ -147,7 +147,8 @@ class Engine:
         if storage.backend != "sqlite":
             raise RuntimeFailure(f"storage backend {storage.backend!r} is not available here")
         path = storage.path if store_path is None else store_path
-        self._lock = None if read_only else StoreLock.acquire(path)
+        # `lock=False`: the caller's process already holds it (the daemon's processor)
+        self._lock = None if read_only or not lock else StoreLock.acquire(path)
         try:
             self.store = SqliteStore(path)
         except BaseException:
@@ -404,21 +405,28 @@ class Engine:
         if len(result.rejections) < MAX_REJECTIONS_KEPT:
             result.rejections.append(Rejection(where or f"event {result.read}", reason))
 
-    def log(self, requests: Sequence[tuple[str, Sequence[Record]]]) -> list[tuple[int, int]]:
+    def log(self, requests: Sequence[tuple[str, Sequence[Record]]]
+            ) -> list[tuple[int, int, int]]:
         """Append several requests' events, each ``(stream, records)``, to the log in one
-        durable commit (the daemon's group commit); ``(accepted, duplicates)`` per request.
-        Nothing is applied here: the processing loop applies the log with `drain`."""
+        durable commit (the daemon's group commit). Per request: accepted, duplicates, and the
+        seq of its newest logged event (0 if none). Nothing is applied here: the processing
+        loop applies the log with `drain`."""
         self._writable()
         for stream, _records in requests:
             self._stream(stream)
         now = self.clock()
-        counts: list[tuple[int, int]] = []
+        counts: list[tuple[int, int, int]] = []
         with self.store.transaction():
             for stream, records in requests:
                 seqs, _rows = log_batch(self.store, stream, now, records)
                 duplicates = sum(1 for seq in seqs if seq == DUPLICATE)
-                counts.append((len(seqs) - duplicates, duplicates))
+                counts.append((len(seqs) - duplicates, duplicates, max(seqs, default=0)))
         return counts
+
+    @property
+    def applied(self) -> int:
+        """The processed position: every logged event up to this seq is applied."""
+        return self._applied
 
     def backlog(self) -> int:
         """How many logged events wait to be applied (about: seq gaps count too)."""

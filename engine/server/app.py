@@ -28,9 +28,11 @@ from engine.pipeline.intake import Record
 from engine.server.auth import Signatures, request_token, token_ok
 from engine.server.bodies import BodyError, parse
 from engine.server.metrics import Metrics
+from engine.server.processing import Processing
 from engine.server.writer import QueueFull, Writer, WriterStopped
 
 RETRY_AFTER_S = 1
+APPLY_TIMEOUT_S = 30  # `?wait=applied`: how long an answer may wait for the processor
 
 
 @dataclass
@@ -41,8 +43,14 @@ class Daemon:
     writer: Writer
     reader: Engine
     metrics: Metrics
+    processing: Processing | None = None  # None: events are logged, not applied (tests)
     clock: Callable[[], float] = time.time  # seconds; signatures compare against it
     guards: dict[str, Signatures] = field(default_factory=dict)
+
+    @property
+    def backlog(self) -> int:
+        applied = self.processing.report.position if self.processing is not None else 0
+        return max(0, self.writer.last_seq - applied)
 
     def __post_init__(self) -> None:
         self.guards = signature_guards(self.config)
@@ -149,11 +157,17 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
         except WriterStopped as exc:
             return refuse(503, "unavailable", str(exc), len(records), retry)
         try:
-            accepted, duplicates = await asyncio.wrap_future(future)
+            accepted, duplicates, newest = await asyncio.wrap_future(future)
         except Exception:
             return refuse(503, "storage_unavailable", "the events could not be made durable; "
                           "retry later", len(records), retry)
         metrics.request_seconds.labels(stream).observe(time.perf_counter() - start)
+        if request.query_params.get("wait") == "applied" and daemon.processing is not None:
+            try:
+                await asyncio.wait_for(daemon.processing.applied(newest), APPLY_TIMEOUT_S)
+            except TimeoutError:
+                return error(504, "apply_timeout", f"the events are durable, but were not "
+                             f"applied to profiles within {APPLY_TIMEOUT_S}s")
         return ok({"accepted": accepted, "duplicates": duplicates})
 
     def admin(request: Request) -> Response | None:
@@ -194,6 +208,8 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
             reason = "the store is opening"
         elif not writer.alive:
             reason = f"the store is unavailable: {writer.failure or 'the writer stopped'}"
+        elif daemon.processing is not None and not daemon.processing.alive:
+            reason = "the processor is not running"
         else:
             try:
                 daemon.reader.store.last_seq()
@@ -201,7 +217,7 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
                 reason = f"the store cannot be read: {exc}"
         if reason is not None:
             return ok({"ready": False, "reason": reason}, 503)
-        return ok({"ready": True, "backlog": writer.backlog,
+        return ok({"ready": True, "backlog": daemon.backlog,
                    "queue": writer.queued_events, "last_error": writer.last_error})
 
     async def prometheus(_request: Request) -> Response:

@@ -20,8 +20,6 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from engine.config import Config
-
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `*_created` series tell nothing here
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -31,7 +29,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class Live:
     """Readers of live state, called at scrape time."""
 
-    config: Callable[[], Config]
+    failures: Callable[[], dict[str, dict[str, int]]]  # transform or mapping -> field -> n
     queue_events: Callable[[], int]
     backlog_events: Callable[[], int]
     profiles: Callable[[], int]
@@ -59,12 +57,8 @@ class _LiveCollector(Collector):
         failures = CounterMetricFamily(
             "engine_mapping_errors", "Evaluations of a transform or mapping field that failed "
             "(since the config was loaded)", labels=["mapping", "field"])
-        pipeline = self.live.config().pipeline
-        groups = [(s.name, s.transform) for s in pipeline.streams.values()
-                  if s.transform is not None]
-        groups += [(m.name, m.group) for m in pipeline.mappings.values()]
-        for name, group in groups:
-            for field, count in group.failures().items():
+        for name, fields in sorted(self.live.failures().items()):
+            for field, count in sorted(fields.items()):
                 failures.add_metric([name, field], count)
         yield failures
 

@@ -36,6 +36,7 @@ from engine.engine import Engine
 from engine.errors import ConfigError, RuntimeFailure
 from engine.server.app import Daemon, create_app
 from engine.server.metrics import Live, Metrics
+from engine.server.processing import Processing
 from engine.server.writer import Writer
 from engine.testing import run_config_tests
 
@@ -167,25 +168,22 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
     config = load_and_test(path, overrides)
     formatter = setup_logging(config)
     host, port = listen_address(config.settings.server.listen)
-    holder: dict[str, Daemon] = {}
-
-    def current() -> Config:
-        return holder["daemon"].config
-
-    writer_ref: dict[str, Writer] = {}
-    metrics = Metrics(Live(config=current,
-                           queue_events=lambda: writer_ref["w"].queued_events,
-                           backlog_events=lambda: writer_ref["w"].backlog,
-                           profiles=lambda: writer_ref["w"].profiles))
+    processing = Processing(path, overrides)
     writer = Writer(lambda c: Engine(c, drain=False), config,
-                    max_queue_events=config.settings.server.max_queue_events, metrics=metrics)
-    writer_ref["w"] = writer
-    writer.start()
+                    max_queue_events=config.settings.server.max_queue_events,
+                    on_commit=processing.notify)
+    metrics = Metrics(Live(failures=lambda: processing.report.failures,
+                           queue_events=lambda: writer.queued_events,
+                           backlog_events=lambda: daemon.backlog,
+                           profiles=lambda: processing.report.profiles))
+    writer.metrics = processing.metrics = metrics
+    writer.start()  # takes the store lock: no other engine applies events to this store
     writer.ready.wait()
     if writer.failure is not None:
         raise RuntimeFailure(str(writer.failure))
+    processing.start()
     reader = Engine(config, read_only=True)
-    daemon = holder["daemon"] = Daemon(config, writer, reader, metrics)
+    daemon = Daemon(config, writer, reader, metrics, processing)
 
     async def reload() -> None:
         log.info("reloading the config", extra={"config": path})
@@ -205,6 +203,7 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
             return
         if fresh.settings.server.listen != daemon.config.settings.server.listen:
             log.warning("server.listen changed; it takes effect at the next start")
+        processing.reload()
         reader.reconfigure(fresh)
         daemon.use(fresh)
         formatter.set_secrets([*formatter.secrets, *secrets_of(fresh)])
@@ -231,9 +230,11 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
                 sys.stdout.flush()
 
         loop.add_signal_handler(signal.SIGHUP, on_hup)
+        loop.add_reader(processing.fileno, processing.on_readable)
         announcing = loop.create_task(announce())
         yield
         announcing.cancel()
+        loop.remove_reader(processing.fileno)
         loop.remove_signal_handler(signal.SIGHUP)
 
     app = create_app(daemon, lifespan=lifespan)
@@ -243,25 +244,26 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
     try:
         server.run()
     finally:
-        _stop(writer)
+        _stop(writer, processing, daemon)
         reader.close()
     return 0 if server.started else 3
 
 
-def _stop(writer: Writer) -> None:
-    """Commit what is queued and apply the log; a second signal skips the applying."""
-    backlog = writer.backlog
+def _stop(writer: Writer, processing: Processing, daemon: Daemon) -> None:
+    """Commit what is queued, then apply the log; a second signal skips the applying."""
+    start = time.perf_counter()
+    writer.stop()
+    backlog = daemon.backlog
     if backlog:
         log.info("applying the logged events before exit; interrupt again to exit now "
                  "(they are applied at the next start)", extra={"backlog": backlog})
 
     def skip(_sig: int, _frame: Any) -> None:
-        writer.skip_drain()
+        processing.skip_drain()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, skip)
         signal.signal(signal.SIGTERM, skip)
-    start = time.perf_counter()
-    writer.stop(drain=True)
+    processing.stop(drain=True)
     log.info("stopped", extra={"seconds": round(time.perf_counter() - start, 3),
-                               "backlog": writer.backlog})
+                               "backlog": daemon.backlog})

@@ -1,12 +1,11 @@
-"""The daemon's one writer: group commits for the collect API, and the processing loop.
+"""The daemon's log writer: group commits for the collect API.
 
-SQLite has one writer at a time, so one thread owns the `Engine` and does every write. Collect
-requests queue their events; the thread takes everything queued, appends it to the log in one
-transaction with one fsync (a group commit: under load, many requests share the cost of one
-fsync), and only then answers them. Between commits it applies a slice of the log to profiles,
-in a transaction with the processed position (SPEC §6.5). Slices stay small so that a commit
-never waits long behind them; under load the processing falls behind the log and catches up
-when the load drops, and no event is lost either way because the log is durable first.
+SQLite has one writer at a time, and fsync is what a durable answer costs, so one thread owns
+the intake `Engine`. Collect requests queue their events; the thread takes everything queued,
+appends it to the log in one transaction with one fsync (a group commit: under load many
+requests share the cost of one fsync), and only then answers them. Applying the log to
+profiles happens in another process (`engine.server.processing`), told by `on_commit`, so
+neither waits for the other's CPU.
 
 The queue is bounded (`server.max_queue_events`): when it is full, `submit` refuses, and the
 collect API answers 429 so the sender retries later instead of the daemon running out of memory.
@@ -29,7 +28,6 @@ from engine.server.metrics import Metrics
 
 log = logging.getLogger("engine.server")
 
-SLICE_EVENTS = 2000  # events applied per processing transaction
 GROUP_EVENTS = 50_000  # most events per group commit
 RETRY_S = 1.0  # wait after a failed write before trying again
 
@@ -46,7 +44,7 @@ class WriterStopped(Exception):
 class _Submission:
     stream: str
     records: list[Record]
-    future: Future[tuple[int, int]] = field(default_factory=Future)
+    future: Future[tuple[int, int, int]] = field(default_factory=Future)
 
 
 class Writer:
@@ -54,23 +52,21 @@ class Writer:
 
     def __init__(self, open_engine: Callable[[Config], Engine], config: Config, *,
                  max_queue_events: int, metrics: Metrics | None = None,
-                 slice_events: int = SLICE_EVENTS) -> None:
+                 on_commit: Callable[[int], None] | None = None) -> None:
         self._open_engine = open_engine
         self.config = config
         self.max_queue_events = max_queue_events
         self.metrics = metrics
-        self.slice_events = slice_events
+        self.on_commit = on_commit
         self._cond = threading.Condition()
         self._queue: deque[_Submission] = deque()
         self.queued_events = 0
         self._reload: tuple[Config, Future[None]] | None = None
         self._stopping = False
-        self._drain_on_stop = True
         self.ready = threading.Event()  # the engine is open
         self.failure: BaseException | None = None  # why the writer could not start
         self.last_error: str | None = None
-        self.backlog = 0
-        self.profiles = 0
+        self.last_seq = 0  # the newest logged event
         self._thread = threading.Thread(target=self._run, name="engine-writer", daemon=True)
 
     # ---- any thread
@@ -82,9 +78,9 @@ class Writer:
     def alive(self) -> bool:
         return self._thread.is_alive() and self.failure is None
 
-    def submit(self, stream: str, records: list[Record]) -> Future[tuple[int, int]]:
-        """Queue events for the log; the future gives ``(accepted, duplicates)`` once they are
-        durable. Raises `QueueFull` or `WriterStopped` instead of queueing."""
+    def submit(self, stream: str, records: list[Record]) -> Future[tuple[int, int, int]]:
+        """Queue events for the log; the future gives ``(accepted, duplicates, newest seq)``
+        once they are durable. Raises `QueueFull` or `WriterStopped` instead of queueing."""
         sub = _Submission(stream, records)
         with self._cond:
             if self._stopping or self.failure is not None:
@@ -104,19 +100,12 @@ class Writer:
             self._cond.notify()
         return future
 
-    def stop(self, *, drain: bool = True, timeout: float | None = None) -> None:
-        """Commit what is queued, apply the log (unless `drain` is false), close the store."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Commit what is queued, then close the store."""
         with self._cond:
             self._stopping = True
-            self._drain_on_stop = drain
             self._cond.notify()
         self._thread.join(timeout)
-
-    def skip_drain(self) -> None:
-        """Stop applying the log at the next slice (it stays durable for the next start)."""
-        with self._cond:
-            self._drain_on_stop = False
-            self._cond.notify()
 
     # ---- the writer thread
 
@@ -130,8 +119,7 @@ class Writer:
             self._fail_queue(WriterStopped(str(exc)))
             return
         try:
-            self.backlog = engine.backlog()
-            self.profiles = engine.store.count_profiles()
+            self.last_seq = engine.store.last_seq()
             self.ready.set()
             self._loop(engine)
         finally:
@@ -143,7 +131,7 @@ class Writer:
     def _loop(self, engine: Engine) -> None:
         while True:
             with self._cond:
-                while not (self._queue or self._reload or self._stopping or self.backlog):
+                while not (self._queue or self._reload or self._stopping):
                     self._cond.wait()
                 group = self._take()
                 reload, self._reload = self._reload, None
@@ -153,11 +141,7 @@ class Writer:
             if reload is not None:
                 self._swap(engine, *reload)
             if stopping:
-                while self._drain_on_stop and self.backlog and self._process(engine):
-                    pass
                 return
-            if self.backlog:
-                self._process(engine)
 
     def _take(self) -> list[_Submission]:
         group: list[_Submission] = []
@@ -183,37 +167,20 @@ class Writer:
             self._pause()
             return
         m = self.metrics
-        for sub, (accepted, duplicates) in zip(group, counts, strict=True):
+        newest = 0
+        for sub, (accepted, duplicates, last) in zip(group, counts, strict=True):
             if m is not None:
                 m.events_accepted.labels(sub.stream).inc(accepted)
                 m.events_duplicate.labels(sub.stream).inc(duplicates)
-            self.backlog += accepted
-            sub.future.set_result((accepted, duplicates))
+            newest = max(newest, last)
+            sub.future.set_result((accepted, duplicates, last))
         if m is not None:
             m.commit_seconds.observe(time.perf_counter() - start)
             m.commit_events.observe(sum(len(sub.records) for sub in group))
-
-    def _process(self, engine: Engine) -> bool:
-        """Apply one slice of the log; whether it went well."""
-        start = time.perf_counter()
-        try:
-            stats = engine.drain(self.slice_events)
-            self.backlog = engine.backlog()
-        except Exception as exc:
-            self.last_error = f"applying the event log failed: {exc}"
-            log.error("processing failed; retrying", extra={"reason": str(exc)})
-            self._pause()
-            return False
-        self.profiles += stats.profiles_created - stats.merges
-        m = self.metrics
-        if m is not None:
-            m.process_seconds.observe(time.perf_counter() - start)
-            m.events_applied.inc(stats.events)
-            m.profiles_created.inc(stats.profiles_created)
-            m.merges.inc(stats.merges)
-            m.unidentified.inc(stats.unidentified)
-            m.dead_letters.inc(stats.dead_letters)
-        return True
+        if newest:
+            self.last_seq = max(self.last_seq, newest)
+            if self.on_commit is not None:
+                self.on_commit(self.last_seq)
 
     def _swap(self, engine: Engine, config: Config, future: Future[None]) -> None:
         try:

@@ -108,8 +108,8 @@ def test_health_readiness_and_metrics(daemon: Daemon) -> None:
 
 def test_the_admin_api_needs_its_token(daemon: Daemon) -> None:
     with daemon.client() as c:
-        post(c, json.dumps(hook(1)))
-        # answered once durable; applied by the processing loop right after: read until seen
+        # answered once applied to profiles too, so the profile is there to read
+        assert post(c, json.dumps(hook(1)), wait="applied").status_code == 200
         admin = {"Authorization": f"Bearer {ADMIN}"}
         assert c.get("/api/profiles/cio_customer_id/usr_1").status_code == 401
         assert c.get("/api/profiles/cio_customer_id/usr_1",
@@ -118,7 +118,6 @@ def test_the_admin_api_needs_its_token(daemon: Daemon) -> None:
         assert c.get("/api/exports", headers=admin).json() == {"exports": []}
         missing = c.get("/api/profiles/cio_customer_id/nobody", headers=admin)
         assert missing.status_code == 404 and missing.json()["error"] == "not_found"
-        settle(c)
         found = c.get("/api/profiles/cio_customer_id/usr_1", headers=admin)
         assert found.status_code == 200
         assert found.json()["email"] == "p1@example.com"
@@ -135,13 +134,3 @@ def test_the_admin_api_is_off_without_its_token(tmp_path: Path) -> None:
         assert r.status_code == 403 and r.json()["error"] == "admin_disabled"
     finally:
         daemon.close()
-
-
-def settle(c: httpx.Client) -> None:
-    """Wait until what was acknowledged so far is applied to profiles.
-
-    The writer applies a slice of the log after each commit, before it takes the next
-    commit: once an empty request is acknowledged, the events acknowledged before it are in
-    the profiles (as long as they fit one slice, which a test's few do).
-    """
-    assert post(c, b"[]").json() == {"accepted": 0, "duplicates": 0}

@@ -13,7 +13,6 @@ import pytest
 from engine.config import Config, load_config
 from engine.engine import Engine
 from engine.pipeline.intake import Record
-from engine.pipeline.processor import Stats
 from engine.server.app import Daemon, create_app
 from engine.server.metrics import Live, Metrics
 from engine.server.writer import QueueFull, Writer
@@ -37,18 +36,13 @@ class BlockedEngine:
         self.error: Exception | None = None
         self.store = _Store()
 
-    def log(self, requests: Sequence[tuple[str, Sequence[Record]]]) -> list[tuple[int, int]]:
+    def log(self, requests: Sequence[tuple[str, Sequence[Record]]]
+            ) -> list[tuple[int, int, int]]:
         self.entered.set()
         self.release.wait(30)
         if self.error is not None:
             raise self.error
-        return [(len(records), 0) for _stream, records in requests]
-
-    def backlog(self) -> int:
-        return 0
-
-    def drain(self, limit: int | None = None) -> Stats:
-        return Stats()
+        return [(len(records), 0, 0) for _stream, records in requests]
 
     def close(self) -> None:
         pass
@@ -82,15 +76,15 @@ def test_the_queue_refuses_once_full_and_accepts_again_after_the_commit(
     with pytest.raises(QueueFull):
         writer.submit("customerio", [_record(3), _record(4)])
     engine.release.set()
-    assert first.result(10) == (1, 0)
-    assert waiting.result(10) == (2, 0)
-    assert writer.submit("customerio", [_record(5)]).result(10) == (1, 0)
+    assert first.result(10) == (1, 0, 0)
+    assert waiting.result(10) == (2, 0, 0)
+    assert writer.submit("customerio", [_record(5)]).result(10) == (1, 0, 0)
 
 
 def _post(config: Config, writer: Writer, tmp_path: Path, *bodies: bytes
           ) -> list[httpx.Response]:
     """Post each body in turn to the app, in this process (no server, no lifespan)."""
-    metrics = Metrics(Live(config=lambda: config, queue_events=lambda: writer.queued_events,
+    metrics = Metrics(Live(failures=dict, queue_events=lambda: writer.queued_events,
                            backlog_events=lambda: 0, profiles=lambda: 0))
     reader = Engine(config, read_only=True, store_path=tmp_path / "read.db")
     app = create_app(Daemon(config, writer, reader, metrics))

@@ -1,0 +1,232 @@
+"""The daemon's processing loop, in a process of its own (SPEC §6.5, §7).
+
+Applying events — transforms, mappings, identity resolution, merges — is Python work that
+would compete with the HTTP server for the interpreter lock; in its own process it runs on
+another core while the server keeps answering. The processor reads the event log after the
+processed position, applies a slice, and commits the profiles with the new position in one
+transaction, exactly as `engine ingest` does, so a crash of either process loses nothing and
+applies nothing twice.
+
+The daemon's main process holds the store lock and writes only the log; the processor applies
+it. They talk over a pipe: the processor reports each slice (position, counts, failures per
+field) for `/metrics`, `/readyz` and `?wait=applied`; the daemon sends `reload` and `stop`,
+and sets a shared event after each commit so an idle processor wakes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from engine.server.metrics import Metrics
+
+log = logging.getLogger("engine.server")
+
+SLICE_EVENTS = 2000  # events applied per transaction
+IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
+
+
+@dataclass
+class Report:
+    """What the processor last said about itself."""
+
+    position: int = 0
+    profiles: int = 0
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> field -> n
+
+
+class Processing:
+    """The daemon's handle on its processor process."""
+
+    def __init__(self, path: str, overrides: Mapping[str, str], *,
+                 metrics: Metrics | None = None, slice_events: int = SLICE_EVENTS) -> None:
+        self.path = path
+        self.overrides = dict(overrides)
+        self.metrics = metrics
+        self.slice_events = slice_events
+        self._ctx = multiprocessing.get_context("spawn")
+        self.wake: Event = self._ctx.Event()
+        self.report = Report()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._stopping = False
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    def start(self) -> None:
+        parent, child = self._ctx.Pipe(duplex=True)
+        self._conn = parent
+        self._process = self._ctx.Process(
+            target=_main, name="engine-processor", daemon=True,
+            args=(self.path, self.overrides, child, self.wake, self.slice_events))
+        self._process.start()
+        child.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def fileno(self) -> int:
+        assert self._conn is not None
+        return self._conn.fileno()
+
+    def notify(self, _last_seq: int = 0) -> None:
+        """New events are in the log (from the writer thread, after each commit)."""
+        self.wake.set()
+
+    def reload(self) -> None:
+        """The config files passed their checks and tests: the processor loads them too."""
+        self._send(("reload",))
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self._conn is not None and self.alive:
+            with contextlib.suppress(OSError):  # it died: `_lost` starts a new one
+                self._conn.send(message)
+            self.wake.set()
+
+    def applied(self, seq: int) -> asyncio.Future[None]:
+        """Resolves once every event up to `seq` is applied (`?wait=applied`)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if seq <= self.report.position:
+            future.set_result(None)
+        else:
+            self._waiters.append((seq, future))
+        return future
+
+    def on_readable(self) -> None:
+        """In the event loop: take what the processor reported."""
+        assert self._conn is not None
+        try:
+            while self._conn.poll():
+                self._take(self._conn.recv())
+        except (EOFError, OSError):
+            self._lost()
+
+    def _take(self, message: dict[str, Any]) -> None:
+        r = self.report
+        r.position = max(r.position, message["position"])
+        r.profiles = message["profiles"]
+        r.failures = message["failures"]
+        m = self.metrics
+        if m is not None and message.get("events"):
+            m.events_applied.inc(message["events"])
+            m.profiles_created.inc(message["created"])
+            m.merges.inc(message["merges"])
+            m.unidentified.inc(message["unidentified"])
+            m.dead_letters.inc(message["dead_letters"])
+            m.process_seconds.observe(message["seconds"])
+        still = []
+        for seq, future in self._waiters:
+            if seq <= r.position:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((seq, future))
+        self._waiters = still
+
+    def _lost(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.fileno)
+        if self._stopping:
+            return
+        code = self._process.exitcode if self._process is not None else None
+        log.error("the processor stopped; starting a new one", extra={"exit_code": code})
+        self._process.join(1)
+        self.start()
+        loop.add_reader(self.fileno, self.on_readable)
+
+    def stop(self, *, drain: bool = True) -> None:
+        """Apply the rest of the log (unless `drain` is false), then end the processor.
+
+        Runs after the event loop has ended, so it reads the processor's reports itself:
+        a processor whose reports went unread would block on a full pipe.
+        """
+        self._stopping = True
+        for _seq, future in self._waiters:
+            future.cancel()
+        self._waiters = []
+        self._send(("stop", drain))
+        process, conn = self._process, self._conn
+        while process is not None and process.is_alive():
+            try:
+                if conn is not None and conn.poll(0.2):
+                    self._take(conn.recv())
+            except (EOFError, OSError):
+                break
+        if process is not None:
+            process.join()
+
+    def skip_drain(self) -> None:
+        """Stop applying at the next slice: what is left stays in the log for the next start."""
+        self._send(("stop", False))
+
+    def terminate(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.terminate()
+            self._process.join(10)
+
+
+def _failures(engine: Any) -> dict[str, dict[str, int]]:
+    pipeline = engine.config.pipeline
+    groups = [(s.name, s.transform) for s in pipeline.streams.values()
+              if s.transform is not None]
+    groups += [(m.name, m.group) for m in pipeline.mappings.values()]
+    return {name: f for name, group in groups if (f := group.failures())}
+
+
+def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
+          slice_events: int) -> None:
+    """The processor process: apply the log, slice by slice, until told to stop."""
+    from engine.config import load_config
+    from engine.engine import Engine
+    from engine.server.serve import setup_logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when this stops
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    config = load_config(path, overrides)
+    setup_logging(config)
+    stopping, drain = False, True
+    with Engine(config, drain=False, lock=False) as engine:
+        profiles = engine.store.count_profiles()
+        conn.send({"position": engine.applied, "profiles": profiles,
+                   "failures": _failures(engine)})
+        while True:
+            while conn.poll():
+                command = conn.recv()
+                if command[0] == "reload":
+                    try:
+                        engine.reconfigure(load_config(path, overrides))
+                    except Exception as exc:
+                        log.error("the processor could not load the new config; it goes on "
+                                  "with the old one", extra={"reason": str(exc)})
+                elif command[0] == "stop":
+                    stopping, drain = True, command[1]
+            if stopping and not drain:
+                return
+            start = time.perf_counter()
+            try:
+                stats = engine.drain(slice_events)
+            except Exception as exc:
+                log.error("applying the event log failed; retrying", extra={"reason": str(exc)})
+                wake.wait(1.0)
+                continue
+            profiles += stats.profiles_created - stats.merges
+            conn.send({"position": engine.applied, "profiles": profiles,
+                       "failures": _failures(engine), "events": stats.events,
+                       "created": stats.profiles_created, "merges": stats.merges,
+                       "unidentified": stats.unidentified, "dead_letters": stats.dead_letters,
+                       "seconds": time.perf_counter() - start})
+            if stats.events == 0:
+                if stopping:
+                    return
+                wake.wait(IDLE_WAIT_S)
+                wake.clear()
