@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         offset = 0
         for kind, count, connections in (("single", args.requests, args.connections),
-                                         ("batch", args.batches, min(8, args.connections))):
+                                         ("batch", args.batches, min(4, args.connections))):
             runs = []
             for _ in range(args.rounds):
                 result = run_client(port, kind, count, connections, offset)
