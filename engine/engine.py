@@ -65,24 +65,42 @@ class DeadLetter:
 
 
 class StoreLock:
-    """An exclusive lock beside the store file, held by the one engine that applies events.
+    """Exclusive locks beside the store file: one for writing the event log, one for applying
+    it to profiles.
 
-    Two processes applying the same log would apply its events twice. The kernel releases
-    the lock when its process dies, however it dies, so a crash never leaves it behind.
+    Two processes appending to the log would hand out the same seqs, and two applying it would
+    apply its events twice. `engine ingest` takes both; the daemon's server takes the log lock
+    and its processor process the apply lock. The kernel releases a lock when its process
+    dies, however it dies, so a crash never leaves one behind.
     """
 
-    def __init__(self, handle: IO[str] | None) -> None:
-        self._handle = handle
+    KINDS = ("log", "apply")
+
+    def __init__(self, handles: list[IO[str]]) -> None:
+        self._handles = handles
 
     @classmethod
-    def acquire(cls, store_path: str | Path) -> StoreLock:
+    def acquire(cls, store_path: str | Path, kinds: Sequence[str] = KINDS, *,
+                wait: bool = False) -> StoreLock:
+        """Take the locks of `kinds`; with `wait`, wait for a holder to let go instead of
+        failing (a processor whose predecessor is still dying)."""
+        handles: list[IO[str]] = []
         if str(store_path) == ":memory:":
-            return cls(None)
-        path = Path(f"{store_path}.lock")
+            return cls(handles)
+        try:
+            for kind in kinds:
+                handles.append(cls._take(Path(f"{store_path}.{kind}.lock"), store_path, wait))
+        except BaseException:
+            cls(handles).release()
+            raise
+        return cls(handles)
+
+    @staticmethod
+    def _take(path: Path, store_path: str | Path, wait: bool) -> IO[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
@@ -94,12 +112,12 @@ class StoreLock:
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        return cls(handle)
+        return handle
 
     def release(self) -> None:
-        if self._handle is not None:
-            self._handle.close()  # closing the file releases the lock
-            self._handle = None
+        for handle in self._handles:
+            handle.close()  # closing the file releases its lock
+        self._handles = []
 
 
 @dataclass
@@ -131,14 +149,15 @@ class IngestResult:
 class Engine:
     """The engine over one store. Use as a context manager; not thread-safe.
 
-    One engine at a time applies events to a store (a lock file says which process does);
-    `read_only` engines only read profiles, so they open beside a running daemon.
+    One engine at a time writes a store's log and one applies it (`StoreLock`); `read_only`
+    engines only read profiles, so they open beside a running daemon.
     """
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  batch_size: int = 5000,
                  store_path: str | Path | None = None, read_only: bool = False,
-                 drain: bool = True, lock: bool = True) -> None:
+                 drain: bool = True,
+                 locks: Sequence[str] = StoreLock.KINDS, wait_for_locks: bool = False) -> None:
         self.config = config
         self.clock = clock or system_clock
         self.batch_size = batch_size
@@ -147,8 +166,7 @@ class Engine:
         if storage.backend != "sqlite":
             raise RuntimeFailure(f"storage backend {storage.backend!r} is not available here")
         path = storage.path if store_path is None else store_path
-        # `lock=False`: the caller's process already holds it (the daemon's processor)
-        self._lock = None if read_only or not lock else StoreLock.acquire(path)
+        self._lock = None if read_only else StoreLock.acquire(path, locks, wait=wait_for_locks)
         try:
             self.store = SqliteStore(path)
         except BaseException:

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +35,7 @@ from engine.server.metrics import Metrics
 
 log = logging.getLogger("engine.server")
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 SLICE_EVENTS = 2000  # events applied per transaction
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
 
@@ -66,7 +71,8 @@ class Processing:
         self._conn = parent
         self._process = self._ctx.Process(
             target=_main, name="engine-processor", daemon=True,
-            args=(self.path, self.overrides, child, self.wake, self.slice_events))
+            args=(self.path, self.overrides, child, self.wake, self.slice_events,
+                  os.getpid()))
         self._process.start()
         child.close()
 
@@ -183,19 +189,36 @@ def _failures(engine: Any) -> dict[str, dict[str, int]]:
     return {name: f for name, group in groups if (f := group.failures())}
 
 
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when the daemon dies (kill -9 included): a processor
+    must not outlive the server whose log it applies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # the apply lock still keeps two processors apart
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(0)
+
+
 def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
-          slice_events: int) -> None:
+          slice_events: int, parent: int) -> None:
     """The processor process: apply the log, slice by slice, until told to stop."""
     from engine.config import load_config
     from engine.engine import Engine
     from engine.server.serve import setup_logging
 
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when this stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config = load_config(path, overrides)
     setup_logging(config)
     stopping, drain = False, True
-    with Engine(config, drain=False, lock=False) as engine:
+    # The apply lock: a processor left over from a daemon killed with -9 (where the kernel
+    # could not end it along with its parent) finishes its slice before this one starts.
+    with Engine(config, drain=False, locks=("apply",), wait_for_locks=True) as engine:
         profiles = engine.store.count_profiles()
         conn.send({"position": engine.applied, "profiles": profiles,
                    "failures": _failures(engine)})

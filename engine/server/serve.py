@@ -169,7 +169,7 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
     formatter = setup_logging(config)
     host, port = listen_address(config.settings.server.listen)
     processing = Processing(path, overrides)
-    writer = Writer(lambda c: Engine(c, drain=False), config,
+    writer = Writer(lambda c: Engine(c, drain=False, locks=("log",)), config,
                     max_queue_events=config.settings.server.max_queue_events,
                     on_commit=processing.notify)
     metrics = Metrics(Live(failures=lambda: processing.report.failures,
@@ -177,7 +177,7 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
                            backlog_events=lambda: daemon.backlog,
                            profiles=lambda: processing.report.profiles))
     writer.metrics = processing.metrics = metrics
-    writer.start()  # takes the store lock: no other engine applies events to this store
+    writer.start()  # takes the log lock: no other engine writes this store's log
     writer.ready.wait()
     if writer.failure is not None:
         raise RuntimeFailure(str(writer.failure))
