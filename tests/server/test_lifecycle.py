@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from engine.config import load_config
 from engine.engine import Engine
 from engine.pipeline.files import read_events
 from tests.server.conftest import (
+    ENGINE,
     ROOT,
     SIGNING_KEY,
     TOKEN,
@@ -142,5 +144,28 @@ def test_sighup_swaps_a_good_config_and_keeps_the_old_one_on_a_bad_one(tmp_path:
             metrics = c.get("/metrics").text
         assert 'engine_config_reloads_total{outcome="ok"} 1.0' in metrics
         assert 'engine_config_reloads_total{outcome="failed"} 2.0' in metrics
+    finally:
+        daemon.close()
+
+
+def test_engine_ingest_is_refused_while_the_daemon_runs_and_readers_work(tmp_path: Path
+                                                                         ) -> None:
+    config = write_config(tmp_path)
+    daemon = start(config)
+    engine = str(ENGINE)
+    try:
+        with daemon.client() as c:
+            body = json.dumps(_hooks(1, 3))
+            r = c.post("/collect/json/customerio", content=body,
+                       params={"key": TOKEN, "wait": "applied"})
+            assert r.json() == {"accepted": 3, "duplicates": 0}
+        fixture = str(ROOT / "tests/fixtures/customerio/email_opened.json")
+        busy = subprocess.run([engine, "ingest", "--config", str(config), "--stream",
+                               "customerio", fixture], capture_output=True, text=True)
+        assert busy.returncode == 3
+        assert "in use by another engine process" in busy.stderr
+        read = subprocess.run([engine, "profile", "get", "cio_customer_id=usr_1", "--config",
+                               str(config)], capture_output=True, text=True)
+        assert read.returncode == 0 and '"email_opened": 1' in read.stdout
     finally:
         daemon.close()
