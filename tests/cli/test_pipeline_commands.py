@@ -87,3 +87,36 @@ def test_config_tests_pass_and_a_failing_case_fails(tmp_path: Path) -> None:
     ok = engine("test")
     assert ok.returncode == 0, ok.stdout
     assert " 0 failed" in ok.stdout
+
+
+def test_errors_lists_dead_letters_and_replay_clears_them_after_a_fix(tmp_path: Path) -> None:
+    mapping = tmp_path / "signups.yaml"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"version: 1\nstorage: {{path: {tmp_path / 'e.db'}}}\n"
+                      "mappings: [signups.yaml]\n")
+    text = ("streams:\n  - {name: signups, id: id}\nmappings:\n  - name: users\n"
+            "    stream: signups\n    into: user\n    by: [user_id]\n    fields:\n"
+            "      - {field: user_id, expr: user, type: string}\n"
+            "      - {field: age, expr: %s, type: %s}\n")
+    mapping.write_text(text % ("toint(age)", "int"))
+    events = tmp_path / "in.jsonl"
+    events.write_text('{"id": "a", "user": "u1", "age": "old"}\n{"id": "b", "user": "u2"}\n')
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine", *args, "--config", str(config)],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    ingest = run("ingest", "--stream", "signups", str(events))
+    assert ingest.returncode == 0 and "dead letters 1" in ingest.stdout
+    listed = run("errors", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    (letter,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert letter["event"] == {"id": "a", "user": "u1", "age": "old"}
+    assert letter["reason"] == "mapping users: age failed to evaluate"
+    assert "1 dead letter(s)" in run("errors").stderr
+
+    mapping.write_text(text % ("age", "string"))  # the fix: keep the text
+    fixed = run("errors", "--replay")
+    assert fixed.returncode == 0 and "0 dead letter(s)" in fixed.stderr
+    profile = run("profile", "get", "user_id=u1")
+    assert json.loads(profile.stdout)["age"] == "old"
