@@ -47,8 +47,9 @@ class Generated:
     function: Callable[..., Any]
     source: str
     line_map: dict[int, tuple[Source | None, n.Span]]
-    errors: list[int]
+    errors: list[int]  # failures per field
     fields: list[str | None]
+    failed: list[int] = field(default_factory=lambda: [0])  # all failures: one cell to watch
 
 
 @dataclass(frozen=True)
@@ -531,7 +532,9 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
     if include is not None:
         g.namespace["_include"] = include
     errors = [0] * len(items)
+    failed = [0]
     g.namespace["_errors"] = errors
+    g.namespace["_failed"] = failed
     header = f"def {g.fname}(ev, ts):"
     g.lines.append(header)
     # Guards are evaluated conjunct by conjunct, so conjuncts are what may be shared.
@@ -560,6 +563,7 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
         g.emit(2, f"return {value}")
         g.emit(1, "except Exception:")
         g.emit(2, "_errors[0] += 1")
+        g.emit(2, "_failed[0] += 1")
         g.emit(2, "return None")
     else:
         g.emit(1, "out = {}")
@@ -574,7 +578,8 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
     ns = dict(g.namespace)
     ns["__builtins__"] = {}
     exec(code, ns)
-    return Generated(ns[g.fname], source, g.line_map, errors, [it.field for it in items])
+    return Generated(ns[g.fname], source, g.line_map, errors, [it.field for it in items],
+                     failed)
 
 
 def _value_code(g: _Generator, expr: n.Expr) -> str:
@@ -679,6 +684,7 @@ def _emit_field(g: _Generator, f: _Field, depth: int) -> None:
         g.emit(depth + 1 + lvl, text)
     g.emit(depth, "except Exception:")
     g.emit(depth + 1, f"_errors[{f.index}] += 1")
+    g.emit(depth + 1, "_failed[0] += 1")
 
 
 def _aggregate_lines(g: _Generator, name: str, impl: Callable[..., Any], var: str, arg: _Code,

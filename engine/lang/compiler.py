@@ -125,6 +125,11 @@ class CompiledGroup:
         """The live failure counters of the fields, in field order (the code increments them)."""
         return self._generated.errors
 
+    @property
+    def failed(self) -> list[int]:
+        """A live one-cell counter of every failure of the group (cheap to watch)."""
+        return self._generated.failed
+
     def failures(self) -> dict[str, int]:
         """Run-time failures so far, per field (only fields that failed)."""
         return {f: c for f, c in zip(self.fields, self._generated.errors, strict=True) if c}

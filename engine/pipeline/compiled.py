@@ -264,11 +264,12 @@ class FailureWatch:
               if s.transform is not None),
             *((f"mapping {m.name}", m.group) for m in pipeline.mappings.values())]
         self._counters = [g.counters for _label, g in self._groups]
+        self._cells = [g.failed for _label, g in self._groups]
         self._seen = [list(c) for c in self._counters]
         self._total = self._sum()
 
     def _sum(self) -> int:
-        return sum(sum(c) for c in self._counters)
+        return sum(cell[0] for cell in self._cells)
 
     def sync(self) -> None:
         """Forget failures so far (of evaluations outside the events being watched)."""

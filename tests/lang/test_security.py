@@ -31,7 +31,7 @@ HOSTILE = [
 ]
 
 ALLOWED_NAME = re.compile(r"^(_[vstkfp]\d+|ev|ts|out|str|dict|Exception|None|True|False|_errors|"
-                          r"_expression|_mapping|"
+                          r"_failed|_expression|_mapping|"
                           + "|".join(re.escape(k) for k in HELPERS) + ")$")
 
 
