@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import orjson
 
+from engine.audiences import membership
 from engine.config import Config
 from engine.errors import EngineError, RuntimeFailure
 from engine.lang.printer import expression_text
@@ -204,7 +205,8 @@ class Engine:
 
     def _processor(self, config: Config) -> Processor:
         return Processor(config.pipeline, self.store, clock=self.clock,
-                         max_profiles_per_value=config.settings.identity.max_profiles_per_value)
+                         max_profiles_per_value=config.settings.identity.max_profiles_per_value,
+                         audiences=config.audiences)
 
     def _writable(self) -> None:
         if self.read_only:
@@ -474,6 +476,55 @@ class Engine:
             self._guarded(work)
         return total
 
+    def run_due(self, limit: int = 1000) -> int:
+        """Re-evaluate the audience memberships that time alone may have changed by now
+        (the scheduler's tick; SPEC §4.4); how many profiles were due."""
+        self._writable()
+        self.flush()
+        count = 0
+
+        def work() -> None:
+            nonlocal count
+            with self.store.transaction():
+                count, moves = membership.due(self.config.audiences, self.store,
+                                              self.config.pipeline.rules, self.clock(), limit)
+            self.processor.moves += moves
+
+        self._guarded(work)
+        return count
+
+    def next_due(self) -> int | None:
+        """When the next audience membership may change with time alone (epoch ms)."""
+        return self.store.next_check()
+
+    def audience_sizes(self) -> dict[str, int]:
+        """Members per audience of the config (0 for an empty one)."""
+        sizes = self.store.audience_sizes()
+        return {name: sizes.get(name, 0) for name in self.config.audiences.names}
+
+    def audience_members(self, name: str, *, limit: int | None = None
+                         ) -> Iterator[dict[str, Any]]:
+        """The member profiles of an audience (profile JSON plus `_entered`), by id."""
+        if name not in self.config.audiences.audiences:
+            known = ", ".join(self.config.audiences.names) or "none"
+            raise EngineError(f"unknown audience {name!r}; audiences in the config: {known}")
+        rules = self.config.pipeline.rules
+        after, left = 0, limit
+        while left is None or left > 0:
+            page = self.store.audience_members(name, after=after,
+                                               limit=1000 if left is None else min(1000, left))
+            if not page:
+                return
+            docs = self.store.load_profiles([pid for pid, _entered in page])
+            for pid, entered in page:
+                if pid in docs:
+                    doc = Profile.loads(pid, docs[pid]).to_json(rules)
+                    doc["_entered"] = format_date(ms_to_date(entered))
+                    yield doc
+            after = page[-1][0]
+            if left is not None:
+                left -= len(page)
+
     def errors(self, *, stream: str | None = None, after: int = 0, limit: int = 100
                ) -> list[DeadLetter]:
         """Dead letters (the `_errors` stream): logged events a transform or mapping failed
@@ -512,6 +563,10 @@ class Engine:
                         self.processor.flushed()
                 self._applied = self.store.last_seq()
                 self._write_profiles()
+                # members whose profile the replay did not make again leave their audiences
+                gone = self.store.orphan_memberships()
+                if gone:
+                    self.store.change_membership((), gone, self.clock())
             self.processor.flushed()
 
         with _gc_paused():

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from engine.audiences.compiled import Audiences
 from engine.config.model import Settings
 from engine.errors import ConfigError
 from engine.pipeline.compiled import CompiledMapping, Pipeline
@@ -20,6 +21,7 @@ class Config:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pipeline = Pipeline(settings)
+        self.audiences = Audiences(settings.audiences)
 
     @property
     def path(self) -> str:

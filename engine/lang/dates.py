@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.lang.values import EPOCH, ms_to_date
+from engine.lang.values import EPOCH, date_to_ms, ms_to_date
 
 __all__ = ["parse_date", "parse_date_in", "parse_date_local", "parse_layout", "zone"]
 
@@ -245,6 +245,20 @@ def _parse_slow(text: str, anchor_ms: int | None) -> datetime | None:
     except (_Unreadable, ValueError, OverflowError):
         return None
     return None
+
+
+def relative_terms(text: str) -> str | None:
+    """The offset terms of a relative date (``"now-30d"`` → ``"-30d"``), or None."""
+    m = _RELATIVE.fullmatch(text.strip())
+    return None if m is None else m.group(1)
+
+
+def crossing_ms(value_ms: int, terms: str) -> int:
+    """When ``now<terms>`` reaches `value_ms`: the clock reading at which a comparison of a
+    date with a relative date can change (``now-30d`` reaches a date 30 days after it)."""
+    inverted = "".join(("-" if sign == "+" else "+") + amount + unit
+                       for sign, amount, unit in _RELATIVE_TERM.findall(terms))
+    return date_to_ms(_relative(inverted, value_ms))
 
 
 def _digits(s: str) -> datetime | None:

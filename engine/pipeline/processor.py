@@ -13,13 +13,16 @@ a batch fails.
 from __future__ import annotations
 
 import pickle
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from engine.audiences import membership
+from engine.audiences.compiled import Audiences
+from engine.audiences.membership import Moves
 from engine.pipeline.compiled import FailureWatch, Pipeline
 from engine.pipeline.merge import State
 from engine.pipeline.profile import Profile
@@ -155,9 +158,12 @@ class Processor:
     def __init__(self, pipeline: Pipeline, store: SqliteStore, *,
                  max_profiles_per_value: int = 100, cache_profiles: int = 50_000,
                  cache_identities: int = 200_000, max_dirty: int = 25_000,
-                 flush_events: int = 250_000, clock: Callable[[], int] | None = None) -> None:
+                 flush_events: int = 250_000, clock: Callable[[], int] | None = None,
+                 audiences: Audiences | None = None) -> None:
         self.pipeline = pipeline
         self.store = store
+        self.audiences = audiences
+        self.moves: Moves = Counter()  # audience enters and exits written so far
         self.clock = clock or (lambda: 0)
         self.watch = FailureWatch(pipeline)
         self.max_dirty = max_dirty
@@ -284,12 +290,20 @@ class Processor:
             profile.absorb(Profile(0, state, {}, updated), rules)
         if fresh:
             self.store.put_profiles((pid, updated, doc) for pid, (updated, doc) in fresh.items())
+            if self.audiences:
+                self.moves += membership.update(
+                    self.audiences, self.store, self.pipeline.rules,
+                    (Profile.loads(pid, doc) for pid, (_u, doc) in fresh.items()), (),
+                    self.clock())
         self.stats.add(stats)
         return stats
 
     def flush(self) -> None:
         """Write every unflushed change. Call inside the transaction that sets the position."""
         store = self.store
+        if self.audiences and (self.dirty or self.deleted):
+            self.moves += membership.update(self.audiences, store, self.pipeline.rules,
+                                            self.dirty.values(), self.deleted, self.clock())
         if self.dirty:
             store.put_profiles((pid, prof.updated, prof.dumps())
                                for pid, prof in self.dirty.items())

@@ -15,7 +15,7 @@ import orjson
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.merge import FieldRule, State
 
-_DATE_TYPES = frozenset({"date"})
+_TIME_TYPES = frozenset({"date", "[]time", "map[string]time"})
 
 
 @dataclass
@@ -58,6 +58,19 @@ class Profile:
             self.fields[name] = rule.trim(rule.combine(mine, state))
         self.updated = max(self.updated, other.updated)
 
+    def view(self, rules: Mapping[str, FieldRule]) -> dict[str, Any]:
+        """The fields as expressions see them (audience filters): dates as UTC datetimes."""
+        out: dict[str, Any] = {}
+        for name, state in self.fields.items():
+            rule = rules.get(name)
+            value = state[0] if rule is None else rule.render(state, self.updated)
+            if value is None:
+                continue
+            if rule is not None and rule.type in _TIME_TYPES:
+                value = _dates_in(rule.type, value)
+            out[name] = value
+        return out
+
     def to_json(self, rules: Mapping[str, FieldRule]) -> dict[str, Any]:
         """The profile as SPEC §6.4 prints it: dates RFC 3339, sets sorted, maps as objects."""
         out: dict[str, Any] = {}
@@ -74,6 +87,14 @@ class Profile:
         out["_identities"] = {k: sorted(v) for k, v in sorted(self.identities.items())}
         out["_updated"] = format_date(ms_to_date(self.updated))
         return out
+
+
+def _dates_in(field_type: str, value: Any) -> Any:
+    if field_type == "date":
+        return ms_to_date(value)
+    if field_type == "[]time":
+        return [ms_to_date(v) for v in value]
+    return {k: ms_to_date(v) for k, v in value.items()}
 
 
 def _dates_out(field_type: str, value: Any) -> Any:

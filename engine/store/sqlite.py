@@ -60,6 +60,32 @@ MIGRATIONS: tuple[str, ...] = (
         recorded INTEGER NOT NULL
     );
     """,
+    # Audiences: who is in each now (since when), every enter and exit, and when a profile's
+    # membership may change with time alone (a filter on "now-30d").
+    """
+    CREATE TABLE audience_members (
+        audience   TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        entered    INTEGER NOT NULL,
+        PRIMARY KEY (audience, profile_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audience_members_profile ON audience_members(profile_id);
+    CREATE TABLE audience_changes (
+        id         INTEGER PRIMARY KEY,
+        audience   TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        entered    INTEGER NOT NULL,
+        at         INTEGER NOT NULL
+    );
+    CREATE INDEX audience_changes_profile ON audience_changes(profile_id);
+    CREATE TABLE audience_checks (
+        audience   TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        at         INTEGER NOT NULL,
+        PRIMARY KEY (audience, profile_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audience_checks_at ON audience_checks(at);
+    """,
 )
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far above this
@@ -312,6 +338,9 @@ class SqliteStore:
         self.db.execute("DELETE FROM profiles")
         self.db.execute("DELETE FROM identities")
         self.db.execute("DELETE FROM errors")
+        # memberships stay: a replay re-evaluates every profile, and only real differences
+        # become enter or exit changes (SPEC §6.6); what no profile holds any more is dropped
+        self.db.execute("DELETE FROM audience_checks")
         self.db.execute("DELETE FROM counters WHERE name = 'next_profile'")
         self._next_profile = 1
 
@@ -339,3 +368,82 @@ class SqliteStore:
 
     def count_errors(self) -> int:
         return self._scalar("SELECT COUNT(*) FROM errors")
+
+    # ---- audiences
+
+    def memberships(self, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        """Per profile: the audiences it is in, with when it entered (epoch ms)."""
+        found: dict[int, dict[str, int]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT profile_id, audience, entered FROM audience_members "  # noqa: S608
+                f"WHERE profile_id IN ({marks})", tuple(chunk))
+            for pid, audience, entered in rows:
+                found.setdefault(pid, {})[audience] = entered
+        return found
+
+    def change_membership(self, entered: Iterable[tuple[str, int]],
+                          exited: Iterable[tuple[str, int]], at: int) -> None:
+        """Record enters and exits of ``(audience, profile_id)`` at `at`."""
+        enters, exits = list(entered), list(exited)
+        if enters:
+            self.db.executemany(
+                "INSERT INTO audience_members(audience, profile_id, entered) VALUES (?, ?, ?)",
+                ((a, p, at) for a, p in enters))
+        if exits:
+            self.db.executemany(
+                "DELETE FROM audience_members WHERE audience = ? AND profile_id = ?", exits)
+        if enters or exits:
+            self.db.executemany(
+                "INSERT INTO audience_changes(audience, profile_id, entered, at) "
+                "VALUES (?, ?, ?, ?)",
+                [(a, p, 1, at) for a, p in enters] + [(a, p, 0, at) for a, p in exits])
+
+    def set_checks(self, rows: Iterable[tuple[str, int, int | None]]) -> None:
+        """When to re-evaluate ``(audience, profile_id)`` (None: on a profile change only)."""
+        rows = list(rows)
+        self.db.executemany(
+            "INSERT INTO audience_checks(audience, profile_id, at) VALUES (?, ?, ?) "
+            "ON CONFLICT(audience, profile_id) DO UPDATE SET at = excluded.at",
+            [r for r in rows if r[2] is not None])
+        self.db.executemany(
+            "DELETE FROM audience_checks WHERE audience = ? AND profile_id = ?",
+            [(a, p) for a, p, at in rows if at is None])
+
+    def due_checks(self, now: int, limit: int) -> list[int]:
+        """Profiles with a membership check due at `now`, soonest first."""
+        rows = self.db.execute(
+            "SELECT DISTINCT profile_id FROM (SELECT profile_id FROM audience_checks "
+            "WHERE at <= ? ORDER BY at LIMIT ?)", (now, limit))
+        return [r[0] for r in rows]
+
+    def next_check(self) -> int | None:
+        row = self.db.execute("SELECT MIN(at) FROM audience_checks").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def orphan_memberships(self) -> list[tuple[str, int]]:
+        """``(audience, profile_id)`` of members whose profile no longer exists."""
+        return list(self.db.execute(
+            "SELECT audience, profile_id FROM audience_members "
+            "WHERE profile_id NOT IN (SELECT id FROM profiles)"))
+
+    def audience_sizes(self) -> dict[str, int]:
+        return dict(self.db.execute(
+            "SELECT audience, COUNT(*) FROM audience_members GROUP BY audience"))
+
+    def audience_members(self, audience: str, *, after: int = 0, limit: int = 1000
+                         ) -> list[tuple[int, int]]:
+        """``(profile_id, entered)`` of an audience's members, by profile id."""
+        return list(self.db.execute(
+            "SELECT profile_id, entered FROM audience_members WHERE audience = ? "
+            "AND profile_id > ? ORDER BY profile_id LIMIT ?", (audience, after, limit)))
+
+    def audience_changes(self, profile_id: int | None = None) -> list[tuple[str, int, int, int]]:
+        """``(audience, profile_id, entered, at)``, oldest first."""
+        sql = "SELECT audience, profile_id, entered, at FROM audience_changes"
+        params: tuple[Any, ...] = ()
+        if profile_id is not None:
+            sql += " WHERE profile_id = ?"
+            params = (profile_id,)
+        return list(self.db.execute(sql + " ORDER BY id", params))

@@ -1,0 +1,67 @@
+"""Audience membership: evaluated as profiles change, in the same transaction (SPEC §4.4, §6.5).
+
+The processor calls `update` with the profiles it is about to write; the stored membership of
+those profiles is compared with what the filters say now, and only the differences are written,
+each as an enter or exit change with its time. Profiles merged away leave every audience. For
+filters on relative dates, the next moment each profile's membership may flip is stored too, so
+`due` can re-evaluate it then, with no event (a member of `last_active_ts > "now-30d"` leaves
+exactly 30 days after its last activity).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from engine.audiences.compiled import Audiences
+from engine.pipeline.merge import FieldRule
+from engine.pipeline.profile import Profile
+from engine.store.sqlite import SqliteStore
+
+Moves = Counter[tuple[str, str]]  # (audience, "enter" | "exit") -> profiles
+
+
+def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule],
+           profiles: Iterable[Profile], deleted: Iterable[int], now: int) -> Moves:
+    """Write the membership changes of these profiles (in the caller's transaction)."""
+    moves: Moves = Counter()
+    if not len(audiences):
+        return moves
+    changed = list(profiles)
+    gone = list(deleted)
+    before = store.memberships([p.id for p in changed] + gone)
+    enters: list[tuple[str, int]] = []
+    exits: list[tuple[str, int]] = []
+    checks: list[tuple[str, int, int | None]] = []
+    timed = [a for a in audiences if a.clock_reads]
+    for profile in changed:
+        view = profile.view(rules)
+        now_in = audiences.members(view, now)
+        was = before.get(profile.id, {})
+        enters += [(name, profile.id) for name in now_in if name not in was]
+        exits += [(name, profile.id) for name in was if name not in now_in]
+        checks += [(a.name, profile.id, audiences.next_check(a, view, now)) for a in timed]
+    for pid in gone:
+        exits += [(name, pid) for name in before.get(pid, {})]
+        checks += [(a.name, pid, None) for a in timed]
+    store.change_membership(enters, exits, now)
+    if checks:
+        store.set_checks(checks)
+    for name, _pid in enters:
+        moves[(name, "enter")] += 1
+    for name, _pid in exits:
+        moves[(name, "exit")] += 1
+    return moves
+
+
+def due(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule], now: int,
+        limit: int = 1000) -> tuple[int, Moves]:
+    """Re-evaluate the profiles whose membership may have flipped by `now` (in the caller's
+    transaction); how many were due, and the changes."""
+    pids = store.due_checks(now, limit)
+    if not pids:
+        return 0, Counter()
+    docs = store.load_profiles(pids)
+    profiles = [Profile.loads(pid, doc) for pid, doc in docs.items()]
+    missing = [pid for pid in pids if pid not in docs]
+    return len(pids), update(audiences, store, rules, profiles, missing, now)

@@ -1,0 +1,126 @@
+"""Audience membership: evaluated with each profile change, enter and exit times kept, and
+re-evaluated by the clock alone when a filter compares with a relative date (SPEC §4.4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config, load_config
+from engine.engine import Engine
+from engine.errors import ConfigError
+
+DAY = 86_400_000
+T0 = 1_769_000_000_000  # 2026-01-21T12:53:20Z
+
+MAPPING = """\
+streams:
+  - {name: visits, id: id, timestamp: ts}
+mappings:
+  - name: users
+    stream: visits
+    into: user
+    by: [user_id]
+    fields:
+      - {field: user_id, expr: user, type: string}
+      - {field: email, expr: email, type: string}
+      - {field: last_active_ts, expr: epochms(), type: date}
+      - {field: visits, expr: count(user), type: int}
+      - {field: plans, expr: set(plan), type: "[]string"}
+"""
+
+AUDIENCES = """\
+audiences:
+  - name: active
+    filter: last_active_ts > "now-30d" AND exists(email)
+  - name: lapsed
+    filter: last_active_ts <= "now-30d"
+  - name: loyal_active
+    filter: INCLUDE active AND visits >= 3
+  - name: pro
+    filter: plans IN ("pro", "team")
+"""
+
+
+class Clock:
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+def _config(tmp_path: Path, audiences: str = AUDIENCES) -> Config:
+    (tmp_path / "visits.yaml").write_text(MAPPING)
+    (tmp_path / "config.yaml").write_text(
+        f"version: 1\nstorage: {{path: {tmp_path / 'engine.db'}}}\n"
+        f"mappings: [visits.yaml]\n{audiences}")
+    return load_config(tmp_path / "config.yaml")
+
+
+def visit(i: int, user: str, at_ms: int, **extra: str) -> dict[str, object]:
+    return {"id": f"v{i}", "user": user, "ts": at_ms, **extra}
+
+
+def test_membership_follows_profile_changes_with_enter_and_exit_times(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    with Engine(_config(tmp_path), clock=clock) as eng:
+        eng.ingest("visits", [visit(1, "u1", T0, email="a@x.com"), visit(2, "u2", T0)])
+        assert eng.audience_sizes() == {"active": 1, "lapsed": 0, "loyal_active": 0, "pro": 0}
+        clock.ms = T0 + 1000
+        eng.ingest("visits", [visit(3, "u1", T0 + 1000, plan="pro"),
+                              visit(4, "u1", T0 + 1000)])
+        assert eng.audience_sizes() == {"active": 1, "lapsed": 0, "loyal_active": 1, "pro": 1}
+        members = list(eng.audience_members("loyal_active"))
+        assert [m["user_id"] for m in members] == ["u1"]
+        assert members[0]["_entered"] == "2026-01-21T12:53:21.000Z"
+        pid = members[0]["_id"]
+        changes = eng.store.audience_changes(pid)
+    assert changes == [("active", pid, 1, T0), ("loyal_active", pid, 1, T0 + 1000),
+                       ("pro", pid, 1, T0 + 1000)]
+
+
+def test_a_relative_date_filter_exits_exactly_30_days_after_the_last_activity(
+        tmp_path: Path) -> None:
+    clock = Clock(T0)
+    with Engine(_config(tmp_path), clock=clock) as eng:
+        eng.ingest("visits", [visit(1, "u1", T0, email="a@x.com")])
+        assert eng.next_due() == T0 + 30 * DAY
+        clock.ms = T0 + 30 * DAY - 1
+        assert eng.run_due() == 0  # nothing is due yet: no evaluation at all
+        assert eng.audience_sizes()["active"] == 1
+        clock.ms = T0 + 30 * DAY
+        assert eng.run_due() == 1
+        assert eng.audience_sizes() == {"active": 0, "lapsed": 1, "loyal_active": 0, "pro": 0}
+        pid = eng.profile("user_id", "u1")["_id"]  # type: ignore[index]
+        changes = eng.store.audience_changes(pid)
+        assert ("active", pid, 0, T0 + 30 * DAY) in changes
+        assert ("lapsed", pid, 1, T0 + 30 * DAY) in changes
+        # a new visit brings it back, and schedules the next exit from that visit
+        clock.ms = T0 + 40 * DAY
+        eng.ingest("visits", [visit(2, "u1", T0 + 40 * DAY)])
+        assert eng.audience_sizes()["active"] == 1
+        assert eng.next_due() == T0 + 70 * DAY
+
+
+def test_a_replay_changes_only_what_really_changed(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    with Engine(_config(tmp_path), clock=clock) as eng:
+        eng.ingest("visits", [visit(1, "u1", T0, email="a@x.com", plan="pro")])
+        before = len(eng.store.audience_changes())
+        clock.ms = T0 + 5
+        eng.replay()
+        assert len(eng.store.audience_changes()) == before
+        assert eng.audience_sizes()["pro"] == 1
+
+
+def test_an_unknown_audience_is_named(tmp_path: Path) -> None:
+    with Engine(_config(tmp_path)) as eng, pytest.raises(Exception, match="unknown audience"):
+        list(eng.audience_members("nope"))
+
+
+def test_include_cycles_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cycle"):
+        _config(tmp_path, "audiences:\n  - {name: a, filter: INCLUDE b}\n"
+                          "  - {name: b, filter: INCLUDE a}\n")
