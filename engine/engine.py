@@ -302,7 +302,8 @@ class Engine:
         pipeline = self.config.pipeline
         directory = None if self.store.path == ":memory:" else Path(self.store.path).parent
         with Spill(directory=directory) as spill, \
-                Decoders(pipeline, workers, spill.partitions) as decoders:
+                Decoders(pipeline, workers, spill.partitions,
+                         audiences=self.config.audiences) as decoders:
             with self.store.deferred_sync():
                 self._log_and_spill(stream, timed, decoders, spill, result, progress)
             if not spill.count:
@@ -312,12 +313,13 @@ class Engine:
 
             def apply_all() -> None:
                 # While this process merges one partition, the decoders fold the next ones.
+                now = self.clock()
                 with self.store.transaction():
-                    for groups, folded, failed in decoders.prefold(paths, seqs_path):
+                    for groups, folded, failed in decoders.prefold(paths, seqs_path, now):
                         for seq, reason in failed:
                             self.processor.fail(seq, stream.name, reason)
                         result.stats.dead_letters += len({seq for seq, _reason in failed})
-                        stats = self.processor.absorb(groups, folded.events)
+                        stats = self.processor.absorb(groups, folded.events, now)
                         stats.add(folded)
                         result.accepted += folded.events
                         result.stats.add(stats)

@@ -83,13 +83,14 @@ class Audiences:
     def names(self) -> list[str]:
         return list(self.audiences)
 
-    def members(self, view: dict[str, Any], now: int) -> set[str]:
-        """The audiences a profile (as `Profile.view` gives it) is in at `now` (epoch ms)."""
-        found = set()
+    def members(self, view: dict[str, Any], now: int) -> list[str]:
+        """The audiences a profile (as `Profile.view` gives it) is in at `now` (epoch ms), in
+        config order."""
+        found = []
         for name, audience in self.audiences.items():
             try:
                 if audience.function(view, now) is True:
-                    found.add(name)
+                    found.append(name)
             except Exception:  # noqa: S112 -- a filter that cannot be evaluated excludes
                 continue
         return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from engine.audiences.compiled import Audiences
 from engine.pipeline.merge import FieldRule
@@ -34,15 +35,18 @@ def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRu
     exits: list[tuple[str, int]] = []
     checks: list[tuple[str, int, int | None]] = []
     timed = [a for a in audiences if a.clock_reads]
+    order = {name: i for i, name in enumerate(audiences.names)}  # changes in config order
     for profile in changed:
         view = profile.view(rules)
         now_in = audiences.members(view, now)
         was = before.get(profile.id, {})
         enters += [(name, profile.id) for name in now_in if name not in was]
-        exits += [(name, profile.id) for name in was if name not in now_in]
+        exits += [(name, profile.id) for name in sorted(was, key=lambda a: order.get(a, -1))
+                  if name not in now_in]
         checks += [(a.name, profile.id, audiences.next_check(a, view, now)) for a in timed]
     for pid in gone:
-        exits += [(name, pid) for name in before.get(pid, {})]
+        exits += [(name, pid) for name in sorted(before.get(pid, {}),
+                                                  key=lambda a: order.get(a, -1))]
         checks += [(a.name, pid, None) for a in timed]
     store.change_membership(enters, exits, now)
     if checks:
@@ -51,6 +55,32 @@ def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRu
         moves[(name, "enter")] += 1
     for name, _pid in exits:
         moves[(name, "exit")] += 1
+    return moves
+
+
+def standing(audiences: Audiences, view: dict[str, Any], now: int
+             ) -> tuple[list[str], list[tuple[str, int | None]]]:
+    """A profile's audiences at `now` and, per relative-date audience, its next check."""
+    return (audiences.members(view, now),
+            [(a.name, audiences.next_check(a, view, now)) for a in audiences if a.clock_reads])
+
+
+def enter_new(store: SqliteStore,
+              profiles: Iterable[tuple[int, tuple[list[str], list[tuple[str, int | None]]]]],
+              now: int) -> Moves:
+    """Write the membership of brand-new profiles from their `standing` (bulk ingest works it
+    out in its decoder processes)."""
+    moves: Moves = Counter()
+    enters: list[tuple[str, int]] = []
+    checks: list[tuple[str, int, int | None]] = []
+    for pid, (names, next_checks) in profiles:
+        enters += [(name, pid) for name in names]
+        checks += [(name, pid, at) for name, at in next_checks if at is not None]
+    store.change_membership(enters, (), now)
+    if checks:
+        store.set_checks(checks)
+    for name, _pid in enters:
+        moves[(name, "enter")] += 1
     return moves
 
 

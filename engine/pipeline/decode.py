@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from engine.audiences.compiled import Audiences
 from engine.pipeline.compiled import FailureWatch, Pipeline
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
@@ -53,6 +54,7 @@ SAMPLE = 1000  # events of the first batch that decide the partitioning (`partit
 _pipeline: Pipeline | None = None
 _seqs: tuple[str, array[int], array[int]] | None = None  # a worker's copy of the spill's seqs
 _watch: FailureWatch | None = None  # a worker's own, over its copy of the pipeline
+_audiences: Audiences | None = None
 
 
 def partition_of(by: list[tuple[str, ...]], contributions: list[tuple[int, dict[str, Any]]],
@@ -149,13 +151,15 @@ def read_seqs(path: str) -> tuple[array[int], array[int]]:
     return offsets, seqs
 
 
-def _prefold(path: str, seqs_path: str) -> bytes:
+def _prefold(path: str, seqs_path: str, now: int) -> bytes:
     """In a worker: fold one partition's new events per set of identities (bulk ingest).
 
     Merge rules are associative, so the main process can merge each group into its profile
     as if it applied the group's events one by one.
     """
+    from engine.audiences.membership import standing
     from engine.pipeline.processor import Group, Stats, fold_contribution, identities_of, unfit
+    from engine.pipeline.profile import Profile
 
     pipeline = _pipeline
     assert pipeline is not None
@@ -200,14 +204,19 @@ def _prefold(path: str, seqs_path: str) -> bytes:
                         failed.append((seq, unfit(mapping.name)))
     # Each group travels twice encoded: as the profile document it becomes when none of its
     # identities is known yet (the common case, written as is), and pickled, for a merge.
+    # And with its audience standing as a new profile, worked out here on a spare core.
     folded: list[Group] = []
+    audiences = _audiences
+    rules = pipeline.rules
     for k, (fields, updated) in groups.items():
         identities: dict[str, list[str]] = {}
         for field, value in k:
             identities.setdefault(field, []).append(value)
         doc = orjson.dumps({"f": fields, "i": identities, "u": updated})
+        where = ([], []) if not audiences else standing(
+            audiences, Profile(0, fields, identities, updated).view(rules), now)
         folded.append((list(k), pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
-                       updated, doc))
+                       updated, doc, where))
     return pickle.dumps((folded, stats, failed), protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -225,9 +234,10 @@ class Decoders:
     """A pool of decoder processes over one compiled pipeline. Use as a context manager."""
 
     def __init__(self, pipeline: Pipeline, workers: int, partitions: int,
-                 window: int = 4) -> None:
-        global _pipeline
+                 window: int = 4, audiences: Audiences | None = None) -> None:
+        global _pipeline, _audiences
         _pipeline = pipeline
+        _audiences = audiences
         self.pipeline = pipeline
         self.partitions = partitions
         self.window = max(1, window) * workers
@@ -261,14 +271,14 @@ class Decoders:
         while inflight:
             yield self._collect(*inflight.popleft())
 
-    def prefold(self, paths: Iterator[str], seqs_path: str
+    def prefold(self, paths: Iterator[str], seqs_path: str, now: int
                 ) -> Iterator[tuple[list[Any], Any, list[tuple[int, str]]]]:
         """Each partition folded per set of identities, in order, one partition ahead per
         decoder (a folded partition is held in memory until it is merged)."""
         inflight: deque[AsyncResult[bytes]] = deque()
         ahead = max(1, self.window // 4)
         for path in paths:
-            inflight.append(self.pool.apply_async(_prefold, (path, seqs_path)))
+            inflight.append(self.pool.apply_async(_prefold, (path, seqs_path, now)))
             if len(inflight) > ahead:
                 yield pickle.loads(inflight.popleft().get())  # noqa: S301 -- our own workers
         while inflight:

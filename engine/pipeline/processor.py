@@ -123,7 +123,10 @@ def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]
 
 # Events folded ahead of identity resolution, per set of identities (bulk ingest):
 # (identities, pickled field states, newest event time, the profile document it makes alone).
-Group = tuple[list[IdentityKey], bytes, int, bytes]
+Group = tuple[list[IdentityKey], bytes, int, bytes, "Standing"]
+# A group's audience standing as a new profile, worked out by the decoder that folded it:
+# the audiences it is in, and per audience with a relative-date filter, its next check.
+Standing = tuple[list[str], list[tuple[str, int | None]]]
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -259,26 +262,27 @@ class Processor:
         """Whether enough is unflushed that it is time to write (bounds memory and replay)."""
         return self.pending >= self.flush_events or len(self.dirty) >= self.max_dirty
 
-    def absorb(self, groups: Sequence[Group], events: int) -> Stats:
+    def absorb(self, groups: Sequence[Group], events: int, now: int = 0) -> Stats:
         """Merge pre-folded groups of events into the profiles their identities resolve to.
 
         Equivalent to applying each group's events one by one: merge rules are associative.
+        A group that becomes a new profile brings its audience standing at `now` along.
         """
         stats = Stats()
         self.pending += events
         if not groups:
             return stats
         batch = _Batch(self, stats)
-        batch.prefetch({k for ids, _f, _u, _d in groups for k in ids})
+        batch.prefetch({k for ids, _f, _u, _d, _s in groups for k in ids})
         rules = self.pipeline.rules
-        fresh: dict[int, tuple[int, bytes]] = {}
-        for ids, fields, updated, doc in groups:
+        fresh: dict[int, tuple[int, bytes, Standing]] = {}
+        for ids, fields, updated, doc, standing in groups:
             if all(batch.ids.get(k) is None for k in ids):
                 # Nobody known: the group is a new profile, its document written as it came.
                 pid = self.store.new_profile_id()
                 for k in ids:
                     batch.ids[k] = self.new_ids[k] = pid
-                fresh[pid] = (updated, doc)
+                fresh[pid] = (updated, doc, standing)
                 stats.profiles_created += 1
                 continue
             for k in ids:  # a profile this loop made from a document: decode it to merge
@@ -289,12 +293,12 @@ class Processor:
             state: dict[str, State] = pickle.loads(fields)  # noqa: S301 -- from our decoders
             profile.absorb(Profile(0, state, {}, updated), rules)
         if fresh:
-            self.store.put_profiles((pid, updated, doc) for pid, (updated, doc) in fresh.items())
-            if self.audiences:
-                self.moves += membership.update(
-                    self.audiences, self.store, self.pipeline.rules,
-                    (Profile.loads(pid, doc) for pid, (_u, doc) in fresh.items()), (),
-                    self.clock())
+            self.store.put_profiles((pid, updated, doc)
+                                    for pid, (updated, doc, _s) in fresh.items())
+            if self.audiences:  # new profiles: no membership to compare with
+                self.moves += membership.enter_new(
+                    self.store, ((pid, standing) for pid, (_u, _d, standing) in fresh.items()),
+                    now)
         self.stats.add(stats)
         return stats
 

@@ -3,6 +3,7 @@ re-evaluated by the clock alone when a filter compares with a relative date (SPE
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from engine.config import Config, load_config
 from engine.engine import Engine
 from engine.errors import ConfigError
+from engine.pipeline.files import read_events
 
 DAY = 86_400_000
 T0 = 1_769_000_000_000  # 2026-01-21T12:53:20Z
@@ -124,3 +126,21 @@ def test_include_cycles_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cycle"):
         _config(tmp_path, "audiences:\n  - {name: a, filter: INCLUDE b}\n"
                           "  - {name: b, filter: INCLUDE a}\n")
+
+
+def test_bulk_ingest_gives_the_memberships_event_by_event_ingest_gives(tmp_path: Path) -> None:
+    events = [visit(i, f"u{i % 5}", T0 - (i % 7) * 9 * DAY, email=f"{i % 5}@x.com",
+                    **({"plan": "pro"} if i % 3 == 0 else {})) for i in range(40)]
+    lines = tmp_path / "in.jsonl"
+    lines.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    found = []
+    for workers in (0, 1):
+        directory = tmp_path / f"w{workers}"
+        directory.mkdir()
+        with Engine(_config(directory), clock=Clock(T0), batch_size=7) as eng:
+            eng.ingest("visits", read_events([str(lines)], parse=workers == 0), workers=workers)
+            found.append((eng.audience_sizes(),
+                          sorted((a, p, e, at) for a, p, e, at in eng.store.audience_changes()),
+                          eng.next_due()))
+    assert found[0] == found[1]
+    assert found[0][0]["active"] + found[0][0]["lapsed"] == 5
