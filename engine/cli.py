@@ -151,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mapping file, for editors.")
     sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
     sc.set_defaults(run=cmd_schema)
-    from engine.cli_pipeline import register
+    from engine import cli_audiences, cli_pipeline
 
-    register(sub, add_config_arguments)
+    cli_pipeline.register(sub, add_config_arguments)
+    cli_audiences.register(sub, add_config_arguments)
     return parser
 
 

@@ -484,6 +484,9 @@ class Engine:
         self._writable()
         self.flush()
         count = 0
+        due = self.store.next_check()
+        if due is None or due > self.clock():
+            return 0
 
         def work() -> None:
             nonlocal count

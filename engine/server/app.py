@@ -192,7 +192,13 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
 
     async def audiences(request: Request) -> Response:
         refused = admin(request)
-        return refused if refused is not None else ok({"audiences": []})
+        if refused is not None:
+            return refused
+        sizes = daemon.processing.report.audiences if daemon.processing is not None else {}
+        specs = daemon.config.audiences.audiences
+        return ok({"audiences": [
+            {"name": name, "description": spec.spec.description,
+             "members": sizes.get(name, 0)} for name, spec in specs.items()]})
 
     async def exports(request: Request) -> Response:
         refused = admin(request)

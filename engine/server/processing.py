@@ -29,9 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
 
 log = logging.getLogger("engine.server")
 
@@ -47,6 +50,7 @@ class Report:
     position: int = 0
     profiles: int = 0
     failures: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> field -> n
+    audiences: dict[str, int] = field(default_factory=dict)  # members per audience
 
 
 class Processing:
@@ -122,7 +126,13 @@ class Processing:
         r.position = max(r.position, message["position"])
         r.profiles = message["profiles"]
         r.failures = message["failures"]
+        r.audiences = message["audiences"]
         m = self.metrics
+        if m is not None:
+            for name, size in r.audiences.items():
+                m.audience_size.labels(name).set(size)
+            for name, direction, count in message.get("moves", ()):
+                m.audience_transitions.labels(name, direction).inc(count)
         if m is not None and message.get("events"):
             m.events_applied.inc(message["events"])
             m.profiles_created.inc(message["created"])
@@ -181,7 +191,15 @@ class Processing:
             self._process.join(10)
 
 
-def _failures(engine: Any) -> dict[str, dict[str, int]]:
+def _idle_wait(engine: Engine) -> float:
+    """Seconds to sleep when idle: until the next scheduled audience check, at most a while."""
+    due = engine.next_due()
+    if due is None:
+        return IDLE_WAIT_S
+    return min(IDLE_WAIT_S, max(0.0, (due - engine.clock()) / 1000))
+
+
+def _failures(engine: Engine) -> dict[str, dict[str, int]]:
     pipeline = engine.config.pipeline
     groups = [(s.name, s.transform) for s in pipeline.streams.values()
               if s.transform is not None]
@@ -220,14 +238,25 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
     # could not end it along with its parent) finishes its slice before this one starts.
     with Engine(config, drain=False, locks=("apply",), wait_for_locks=True) as engine:
         profiles = engine.store.count_profiles()
-        conn.send({"position": engine.applied, "profiles": profiles,
-                   "failures": _failures(engine)})
+        sizes = engine.audience_sizes()
+
+        def report(**extra: Any) -> None:
+            moves = engine.processor.moves
+            for (name, direction), count in moves.items():
+                sizes[name] = sizes.get(name, 0) + (count if direction == "enter" else -count)
+            conn.send({"position": engine.applied, "profiles": profiles,
+                       "failures": _failures(engine), "audiences": dict(sizes),
+                       "moves": [(n, d, c) for (n, d), c in moves.items()], **extra})
+            moves.clear()
+
+        report()
         while True:
             while conn.poll():
                 command = conn.recv()
                 if command[0] == "reload":
                     try:
                         engine.reconfigure(load_config(path, overrides))
+                        sizes = engine.audience_sizes()
                     except Exception as exc:
                         log.error("the processor could not load the new config; it goes on "
                                   "with the old one", extra={"reason": str(exc)})
@@ -238,18 +267,17 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
             start = time.perf_counter()
             try:
                 stats = engine.drain(slice_events)
+                due = engine.run_due() if stats.events < slice_events else 0
             except Exception as exc:
                 log.error("applying the event log failed; retrying", extra={"reason": str(exc)})
                 wake.wait(1.0)
                 continue
             profiles += stats.profiles_created - stats.merges
-            conn.send({"position": engine.applied, "profiles": profiles,
-                       "failures": _failures(engine), "events": stats.events,
-                       "created": stats.profiles_created, "merges": stats.merges,
-                       "unidentified": stats.unidentified, "dead_letters": stats.dead_letters,
-                       "seconds": time.perf_counter() - start})
-            if stats.events == 0:
+            report(events=stats.events, created=stats.profiles_created, merges=stats.merges,
+                   unidentified=stats.unidentified, dead_letters=stats.dead_letters,
+                   seconds=time.perf_counter() - start)
+            if stats.events == 0 and not due:
                 if stopping:
                     return
-                wake.wait(IDLE_WAIT_S)
+                wake.wait(_idle_wait(engine))
                 wake.clear()

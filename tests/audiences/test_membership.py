@@ -4,6 +4,8 @@ re-evaluated by the clock alone when a filter compares with a relative date (SPE
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,22 @@ def test_bulk_ingest_gives_the_memberships_event_by_event_ingest_gives(tmp_path:
                           eng.next_due()))
     assert found[0] == found[1]
     assert found[0][0]["active"] + found[0][0]["lapsed"] == 5
+
+
+def test_audience_list_and_members_commands(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    with Engine(config, clock=Clock(T0)) as eng:
+        eng.ingest("visits", [visit(1, "u1", T0, plan="pro"), visit(2, "u2", T0, plan="team"),
+                              visit(3, "u3", T0)])
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine", "audience", *args, "--config",
+                               str(tmp_path / "config.yaml")], capture_output=True, text=True)
+
+    listed = run("list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert {a["name"]: a["members"] for a in json.loads(listed.stdout)}["pro"] == 2
+    members = run("members", "pro", "--limit", "1")
+    assert [json.loads(line)["user_id"] for line in members.stdout.splitlines()] == ["u1"]
+    unknown = run("members", "nope")
+    assert unknown.returncode == 1 and "unknown audience 'nope'" in unknown.stderr

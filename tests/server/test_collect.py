@@ -134,3 +134,24 @@ def test_the_admin_api_is_off_without_its_token(tmp_path: Path) -> None:
         assert r.status_code == 403 and r.json()["error"] == "admin_disabled"
     finally:
         daemon.close()
+
+
+def test_audience_sizes_and_transitions_are_served(tmp_path: Path) -> None:
+    audiences = ("audiences:\n  - {name: emailable, description: has an email,"
+                 " filter: exists(email)}\n"
+                 "  - {name: openers, filter: 'cio_events.email_opened > 1'}")
+    daemon = start(write_config(tmp_path, audiences=audiences))
+    try:
+        with daemon.client() as c:
+            r = post(c, json.dumps([hook(1), hook(2, person=2)]), wait="applied")
+            assert r.status_code == 200
+            got = c.get("/api/audiences", params={"key": ADMIN}).json()
+            metrics = c.get("/metrics").text
+    finally:
+        daemon.close()
+    assert got == {"audiences": [
+        {"name": "emailable", "description": "has an email", "members": 2},
+        {"name": "openers", "description": "", "members": 0}]}
+    assert 'engine_audience_members{audience="emailable"} 2.0' in metrics
+    assert 'engine_audience_transitions_total{audience="emailable",direction="enter"} 2.0' \
+        in metrics
