@@ -151,10 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mapping file, for editors.")
     sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
     sc.set_defaults(run=cmd_schema)
-    from engine import cli_audiences, cli_pipeline
+    from engine import cli_audiences, cli_exports, cli_pipeline
 
     cli_pipeline.register(sub, add_config_arguments)
     cli_audiences.register(sub, add_config_arguments)
+    cli_exports.register(sub, add_config_arguments)
     return parser
 
 

@@ -1,0 +1,69 @@
+"""The export commands of ``engine``: ``engine sandbox customerio`` (SPEC §9.4).
+
+The command only parses its arguments, builds the sandbox of `engine.exports.sandbox` and runs
+it in the foreground until Ctrl+C; `engine.cli` registers it next to the other commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import EngineError, RuntimeFailure
+
+EXIT_OK = 0
+DEFAULT_PORT = 8081
+DEFAULT_CREDENTIAL = "sandbox"  # the site id and API key when none is given
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from engine.exports.sandbox import Sandbox, listen, make_server, url_of
+
+    try:
+        sandbox = Sandbox(args.site_id, args.api_key)
+    except ValueError as exc:
+        raise EngineError(str(exc)) from exc
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot listen on {args.host}:{args.port}: "
+                             f"{exc.strerror or exc}") from exc
+    url = url_of(sock)
+    # The key is only repeated when it is the public default: a chosen one is a secret.
+    key = args.api_key if args.api_key == DEFAULT_CREDENTIAL else "<your --api-key>"
+    settings = {"base_url": url, "site_id": args.site_id, "api_key": key}
+    flags = " ".join(f"--set {shlex.quote(f'authorizations.cio_main.{name}={value}')}"
+                     for name, value in settings.items())
+    print(f"engine: Customer.io sandbox at {url} (site id {args.site_id}); what it received: "
+          f"{url}/_sandbox/requests, its people: {url}/_sandbox/people\n"
+          f"engine: point an export at it:\n  engine serve {flags}", flush=True)
+    try:
+        make_server(sandbox, quiet=False).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down gracefully and re-raised the Ctrl+C: a normal stop
+    finally:
+        sock.close()
+    return EXIT_OK
+
+
+def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the export commands to the ``engine`` parser.
+
+    `add_config_arguments` is taken for the same shape as the other command groups; the
+    sandbox reads no config, so it does not use it."""
+    p = sub.add_parser("sandbox", help="run a local stand-in for an export provider",
+                       description="Run a local Customer.io Track API stand-in (SPEC §9.4): it "
+                                   "enforces the auth, endpoints and limits of the Track API, "
+                                   "keeps the people it was sent, and lists every request at "
+                                   "GET /_sandbox/requests. Ctrl+C stops it.")
+    p.add_argument("provider", choices=("customerio",), help="the provider to stand in for")
+    p.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
+                   help=f"the port (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--site-id", default=DEFAULT_CREDENTIAL, metavar="S",
+                   help=f"the site id clients must send (default {DEFAULT_CREDENTIAL})")
+    p.add_argument("--api-key", default=DEFAULT_CREDENTIAL, metavar="K",
+                   help=f"the Track API key clients must send (default {DEFAULT_CREDENTIAL})")
+    p.set_defaults(run=cmd_sandbox)

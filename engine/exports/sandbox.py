@@ -1,0 +1,561 @@
+"""A local stand-in for Customer.io's Track API (SPEC §9.4), run by `engine sandbox customerio`.
+
+An export is only believable once it has talked to something that refuses what Customer.io
+refuses, and users should be able to try one without real credentials. So the sandbox enforces
+the same HTTP Basic auth, the identify/delete endpoints of Track v1 and v2 and their documented
+limits, keeps a person store showing what an export did, records every request with the answer
+it got, and can be scripted to answer 429, 5xx or slowly, so that retry paths are tested over
+real HTTP. State lives in memory; it is a development and test tool, never a production peer.
+
+Where Customer.io's "KB" is ambiguous the sandbox takes the stricter reading, so that an export
+that passes here fits Customer.io whichever reading it uses: a v2 batch may hold 500 KB =
+500,000 bytes of body (the default of SPEC's ``batch.max_bytes``), a v2 item 32 KB = 32,000
+bytes of compact JSON. Identifiers and attribute names count UTF-8 bytes; attribute values count
+UTF-8 bytes for strings and the JSON text for anything else.
+
+Track routes answer errors in Customer.io's shapes (v1 ``{"meta": {"errors": [...]}}``, v2
+``{"errors": [{batch_index, reason, field, message}]}``); the ``/_sandbox/*`` control routes
+need no auth and answer errors in the engine's own ``{"error", "message"}`` shape. A log entry
+is ``{method, path (as sent, still URL-encoded), status, body, response}``, added on arrival
+(``status`` None until answered). A scripted answer is taken before auth and replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import hmac
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+MAX_BATCH_BYTES = 500_000  # one v2 batch request body
+MAX_ITEM_BYTES = 32_000  # one v2 operation (compact JSON), and a v2 entity request body
+MAX_IDENTIFIER_BYTES = 150
+MAX_NAME_BYTES = 150
+MAX_VALUE_BYTES = 1000
+MAX_ATTRIBUTES = 300  # per identify call
+MAX_READ_BYTES = 5_000_000  # past this a body is refused unread (and not kept in the log)
+LOG_LIMIT = 10_000  # the request log keeps the newest entries, so a long run stays bounded
+IDENTIFIER_KINDS = ("id", "email", "cio_id")
+ACTIONS = ("identify", "delete")
+CUSTOMERS = b"/api/v1/customers/"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one operation (or one request) is refused, in Customer.io's v2 error terms."""
+
+    reason: str
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A valid person operation: who (store key), what, and the attributes to merge."""
+
+    person: str
+    action: str
+    attributes: dict[str, Any]
+
+
+@dataclass
+class Step:
+    """One scripted answer: wait `delay_s`, then answer `status` (None: handle normally)."""
+
+    status: int | None = None
+    retry_after: int | None = None
+    delay_s: float = 0.0
+    times: int = 1
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a handler answers; kept as a document so the log can show it too."""
+
+    status: int
+    doc: Any
+    headers: Mapping[str, str] | None = None
+
+
+def _size(value: Any) -> int:
+    return len(value.encode()) if isinstance(value, str) else len(orjson.dumps(value))
+
+
+def identifier_problems(value: Any, field: str) -> list[Problem]:
+    """An identifier must be a non-empty string (or integer) of at most 150 UTF-8 bytes."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return [Problem("invalid", field, "an identifier must be a string")]
+    text = str(value)
+    if not text:
+        return [Problem("required", field, "the identifier is empty")]
+    if len(text.encode()) > MAX_IDENTIFIER_BYTES:
+        return [Problem("too_long", field, f"the identifier is {len(text.encode())} bytes, "
+                        f"over the limit of {MAX_IDENTIFIER_BYTES}")]
+    return []
+
+
+def attribute_problems(attributes: Mapping[str, Any], prefix: str = "") -> list[Problem]:
+    """Every way `attributes` breaks Customer.io's per-identify limits."""
+    problems: list[Problem] = []
+    if len(attributes) > MAX_ATTRIBUTES:
+        problems.append(Problem("too_many", prefix.rstrip(".") or "attributes",
+                                f"{len(attributes)} attributes in one identify, over the limit "
+                                f"of {MAX_ATTRIBUTES}"))
+    for name, value in attributes.items():
+        if len(name.encode()) > MAX_NAME_BYTES:
+            problems.append(Problem("too_long", prefix + name, f"the attribute name is "
+                                    f"{len(name.encode())} bytes, over the limit of "
+                                    f"{MAX_NAME_BYTES}"))
+        if _size(value) > MAX_VALUE_BYTES:
+            problems.append(Problem("too_long", prefix + name, f"the value is {_size(value)} "
+                                    f"bytes, over the limit of {MAX_VALUE_BYTES}"))
+    return problems
+
+
+def parse_operation(op: Any) -> Operation | list[Problem]:
+    """A v2 operation as the sandbox applies it, or every reason it is refused."""
+    if not isinstance(op, dict):
+        return [Problem("invalid", "", "an operation must be a JSON object")]
+    if len(orjson.dumps(op)) > MAX_ITEM_BYTES:
+        return [Problem("too_large", "", f"the operation is {len(orjson.dumps(op))} bytes of "
+                        f"JSON, over the limit of {MAX_ITEM_BYTES}")]
+    problems: list[Problem] = []
+    if op.get("type") != "person":
+        problems.append(Problem("invalid" if "type" in op else "required", "type",
+                                "the sandbox models only operations of type \"person\""))
+    action = op.get("action")
+    if action not in ACTIONS:
+        problems.append(Problem("invalid" if "action" in op else "required", "action",
+                                f"action must be one of {', '.join(ACTIONS)}"))
+    identifiers = op.get("identifiers")
+    person = ""
+    if not isinstance(identifiers, dict) or len(identifiers) != 1:
+        problems.append(Problem("invalid" if identifiers is not None else "required",
+                                "identifiers", "identifiers must hold exactly one of "
+                                + ", ".join(IDENTIFIER_KINDS)))
+    else:
+        [(kind, value)] = identifiers.items()
+        if kind not in IDENTIFIER_KINDS:
+            problems.append(Problem("invalid", f"identifiers.{kind}", "identifiers must hold "
+                                    "exactly one of " + ", ".join(IDENTIFIER_KINDS)))
+        else:
+            problems += identifier_problems(value, f"identifiers.{kind}")
+            # v2 takes a bare cio_id; v1 paths address the same person as `cio_<id>`.
+            person = f"cio_{value}" if kind == "cio_id" else str(value)
+    attributes = op.get("attributes", {})
+    if not isinstance(attributes, dict):
+        problems.append(Problem("invalid", "attributes", "attributes must be a JSON object"))
+        attributes = {}
+    elif action == "identify":
+        problems += attribute_problems(attributes, "attributes.")
+    return problems or Operation(person, str(action), attributes)
+
+
+def parse_script(doc: Any) -> list[Step]:
+    """The steps of a ``POST /_sandbox/script`` body; ValueError says what is wrong."""
+    if not isinstance(doc, list):
+        raise ValueError("the script must be a JSON list of steps")
+    steps = []
+    for i, item in enumerate(doc):
+        if not isinstance(item, dict) or not item.keys() <= {"status", "retry_after",
+                                                             "delay_s", "times"}:
+            raise ValueError(f"step {i}: expected an object with status, retry_after, "
+                             "delay_s, times")
+        status, retry, delay, times = (item.get("status"), item.get("retry_after"),
+                                       item.get("delay_s", 0), item.get("times", 1))
+        if status is None and not delay:
+            raise ValueError(f"step {i}: give a status, a delay_s, or both")
+        if status is not None and (type(status) is not int or not 200 <= status <= 599):
+            raise ValueError(f"step {i}: status must be an HTTP status from 200 to 599")
+        if retry is not None and (type(retry) is not int or retry < 0):
+            raise ValueError(f"step {i}: retry_after must be a whole number of seconds")
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 600:
+            raise ValueError(f"step {i}: delay_s must be a number of seconds from 0 to 600")
+        if type(times) is not int or times < 1:
+            raise ValueError(f"step {i}: times must be a positive integer")
+        steps.append(Step(status, retry, float(delay), times))
+    return steps
+
+
+class Sandbox:
+    """The state of one Customer.io stand-in: credentials, people, request log, script.
+
+    Every method is safe to call from any thread while the server runs."""
+
+    def __init__(self, site_id: str = "sandbox", api_key: str = "sandbox", *,
+                 log_limit: int = LOG_LIMIT) -> None:
+        if not site_id or not api_key:
+            raise ValueError("the sandbox needs a non-empty site id and API key")
+        if ":" in site_id:
+            raise ValueError("a site id cannot contain ':' (HTTP Basic splits on it)")
+        self.site_id = site_id
+        self._credentials = (site_id.encode(), api_key.encode())
+        self._lock = threading.Lock()
+        self._people: dict[str, dict[str, Any]] = {}
+        self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
+        self._script: deque[Step] = deque()
+
+    def __repr__(self) -> str:  # never shows the API key
+        return f"Sandbox(site_id={self.site_id!r})"
+
+    def authorized(self, authorization: str | None) -> bool:
+        """Whether an ``Authorization`` header carries ``Basic site_id:api_key``."""
+        scheme, _, encoded = (authorization or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        site, colon, key = decoded.partition(b":")
+        # Both comparisons always run, so timing tells nothing about which part was wrong.
+        site_ok = hmac.compare_digest(site, self._credentials[0])
+        key_ok = hmac.compare_digest(key, self._credentials[1])
+        return bool(colon) and site_ok and key_ok
+
+    def people(self) -> dict[str, dict[str, Any]]:
+        """``{identifier: attributes}`` of every person identified and not deleted."""
+        with self._lock:
+            return copy.deepcopy(self._people)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The recorded requests, oldest first (``status`` is None while one is pending)."""
+        with self._lock:
+            return copy.deepcopy(list(self._log))
+
+    def add_script(self, steps: list[Step]) -> None:
+        with self._lock:
+            self._script.extend(replace(step) for step in steps)  # counted down here
+
+    def clear(self, *parts: str) -> None:
+        """Forget the named parts ("people", "requests", "script"); with none, all three:
+        a fresh sandbox with the same credentials."""
+        with self._lock:
+            parts = parts or ("people", "requests", "script")
+            if "people" in parts:
+                self._people.clear()
+            if "requests" in parts:
+                self._log.clear()
+            if "script" in parts:
+                self._script.clear()
+
+    def apply(self, op: Operation) -> None:
+        """Identify merges the attributes into the person (creating it); delete removes it."""
+        with self._lock:
+            if op.action == "delete":
+                self._people.pop(op.person, None)
+            else:
+                self._people.setdefault(op.person, {}).update(op.attributes)
+
+    def _next_step(self) -> Step | None:
+        with self._lock:
+            if not self._script:
+                return None
+            step = self._script[0]
+            step.times -= 1
+            if step.times <= 0:
+                self._script.popleft()
+            return step
+
+    def _arrive(self, method: str, path: str, body: Any) -> dict[str, Any]:
+        entry = {"method": method, "path": path, "status": None, "body": body,
+                 "response": None}
+        with self._lock:
+            self._log.append(entry)
+        return entry
+
+    def _answered(self, entry: dict[str, Any], answer: Answer) -> None:
+        with self._lock:
+            entry["status"], entry["response"] = answer.status, answer.doc
+
+    def _dump(self, what: str) -> bytes:
+        with self._lock:  # serialised under the lock: no copy, no torn read
+            if what == "people":
+                return orjson.dumps(self._people)
+            if what == "requests":
+                return orjson.dumps(list(self._log))
+            return orjson.dumps([asdict(step) for step in self._script])
+
+
+@dataclass(frozen=True)
+class _Body:
+    raw: bytes
+    whole: bool  # False: longer than MAX_READ_BYTES, only a prefix was read
+    json: Any = None
+    is_json: bool = False
+
+    def logged(self) -> Any:
+        """What the log shows: the parsed JSON, else the text."""
+        if not self.whole:
+            return f"<a body over {MAX_READ_BYTES} bytes, not kept>"
+        return self.json if self.is_json else self.raw.decode("utf-8", "replace")
+
+
+async def _read(request: Request) -> _Body:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_READ_BYTES:
+                return _Body(b"".join(chunks), whole=False)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        pass  # answered anyway, so the log shows what arrived
+    raw = b"".join(chunks)
+    try:
+        return _Body(raw, True, orjson.loads(raw), True)
+    except orjson.JSONDecodeError:
+        return _Body(raw, True)
+
+
+def _raw_path(request: Request) -> bytes:
+    """The path as sent, still percent-encoded: ``%2F`` in an identifier must not split it."""
+    raw = request.scope.get("raw_path")
+    if not isinstance(raw, bytes):
+        raw = request.url.path.encode()
+    return raw.split(b"?", 1)[0]
+
+
+def _meta(status: int, *errors: str) -> Answer:
+    return Answer(status, {"meta": {"errors": list(errors)}})
+
+
+def _errors(status: int, *problems: Problem) -> Answer:
+    return Answer(status, {"errors": [asdict(p) for p in problems]})
+
+
+def _respond(answer: Answer) -> Response:
+    empty = answer.status in (204, 304)
+    return Response(b"" if empty else orjson.dumps(answer.doc), status_code=answer.status,
+                    media_type="application/json", headers=answer.headers)
+
+
+Handler = Callable[[Request, _Body], Answer]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(sandbox: Sandbox) -> Starlette:
+    """The sandbox's HTTP API: Track routes (recorded, scripted, authenticated) and controls."""
+
+    async def answer(request: Request, body: _Body, handler: Handler) -> Answer:
+        step = sandbox._next_step()
+        if step is not None:
+            if step.delay_s:
+                await asyncio.sleep(step.delay_s)  # a slow peer, so clients can time out
+            if step.status is not None:
+                headers = ({"Retry-After": str(step.retry_after)}
+                           if step.retry_after is not None else None)
+                doc = ({"meta": {"errors": [f"scripted answer {step.status}"]}}
+                       if step.status >= 400 else {})
+                return Answer(step.status, doc, headers)
+        if not sandbox.authorized(request.headers.get("authorization")):
+            return _meta(401, "unauthorized")
+        if not body.whole:
+            return _meta(413, f"the body is over {MAX_READ_BYTES} bytes")
+        return handler(request, body)
+
+    def tracked(handler: Handler) -> Endpoint:
+        """A Track endpoint: recorded on arrival, then scripted, authenticated, handled."""
+        async def endpoint(request: Request) -> Response:
+            body = await _read(request)
+            entry = sandbox._arrive(request.method, _raw_path(request).decode("latin-1"),
+                                    body.logged())
+            result = await answer(request, body, handler)
+            sandbox._answered(entry, result)
+            return _respond(result)
+        return endpoint
+
+    async def refuse_route(request: Request, status: int,
+                           headers: Mapping[str, str] | None = None) -> Response:
+        """404/405, recorded unless it is a control route."""
+        message = ("no such route" if status == 404
+                   else "this route does not take that method")
+        result = Answer(status, {"meta": {"errors": [message]}}, headers)
+        path = _raw_path(request)
+        if not path.startswith(b"/_sandbox/"):
+            body = await _read(request)
+            entry = sandbox._arrive(request.method, path.decode("latin-1"), body.logged())
+            sandbox._answered(entry, result)
+        return _respond(result)
+
+    def region(request: Request, _body: _Body) -> Answer:
+        url = f"{request.url.scheme}://{request.url.netloc}"
+        return Answer(200, {"url": url, "region": "us", "environment_id": 1})
+
+    def customer_identifier(request: Request) -> str | Answer:
+        encoded = _raw_path(request)[len(CUSTOMERS):]
+        try:
+            identifier = unquote_to_bytes(encoded).decode("utf-8")
+        except UnicodeDecodeError:
+            return _meta(400, "the identifier is not UTF-8 once URL-decoded")
+        problems = identifier_problems(identifier, "identifier")
+        return _meta(400, *(f"{p.field}: {p.message}" for p in problems)) if problems \
+            else identifier
+
+    def identify_v1(request: Request, body: _Body) -> Answer:
+        identifier = customer_identifier(request)
+        if isinstance(identifier, Answer):
+            return identifier
+        empty = not body.is_json and not body.raw.strip()
+        attributes = {} if empty else body.json
+        if not isinstance(attributes, dict):
+            return _meta(400, "the body must be a JSON object of attributes")
+        problems = attribute_problems(attributes)
+        if problems:
+            return _meta(400, *(f"{p.field}: {p.message}" for p in problems))
+        sandbox.apply(Operation(identifier, "identify", attributes))
+        return Answer(200, {})
+
+    def delete_v1(request: Request, _body: _Body) -> Answer:
+        identifier = customer_identifier(request)
+        if isinstance(identifier, Answer):
+            return identifier
+        sandbox.apply(Operation(identifier, "delete", {}))
+        return Answer(200, {})
+
+    def batch_v2(_request: Request, body: _Body) -> Answer:
+        if len(body.raw) > MAX_BATCH_BYTES:
+            return _errors(413, Problem("too_large", "", f"the batch is {len(body.raw)} bytes, "
+                                        f"over the limit of {MAX_BATCH_BYTES}"))
+        ops = body.json.get("batch") if isinstance(body.json, dict) else None
+        if not isinstance(ops, list) or not ops:
+            return _errors(400, Problem("invalid", "batch", "the body must be JSON "
+                                        "{\"batch\": [operation, ...]} with at least one"))
+        errors: list[dict[str, Any]] = []
+        for index, op in enumerate(ops):
+            parsed = parse_operation(op)
+            if isinstance(parsed, Operation):
+                sandbox.apply(parsed)
+            else:
+                errors += [{"batch_index": index, **asdict(p)} for p in parsed]
+        return Answer(207, {"errors": errors}) if errors else Answer(200, {})
+
+    def entity_v2(_request: Request, body: _Body) -> Answer:
+        if len(body.raw) > MAX_ITEM_BYTES:
+            return _errors(413, Problem("too_large", "", f"the operation is {len(body.raw)} "
+                                        f"bytes, over the limit of {MAX_ITEM_BYTES}"))
+        parsed = parse_operation(body.json) if body.is_json else [
+            Problem("invalid", "", "the body must be one JSON operation")]
+        if isinstance(parsed, list):
+            return _errors(400, *parsed)
+        sandbox.apply(parsed)
+        return Answer(200, {})
+
+    by_method = {"PUT": tracked(identify_v1), "DELETE": tracked(delete_v1)}
+
+    async def customers(request: Request) -> Response:
+        # Only /api/v1/customers/{one encoded segment}; `%2F` stays inside the segment.
+        raw = _raw_path(request)
+        if not raw.startswith(CUSTOMERS) or not raw[len(CUSTOMERS):] or b"/" in raw[
+                len(CUSTOMERS):]:
+            return await refuse_route(request, 404)
+        if request.method not in by_method:
+            return await refuse_route(request, 405)
+        return await by_method[request.method](request)
+
+    def control(what: str) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            if request.method == "DELETE":
+                sandbox.clear(what)
+                return Response(b"{}", media_type="application/json")
+            if request.method == "POST":  # only /_sandbox/script takes one
+                body = await _read(request)
+                try:
+                    if not body.is_json:
+                        raise ValueError("the script must be JSON")
+                    sandbox.add_script(parse_script(body.json))
+                except ValueError as exc:
+                    return Response(orjson.dumps({"error": "invalid_script", "message": str(exc)}),
+                                    400, media_type="application/json")
+            return Response(sandbox._dump(what), media_type="application/json")
+        return endpoint
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return await refuse_route(request, exc.status_code, exc.headers)
+
+    routes = [
+        Route("/api/v1/accounts/region", tracked(region), methods=["GET"]),
+        Route("/api/v1/customers/{rest:path}", customers, methods=ALL_METHODS),
+        Route("/api/v2/batch", tracked(batch_v2), methods=["POST"]),
+        Route("/api/v2/entity", tracked(entity_v2), methods=["POST"]),
+        Route("/_sandbox/people", control("people"), methods=["GET", "DELETE"]),
+        Route("/_sandbox/requests", control("requests"), methods=["GET", "DELETE"]),
+        Route("/_sandbox/script", control("script"), methods=["GET", "POST", "DELETE"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.router.redirect_slashes = False  # `/api/v2/batch/` is a 404, as a redirect is no answer
+    return app
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 picks a free one. Bound before the server starts, so the
+    URL is known (and connectable) at once, and a busy port fails here as OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """The base URL of a listening socket, e.g. ``http://127.0.0.1:8081``."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def make_server(sandbox: Sandbox, *, quiet: bool = True) -> uvicorn.Server:
+    """uvicorn around the sandbox; `quiet` leaves logging alone (tests, embedding)."""
+    options: dict[str, Any] = {"log_config": None, "access_log": False} if quiet else {}
+    return uvicorn.Server(uvicorn.Config(create_app(sandbox), lifespan="off",
+                                         timeout_graceful_shutdown=2, **options))
+
+
+@contextmanager
+def running_sandbox(sandbox: Sandbox | None = None, host: str = "127.0.0.1",
+                    start_timeout_s: float = 10.0) -> Iterator[str]:
+    """Serve `sandbox` on a free port in a background thread; yields its base URL, and stops
+    it (in-flight requests get two seconds to finish) on exit."""
+    sock = listen(host, 0)
+    url = url_of(sock)
+    server = make_server(Sandbox() if sandbox is None else sandbox)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name="customerio-sandbox", daemon=True)
+    try:
+        thread.start()
+        deadline = time.monotonic() + start_timeout_s
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Customer.io sandbox did not start")
+            time.sleep(0.005)
+        yield url
+    finally:
+        server.should_exit = True
+        if thread.is_alive():
+            thread.join(start_timeout_s)
+        sock.close()
