@@ -437,9 +437,13 @@ def _export(doc: YamlFile, path: Path_, item: Any) -> ExportSpec | None:
         extra_attributes=tuple(str(a) for a in _list(item.get("extra_attributes"))),
         existing_users=item.get("existing_users") is True,
         on_exit=str(item.get("on_exit") or "none"),
-        rate_limit_per_s=float(rate) if isinstance(rate, int | float) and rate else 100.0,
-        batch_max_items=_int(batch.get("max_items"), 100),
-        batch_max_bytes=_int(batch.get("max_bytes"), 500_000),
+        rate_limit_per_s=float(rate) if isinstance(rate, int | float)
+        and not isinstance(rate, bool) else ExportSpec.rate_limit_per_s,
+        batch_max_items=_int(batch.get("max_items"), ExportSpec.batch_max_items),
+        batch_max_bytes=_int(batch.get("max_bytes"), ExportSpec.batch_max_bytes),
+        api=str(item.get("api") or ExportSpec.api),
+        concurrency=_int(item.get("concurrency"), ExportSpec.concurrency),
+        retry_horizon_s=_int(item.get("retry_horizon_s"), ExportSpec.retry_horizon_s),
         at=doc.at(path), places=_places(doc, path, item))
 
 

@@ -148,9 +148,12 @@ class ExportSpec:
     extra_attributes: tuple[str, ...] = ()
     existing_users: bool = False
     on_exit: str = "none"
-    rate_limit_per_s: float = 100.0
+    rate_limit_per_s: float = 100.0  # requests per second; 0: no limit
     batch_max_items: int = 100
     batch_max_bytes: int = 500_000
+    api: str = "v2"  # v2: POST /api/v2/batch; v1: PUT /api/v1/customers/{id} per member
+    concurrency: int = 2  # requests in flight at once
+    retry_horizon_s: int = 86_400  # a failing item is retried this long, then dead-lettered
     at: Located | None = None
     places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 

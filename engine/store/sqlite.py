@@ -86,6 +86,44 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX audience_checks_at ON audience_checks(at);
     """,
+    # Exports: the outbox of requests to make, written with the membership change that causes
+    # them; what each job last sent per member (to send again only on a real change); the
+    # items a destination refused for good; each job's state.
+    """
+    CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY,
+        job        TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        action     TEXT NOT NULL,
+        body       BLOB NOT NULL,
+        created    INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_at    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_due ON outbox(job, next_at, id);
+    CREATE TABLE export_members (
+        job        TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        identifier TEXT NOT NULL,
+        digest     TEXT NOT NULL,
+        PRIMARY KEY (job, profile_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE export_dead (
+        id         INTEGER PRIMARY KEY,
+        job        TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        action     TEXT NOT NULL,
+        body       BLOB NOT NULL,
+        status     INTEGER NOT NULL,
+        response   TEXT NOT NULL,
+        at         INTEGER NOT NULL
+    );
+    CREATE TABLE export_jobs (
+        job        TEXT PRIMARY KEY,
+        paused     TEXT,
+        backfilled TEXT
+    );
+    """,
 )
 
 _CHUNK = 500  # host parameters per IN (...) query; SQLite's default limit is far above this

@@ -20,13 +20,8 @@ import httpx
 import orjson
 import pytest
 
-from engine.exports.sandbox import (
-    MAX_BATCH_BYTES,
-    MAX_ITEM_BYTES,
-    MAX_VALUE_BYTES,
-    Sandbox,
-    running_sandbox,
-)
+from engine.exports.limits import MAX_BATCH_BYTES, MAX_ITEM_BYTES, MAX_VALUE_BYTES
+from engine.exports.sandbox import Sandbox, running_sandbox
 
 SITE = "site-123"
 KEY = "key-456"
