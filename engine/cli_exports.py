@@ -1,13 +1,17 @@
-"""The export commands of ``engine``: ``engine sandbox customerio`` (SPEC §9.4).
+"""The export commands of ``engine``: ``engine export run JOB`` and
+``engine sandbox customerio`` (SPEC §3, §9.4).
 
-The command only parses its arguments, builds the sandbox of `engine.exports.sandbox` and runs
-it in the foreground until Ctrl+C; `engine.cli` registers it next to the other commands.
+They only parse arguments and call `engine.exports`: `export run` drains one job's outbox;
+`sandbox` runs the Customer.io stand-in of `engine.exports.sandbox` in the foreground until
+Ctrl+C. `engine.cli` registers them next to the other commands.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +52,29 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_run(args: argparse.Namespace) -> int:
+    from engine.cli import config_overrides, resolve_config_path
+    from engine.config import load_config
+    from engine.engine import Engine
+    from engine.exports import service
+
+    config = load_config(resolve_config_path(args), config_overrides(args))
+    start = time.perf_counter()
+    with Engine(config) as eng:
+        stats, queued = service.run(eng, args.job, existing_users=args.existing_users)
+        left = eng.store.outbox_depth(args.job)
+    if queued is not None:
+        print(f"backfill: {queued[(args.job, 'queued')]:,} members queued, "
+              f"{queued[(args.job, 'skipped')]:,} without an id skipped")
+    print(f"{args.job}: {stats.sent:,} sent, {stats.retried:,} retried, {stats.dead:,} dead "
+          f"in {stats.requests:,} requests, {time.perf_counter() - start:.2f}s; "
+          f"{left:,} left in the outbox")
+    if stats.paused:
+        print(f"engine: error: {stats.paused}", file=sys.stderr)
+        return 1
+    return 0 if not stats.dead else 1
+
+
 def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the export commands to the ``engine`` parser.
 
@@ -67,3 +94,16 @@ def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser],
     p.add_argument("--api-key", default=DEFAULT_CREDENTIAL, metavar="K",
                    help=f"the Track API key clients must send (default {DEFAULT_CREDENTIAL})")
     p.set_defaults(run=cmd_sandbox)
+
+    exp = sub.add_parser("export", help="run export jobs")
+    esub = exp.add_subparsers(dest="export_command", required=True, metavar="COMMAND")
+    p = esub.add_parser("run", help="run one export job until its outbox is drained",
+                        description="Apply the logged events, then send the job's outbox to "
+                                    "its destination until it is empty (for cron and tests). "
+                                    "Exit 1 when an item was refused for good or the job is "
+                                    "paused. Stop the daemon first: it runs its jobs itself.")
+    add_config_arguments(p)
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--existing-users", action="store_true",
+                   help="queue every current member of the job's audience first (a backfill)")
+    p.set_defaults(run=cmd_export_run)

@@ -206,7 +206,7 @@ class Engine:
     def _processor(self, config: Config) -> Processor:
         return Processor(config.pipeline, self.store, clock=self.clock,
                          max_profiles_per_value=config.settings.identity.max_profiles_per_value,
-                         audiences=config.audiences)
+                         audiences=config.audiences, exports=config.exports)
 
     def _writable(self) -> None:
         if self.read_only:
@@ -490,9 +490,12 @@ class Engine:
 
         def work() -> None:
             nonlocal count
+            now = self.clock()
+            diffs: list[membership.Diff] = []
             with self.store.transaction():
                 count, moves = membership.due(self.config.audiences, self.store,
-                                              self.config.pipeline.rules, self.clock(), limit)
+                                              self.config.pipeline.rules, now, limit, diffs)
+                self.processor.export(diffs, now)
             self.processor.moves += moves
 
         self._guarded(work)

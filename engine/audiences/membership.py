@@ -11,7 +11,8 @@ exactly 30 days after its last activity).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from engine.audiences.compiled import Audiences
@@ -22,9 +23,30 @@ from engine.store.sqlite import SqliteStore
 Moves = Counter[tuple[str, str]]  # (audience, "enter" | "exit") -> profiles
 
 
+@dataclass
+class Diff:
+    """One profile's membership before and after a change (what export jobs act on)."""
+
+    profile_id: int
+    members: list[str]  # now
+    was: list[str]  # before
+    _view: Callable[[], dict[str, Any] | None]
+
+    @property
+    def view(self) -> dict[str, Any] | None:
+        """The profile's fields now (None: it is gone)."""
+        return self._view()
+
+
+def _constant(view: dict[str, Any] | None) -> Callable[[], dict[str, Any] | None]:
+    return lambda: view
+
+
 def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule],
-           profiles: Iterable[Profile], deleted: Iterable[int], now: int) -> Moves:
-    """Write the membership changes of these profiles (in the caller's transaction)."""
+           profiles: Iterable[Profile], deleted: Iterable[int], now: int,
+           diffs: list[Diff] | None = None) -> Moves:
+    """Write the membership changes of these profiles (in the caller's transaction); with
+    `diffs`, append each profile's before and after to it."""
     moves: Moves = Counter()
     if not len(audiences):
         return moves
@@ -44,10 +66,14 @@ def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRu
         exits += [(name, profile.id) for name in sorted(was, key=lambda a: order.get(a, -1))
                   if name not in now_in]
         checks += [(a.name, profile.id, audiences.next_check(a, view, now)) for a in timed]
+        if diffs is not None:
+            diffs.append(Diff(profile.id, now_in, list(was), _constant(view)))
     for pid in gone:
         exits += [(name, pid) for name in sorted(before.get(pid, {}),
                                                   key=lambda a: order.get(a, -1))]
         checks += [(a.name, pid, None) for a in timed]
+        if diffs is not None:
+            diffs.append(Diff(pid, [], list(before.get(pid, {})), _constant(None)))
     store.change_membership(enters, exits, now)
     if checks:
         store.set_checks(checks)
@@ -65,17 +91,22 @@ def standing(audiences: Audiences, view: dict[str, Any], now: int
             [(a.name, audiences.next_check(a, view, now)) for a in audiences if a.clock_reads])
 
 
+Standing = tuple[list[str], list[tuple[str, int | None]]]
+
+
 def enter_new(store: SqliteStore,
-              profiles: Iterable[tuple[int, tuple[list[str], list[tuple[str, int | None]]]]],
-              now: int) -> Moves:
+              profiles: Iterable[tuple[int, Standing, Callable[[], dict[str, Any] | None]]],
+              now: int, diffs: list[Diff] | None = None) -> Moves:
     """Write the membership of brand-new profiles from their `standing` (bulk ingest works it
-    out in its decoder processes)."""
+    out in its decoder processes); each comes with a reader of its view, for `diffs`."""
     moves: Moves = Counter()
     enters: list[tuple[str, int]] = []
     checks: list[tuple[str, int, int | None]] = []
-    for pid, (names, next_checks) in profiles:
+    for pid, (names, next_checks), view in profiles:
         enters += [(name, pid) for name in names]
         checks += [(name, pid, at) for name, at in next_checks if at is not None]
+        if diffs is not None and names:
+            diffs.append(Diff(pid, names, [], view))
     store.change_membership(enters, (), now)
     if checks:
         store.set_checks(checks)
@@ -85,7 +116,7 @@ def enter_new(store: SqliteStore,
 
 
 def due(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule], now: int,
-        limit: int = 1000) -> tuple[int, Moves]:
+        limit: int = 1000, diffs: list[Diff] | None = None) -> tuple[int, Moves]:
     """Re-evaluate the profiles whose membership may have flipped by `now` (in the caller's
     transaction); how many were due, and the changes."""
     pids = store.due_checks(now, limit)
@@ -94,4 +125,4 @@ def due(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule]
     docs = store.load_profiles(pids)
     profiles = [Profile.loads(pid, doc) for pid, doc in docs.items()]
     missing = [pid for pid in pids if pid not in docs]
-    return len(pids), update(audiences, store, rules, profiles, missing, now)
+    return len(pids), update(audiences, store, rules, profiles, missing, now, diffs)

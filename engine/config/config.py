@@ -12,6 +12,7 @@ from pathlib import Path
 from engine.audiences.compiled import Audiences
 from engine.config.model import Settings
 from engine.errors import ConfigError
+from engine.exports.jobs import ExportJobs
 from engine.pipeline.compiled import CompiledMapping, Pipeline
 
 
@@ -22,6 +23,7 @@ class Config:
         self.settings = settings
         self.pipeline = Pipeline(settings)
         self.audiences = Audiences(settings.audiences)
+        self.exports = ExportJobs(settings)
 
     @property
     def path(self) -> str:

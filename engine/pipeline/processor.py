@@ -22,7 +22,8 @@ import orjson
 
 from engine.audiences import membership
 from engine.audiences.compiled import Audiences
-from engine.audiences.membership import Moves
+from engine.audiences.membership import Diff, Moves, Standing
+from engine.exports.jobs import Counts, ExportJobs
 from engine.pipeline.compiled import FailureWatch, Pipeline
 from engine.pipeline.merge import State
 from engine.pipeline.profile import Profile
@@ -123,10 +124,14 @@ def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]
 
 # Events folded ahead of identity resolution, per set of identities (bulk ingest):
 # (identities, pickled field states, newest event time, the profile document it makes alone).
-Group = tuple[list[IdentityKey], bytes, int, bytes, "Standing"]
-# A group's audience standing as a new profile, worked out by the decoder that folded it:
-# the audiences it is in, and per audience with a relative-date filter, its next check.
-Standing = tuple[list[str], list[tuple[str, int | None]]]
+# (…, its audience standing as a new profile, worked out by the decoder that folded it: the
+# audiences it is in, and per audience with a relative-date filter, its next check)
+Group = tuple[list[IdentityKey], bytes, int, bytes, Standing]
+
+
+def _viewer(pid: int, doc: bytes, rules: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
+    """Reads a new profile's view only if an export job asks for it."""
+    return lambda: Profile.loads(pid, doc).view(rules)
 
 
 class _Lru(OrderedDict[Any, Any]):
@@ -162,10 +167,13 @@ class Processor:
                  max_profiles_per_value: int = 100, cache_profiles: int = 50_000,
                  cache_identities: int = 200_000, max_dirty: int = 25_000,
                  flush_events: int = 250_000, clock: Callable[[], int] | None = None,
-                 audiences: Audiences | None = None) -> None:
+                 audiences: Audiences | None = None, exports: ExportJobs | None = None
+                 ) -> None:
         self.pipeline = pipeline
         self.store = store
         self.audiences = audiences
+        self.exports = exports
+        self.export_counts: Counts = Counter()  # outbox items queued and members skipped
         self.moves: Moves = Counter()  # audience enters and exits written so far
         self.clock = clock or (lambda: 0)
         self.watch = FailureWatch(pipeline)
@@ -296,18 +304,28 @@ class Processor:
             self.store.put_profiles((pid, updated, doc)
                                     for pid, (updated, doc, _s) in fresh.items())
             if self.audiences:  # new profiles: no membership to compare with
+                diffs: list[Diff] = []
                 self.moves += membership.enter_new(
-                    self.store, ((pid, standing) for pid, (_u, _d, standing) in fresh.items()),
-                    now)
+                    self.store, ((pid, standing, _viewer(pid, doc, rules))
+                                 for pid, (_u, doc, standing) in fresh.items()), now, diffs)
+                self.export(diffs, now)
         self.stats.add(stats)
         return stats
+
+    def export(self, diffs: list[Diff], now: int) -> None:
+        """Queue what membership changes mean for the export jobs (caller's transaction)."""
+        if self.exports is not None and diffs:
+            self.export_counts += self.exports.enqueue(self.store, diffs, now)
 
     def flush(self) -> None:
         """Write every unflushed change. Call inside the transaction that sets the position."""
         store = self.store
         if self.audiences and (self.dirty or self.deleted):
+            now = self.clock()
+            diffs: list[Diff] = []
             self.moves += membership.update(self.audiences, store, self.pipeline.rules,
-                                            self.dirty.values(), self.deleted, self.clock())
+                                            self.dirty.values(), self.deleted, now, diffs)
+            self.export(diffs, now)
         if self.dirty:
             store.put_profiles((pid, prof.updated, prof.dumps())
                                for pid, prof in self.dirty.items())

@@ -485,3 +485,99 @@ class SqliteStore:
             sql += " WHERE profile_id = ?"
             params = (profile_id,)
         return list(self.db.execute(sql + " ORDER BY id", params))
+
+    # ---- exports
+
+    def add_outbox(self, job: str, items: Sequence[tuple[int, str, bytes]], now: int) -> None:
+        """Queue ``(profile_id, action, body)`` items for a job."""
+        if items:
+            self.db.executemany(
+                "INSERT INTO outbox(job, profile_id, action, body, created, next_at) "
+                "VALUES (?, ?, ?, ?, ?, 0)", [(job, p, a, b, now) for p, a, b in items])
+
+    def export_members(self, job: str, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """What a job last queued per member: ``{profile_id: (identifier, digest)}``."""
+        found: dict[int, tuple[str, str]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT profile_id, identifier, digest FROM export_members "  # noqa: S608
+                f"WHERE job = ? AND profile_id IN ({marks})", (job, *chunk))
+            for pid, identifier, digest in rows:
+                found[pid] = (identifier, digest)
+        return found
+
+    def set_export_members(self, job: str, rows: Sequence[tuple[int, str, str]],
+                           gone: Sequence[int]) -> None:
+        if rows:
+            self.db.executemany(
+                "INSERT INTO export_members(job, profile_id, identifier, digest) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(job, profile_id) DO UPDATE SET "
+                "identifier = excluded.identifier, digest = excluded.digest",
+                [(job, p, i, d) for p, i, d in rows])
+        if gone:
+            self.db.executemany("DELETE FROM export_members WHERE job = ? AND profile_id = ?",
+                                [(job, p) for p in gone])
+
+    def due_outbox(self, job: str, now: int, limit: int, skip: Sequence[int] = ()
+                   ) -> list[tuple[int, int, str, bytes, int, int]]:
+        """Items of a job due at `now`, oldest first: ``(id, profile_id, action, body,
+        attempts, created)``."""
+        rows = self.db.execute(
+            "SELECT id, profile_id, action, body, attempts, created FROM outbox "
+            "WHERE job = ? AND next_at <= ? ORDER BY id LIMIT ?",
+            (job, now, limit + len(skip)))
+        skipped = set(skip)
+        return [r for r in rows if r[0] not in skipped][:limit]
+
+    def outbox_depth(self, job: str | None = None) -> int:
+        if job is None:
+            return self._scalar("SELECT COUNT(*) FROM outbox")
+        return self._scalar("SELECT COUNT(*) FROM outbox WHERE job = ?", (job,))
+
+    def next_outbox(self, job: str) -> int | None:
+        row = self.db.execute("SELECT MIN(next_at) FROM outbox WHERE job = ?", (job,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def outbox_done(self, ids: Sequence[int]) -> None:
+        self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def outbox_retry(self, rows: Sequence[tuple[int, int]]) -> None:
+        """``(id, next_at)``: try these again later."""
+        self.db.executemany("UPDATE outbox SET attempts = attempts + 1, next_at = ? "
+                            "WHERE id = ?", [(at, i) for i, at in rows])
+
+    def outbox_dead(self, rows: Sequence[tuple[int, int, str]], at: int) -> None:
+        """``(id, status, response)``: refused for good; kept with the response."""
+        for item_id, status, response in rows:
+            self.db.execute(
+                "INSERT INTO export_dead(job, profile_id, action, body, status, response, at) "
+                "SELECT job, profile_id, action, body, ?, ?, ? FROM outbox WHERE id = ?",
+                (status, response, at, item_id))
+            self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def export_dead(self, job: str | None = None, limit: int = 100
+                    ) -> list[tuple[int, str, int, str, bytes, int, str, int]]:
+        """Dead export items, oldest first: ``(id, job, profile_id, action, body, status,
+        response, at)``."""
+        sql = ("SELECT id, job, profile_id, action, body, status, response, at FROM export_dead")
+        params: tuple[Any, ...] = ()
+        if job is not None:
+            sql += " WHERE job = ?"
+            params = (job,)
+        return list(self.db.execute(sql + " ORDER BY id LIMIT ?", (*params, limit)))
+
+    def job_state(self, job: str) -> tuple[str | None, str | None]:
+        """``(paused because, backfilled digest)`` of a job."""
+        row = self.db.execute("SELECT paused, backfilled FROM export_jobs WHERE job = ?",
+                              (job,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def set_paused(self, job: str, reason: str | None) -> None:
+        self.db.execute("INSERT INTO export_jobs(job, paused) VALUES (?, ?) "
+                        "ON CONFLICT(job) DO UPDATE SET paused = excluded.paused", (job, reason))
+
+    def set_backfilled(self, job: str, digest: str) -> None:
+        self.db.execute("INSERT INTO export_jobs(job, backfilled) VALUES (?, ?) "
+                        "ON CONFLICT(job) DO UPDATE SET backfilled = excluded.backfilled",
+                        (job, digest))

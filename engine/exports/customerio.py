@@ -1,0 +1,180 @@
+"""The Customer.io Track API client (SPEC §9.4), on httpx.
+
+It turns outbox items into requests — v2 `POST /api/v2/batch` by default, or v1
+`PUT`/`DELETE /api/v1/customers/{id}` one member at a time — and every answer into one outcome
+per item, so the runner never has to know HTTP: sent; retry (429, 5xx, a network error or a
+timeout; with Customer.io's `Retry-After` when it gives one); dead (refused for good, with the
+response); or auth (401/403: the job's credentials are wrong, nothing more can be sent). The
+limits are checked before anything is sent, and an item that breaks them is dead at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from engine.config.model import AuthorizationSpec
+from engine.exports.limits import (
+    MAX_BATCH_BYTES,
+    MAX_ITEM_BYTES,
+    attribute_problems,
+    identifier_problems,
+)
+
+HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+SENT, RETRY, DEAD, AUTH = "sent", "retry", "dead", "auth"
+RESPONSE_KEPT = 2000  # characters of a refusal kept with a dead item
+
+
+@dataclass(frozen=True)
+class Item:
+    """One outbox item to send: its id, `identify` or `delete`, and its body."""
+
+    id: int
+    action: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # SENT, RETRY, DEAD, AUTH
+    status: int = 0  # the HTTP status (0: none came)
+    response: str = ""  # why, for a dead item or a paused job
+    retry_after_s: float | None = None
+
+
+class CredentialsError(Exception):
+    """Customer.io refused the job's credentials (401/403)."""
+
+
+def base_url(auth: AuthorizationSpec) -> str:
+    return (auth.base_url or HOSTS.get(auth.region, HOSTS["us"])).rstrip("/")
+
+
+def problems(item: Item) -> str | None:
+    """Why Customer.io would refuse the item (the limits of SPEC §9.4), or None."""
+    found = identifier_problems(item.body.get("id"), "identifiers.id")
+    found += attribute_problems(item.body.get("attributes") or {}, "attributes.")
+    if not found and item.action != "delete" and len(orjson.dumps(operation(item))) > \
+            MAX_ITEM_BYTES:
+        return f"the item is over {MAX_ITEM_BYTES} bytes"
+    return "; ".join(f"{p.field}: {p.message}" for p in found) or None
+
+
+def operation(item: Item) -> dict[str, Any]:
+    """The v2 batch operation of an item."""
+    op: dict[str, Any] = {"type": "person", "identifiers": {"id": item.body["id"]},
+                          "action": item.action}
+    if item.action != "delete":
+        op["attributes"] = item.body.get("attributes") or {}
+    return op
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _answer(response: httpx.Response) -> Outcome:
+    """The outcome of a whole request (every item shares it)."""
+    status = response.status_code
+    text = response.text[:RESPONSE_KEPT]
+    if status < 300:
+        return Outcome(SENT, status)
+    if status in (401, 403):
+        return Outcome(AUTH, status, text)
+    if status == 429 or status >= 500 or status == 408:
+        return Outcome(RETRY, status, text, _retry_after(response))
+    return Outcome(DEAD, status, text)
+
+
+class TrackClient:
+    """Requests to one Customer.io workspace. Thread-safe (httpx.Client is)."""
+
+    def __init__(self, auth: AuthorizationSpec, *, timeout_s: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = base_url(auth)
+        self.http = httpx.Client(base_url=self.url, auth=(auth.site_id, auth.api_key),
+                                 timeout=timeout_s, transport=transport,
+                                 headers={"content-type": "application/json"})
+
+    def close(self) -> None:
+        self.http.close()
+
+    def check_credentials(self) -> None:
+        """`GET /api/v1/accounts/region`: raises `CredentialsError` on 401/403 (and httpx's
+        errors when Customer.io cannot be reached)."""
+        response = self.http.get("/api/v1/accounts/region")
+        if response.status_code in (401, 403):
+            raise CredentialsError(f"Customer.io refused the credentials ({response.status_code})")
+        response.raise_for_status()
+
+    def send(self, api: str, items: Sequence[Item]) -> list[Outcome]:
+        """One outcome per item, in order."""
+        outcomes: list[Outcome | None] = [None] * len(items)
+        sendable: list[int] = []
+        for i, item in enumerate(items):
+            why = problems(item)
+            if why is None:
+                sendable.append(i)
+            else:
+                outcomes[i] = Outcome(DEAD, 0, f"not sent: {why}")
+        if api == "v1":
+            for i in sendable:
+                outcomes[i] = self._v1(items[i])
+        elif sendable:
+            for i, outcome in zip(sendable, self._v2([items[i] for i in sendable]),
+                                  strict=True):
+                outcomes[i] = outcome
+        return [o if o is not None else Outcome(DEAD, 0, "not sent") for o in outcomes]
+
+    def _request(self, method: str, path: str, body: bytes | None) -> httpx.Response | Outcome:
+        try:
+            return self.http.request(method, path, content=body)
+        except httpx.TimeoutException as exc:
+            return Outcome(RETRY, 0, f"timed out: {type(exc).__name__}")
+        except httpx.TransportError as exc:
+            return Outcome(RETRY, 0, f"network error: {type(exc).__name__}")
+
+    def _v1(self, item: Item) -> Outcome:
+        path = f"/api/v1/customers/{quote(str(item.body['id']), safe='')}"
+        if item.action == "delete":
+            answer = self._request("DELETE", path, None)
+        else:
+            answer = self._request("PUT", path, orjson.dumps(item.body.get("attributes") or {}))
+        return answer if isinstance(answer, Outcome) else _answer(answer)
+
+    def _v2(self, items: Sequence[Item]) -> list[Outcome]:
+        ops = [orjson.dumps(operation(item)) for item in items]
+        body = b'{"batch":[' + b",".join(ops) + b"]}"
+        if len(body) > MAX_BATCH_BYTES:  # the runner packs batches below this
+            return [Outcome(DEAD, 0, f"not sent: the batch is over {MAX_BATCH_BYTES} bytes")
+                    for _ in items]
+        answer = self._request("POST", "/api/v2/batch", body)
+        if isinstance(answer, Outcome):
+            return [answer] * len(items)
+        if answer.status_code != 207:
+            return [_answer(answer)] * len(items)
+        try:  # some items refused: each error names its batch_index
+            errors = orjson.loads(answer.content).get("errors") or []
+        except (orjson.JSONDecodeError, AttributeError):
+            errors = []
+        refused: dict[int, str] = {}
+        for error in errors:
+            if isinstance(error, dict) and isinstance(error.get("batch_index"), int):
+                refused[error["batch_index"]] = orjson.dumps(error).decode()[:RESPONSE_KEPT]
+        return [Outcome(DEAD, 207, refused[i]) if i in refused else Outcome(SENT, 207)
+                for i in range(len(items))]
+
+
+def batch_bytes(items: Sequence[Item]) -> int:
+    """The size of the v2 batch body these items make."""
+    return 12 + sum(len(orjson.dumps(operation(i))) + 1 for i in items)

@@ -1,0 +1,204 @@
+"""Delivering one export job's outbox (SPEC §9.4): at least once, rate-limited, retried.
+
+A runner takes the job's due items oldest first, packs them into requests (v2 batches within
+`batch.max_items` and `batch.max_bytes`; v1 one member per request), keeps at most
+`concurrency` requests in flight and starts at most `rate_limit_per_s` per second (a token
+bucket), and applies each outcome in one transaction: sent items leave the outbox; items to
+retry wait — `Retry-After` when Customer.io gives one, else an exponential backoff with
+jitter — until `retry_horizon_s` after they were queued, then become dead letters; refused
+items become dead letters with the response at once; a 401 or 403 pauses the job with a clear
+error until the config is reloaded. An item leaves the outbox only after its answer, so a crash
+at any moment sends it again rather than never (at-least-once; identify is idempotent).
+
+Each job has its own runner, thread, connection and limits: one failing job never slows another.
+The clock and the sleep are injected, so tests run a 429 storm without waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import orjson
+
+from engine.exports.customerio import AUTH, DEAD, RETRY, SENT, Item, Outcome, TrackClient
+from engine.exports.customerio import batch_bytes as v2_bytes
+from engine.exports.jobs import ExportJob
+from engine.store.sqlite import SqliteStore
+
+log = logging.getLogger("engine.exports")
+
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 300.0
+IDLE_S = 1.0  # a runner with nothing due looks again this often (or when woken)
+
+
+@dataclass
+class JobStats:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    requests: int = 0
+    paused: str | None = None
+    last_error: str | None = None
+
+    def add(self, other: JobStats) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.dead += other.dead
+        self.requests += other.requests
+        self.paused = other.paused or self.paused
+        self.last_error = other.last_error or self.last_error
+
+
+@dataclass
+class TokenBucket:
+    """At most `rate` starts per second on average, bursts up to one second's worth."""
+
+    rate: float  # 0: no limit
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    tokens: float = 0.0
+    at: float = field(default=-1.0)
+
+    def take(self) -> None:
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        if self.at < 0:
+            self.tokens, self.at = max(1.0, self.rate), now
+        self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            wait = (1 - self.tokens) / self.rate
+            self.sleep(wait)
+            self.tokens, self.at = 1.0, self.at + wait
+        self.tokens -= 1
+
+
+class JobRunner:
+    """Sends one job's outbox through a `TrackClient`."""
+
+    def __init__(self, job: ExportJob, store: SqliteStore, client: TrackClient, *,
+                 clock: Callable[[], int] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
+        self.job = job
+        self.spec = job.spec
+        self.store = store
+        self.client = client
+        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 -- backoff jitter, not a secret
+        self.bucket = TokenBucket(self.spec.rate_limit_per_s, lambda: self.clock() / 1000, sleep)
+        self.pool = ThreadPoolExecutor(max(1, self.spec.concurrency),
+                                       thread_name_prefix=f"export-{job.name}")
+        self.stats = JobStats()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def run(self, *, until_empty: bool = True, stop: threading.Event | None = None
+            ) -> JobStats:
+        """Send until the outbox is empty (`until_empty`), or until `stop` is set."""
+        while stop is None or not stop.is_set():
+            paused, _backfilled = self.store.job_state(self.job.name)
+            if paused:
+                self.stats.paused = paused
+                return self.stats
+            if self.step():
+                continue
+            following = self.store.next_outbox(self.job.name)
+            if following is None and until_empty:
+                return self.stats
+            wait = IDLE_S if following is None else max(0.0, (following - self.clock()) / 1000)
+            if stop is not None:
+                stop.wait(min(wait, IDLE_S))
+            else:
+                self.sleep(wait)
+        return self.stats
+
+    def step(self) -> bool:
+        """Send one round of due items (up to `concurrency` requests); whether any were due."""
+        spec = self.spec
+        per_request = 1 if spec.api == "v1" else spec.batch_max_items
+        rows = self.store.due_outbox(self.job.name, self.clock(),
+                                     per_request * max(1, spec.concurrency))
+        if not rows:
+            return False
+        items = {r[0]: Item(r[0], r[2], orjson.loads(r[3])) for r in rows}
+        meta = {r[0]: (r[4], r[5]) for r in rows}  # attempts, created
+        requests = self._pack(list(items.values()))
+        futures = []
+        for request in requests:
+            self.bucket.take()
+            futures.append((request, self.pool.submit(self.client.send, spec.api, request)))
+        outcomes: list[tuple[Item, Outcome]] = []
+        for request, future in futures:
+            outcomes += zip(request, future.result(), strict=True)
+        self._apply(outcomes, meta, len(requests))
+        return True
+
+    def _pack(self, items: list[Item]) -> list[list[Item]]:
+        if self.spec.api == "v1":
+            return [[item] for item in items]
+        requests: list[list[Item]] = [[]]
+        for item in items:
+            current = requests[-1]
+            if current and (len(current) >= self.spec.batch_max_items or
+                            v2_bytes([*current, item]) > self.spec.batch_max_bytes):
+                requests.append(current := [])
+            current.append(item)
+        return requests
+
+    def _apply(self, outcomes: list[tuple[Item, Outcome]], meta: dict[int, tuple[int, int]],
+               requests: int) -> None:
+        now = self.clock()
+        done: list[int] = []
+        retry: list[tuple[int, int]] = []
+        dead: list[tuple[int, int, str]] = []
+        paused: str | None = None
+        horizon_ms = self.spec.retry_horizon_s * 1000
+        for item, outcome in outcomes:
+            attempts, created = meta[item.id]
+            if outcome.kind == SENT:
+                done.append(item.id)
+            elif outcome.kind == DEAD:
+                dead.append((item.id, outcome.status, outcome.response))
+            elif outcome.kind == AUTH:
+                paused = (f"Customer.io refused the credentials of authorization "
+                          f"{self.spec.authorization!r} ({outcome.status}); the job is paused "
+                          "until the config is fixed and reloaded")
+            else:  # RETRY
+                delay = outcome.retry_after_s
+                if delay is None:
+                    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempts)
+                    delay *= self.rng.uniform(0.5, 1.0)
+                at = now + int(delay * 1000)
+                if at - created > horizon_ms:
+                    dead.append((item.id, outcome.status, f"gave up after {attempts + 1} "
+                                 f"attempts in {self.spec.retry_horizon_s}s: {outcome.response}"))
+                else:
+                    retry.append((item.id, at))
+        with self.store.transaction():
+            self.store.outbox_done(done)
+            self.store.outbox_retry(retry)
+            self.store.outbox_dead(dead, now)
+            if paused is not None:
+                self.store.set_paused(self.job.name, paused)
+        s = self.stats
+        s.sent += len(done)
+        s.retried += len(retry)
+        s.dead += len(dead)
+        s.requests += requests
+        if paused is not None:
+            s.paused = s.last_error = paused
+            log.error("export job paused", extra={"job": self.job.name, "reason": paused})
+        elif retry or dead:
+            failed = next(o for _i, o in outcomes if o.kind in (RETRY, DEAD))
+            s.last_error = f"{failed.status or 'no answer'}: {failed.response[:200]}"
