@@ -164,6 +164,8 @@ class JobRunner:
         dead: list[tuple[int, int, str]] = []
         paused: str | None = None
         horizon_ms = self.spec.retry_horizon_s * 1000
+        # one jitter per round: items that failed together stay together for their retry
+        jitter = self.rng.uniform(0.5, 1.0)
         for item, outcome in outcomes:
             attempts, created = meta[item.id]
             if outcome.kind == SENT:
@@ -177,8 +179,7 @@ class JobRunner:
             else:  # RETRY
                 delay = outcome.retry_after_s
                 if delay is None:
-                    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempts)
-                    delay *= self.rng.uniform(0.5, 1.0)
+                    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempts) * jitter
                 at = now + int(delay * 1000)
                 if at - created > horizon_ms:
                     dead.append((item.id, outcome.status, f"gave up after {attempts + 1} "

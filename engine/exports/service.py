@@ -24,6 +24,7 @@ from engine.exports.runner import JobRunner, JobStats
 from engine.pipeline.profile import Profile
 
 PAGE = 1000
+TIMEOUT_S = 10.0  # per request to the destination
 
 
 def job_of(engine: Engine, name: str) -> ExportJob:
@@ -75,7 +76,7 @@ def start(engine: Engine, job: ExportJob, client: TrackClient) -> str | None:
 
 
 def run(engine: Engine, name: str, *, existing_users: bool = False,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None, timeout_s: float = TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep) -> tuple[JobStats, Counts | None]:
     """Run one job until its outbox is drained (`engine export run`)."""
     job = job_of(engine, name)
@@ -83,7 +84,7 @@ def run(engine: Engine, name: str, *, existing_users: bool = False,
     if why is not None:
         raise EngineError(f"export job {name!r} is disabled: {why}")
     assert job.authorization is not None
-    client = TrackClient(job.authorization, transport=transport)
+    client = TrackClient(job.authorization, transport=transport, timeout_s=timeout_s)
     try:
         paused = start(engine, job, client)
         if paused is not None:
