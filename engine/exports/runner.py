@@ -103,9 +103,10 @@ class JobRunner:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
 
-    def run(self, *, until_empty: bool = True, stop: threading.Event | None = None
-            ) -> JobStats:
-        """Send until the outbox is empty (`until_empty`), or until `stop` is set."""
+    def run(self, *, until_empty: bool = True, stop: threading.Event | None = None,
+            wake: threading.Event | None = None) -> JobStats:
+        """Send until the outbox is empty (`until_empty`), or until `stop` is set; an idle
+        runner also looks again when `wake` is set (new items were queued)."""
         while stop is None or not stop.is_set():
             paused, _backfilled = self.store.job_state(self.job.name)
             if paused:
@@ -117,7 +118,10 @@ class JobRunner:
             if following is None and until_empty:
                 return self.stats
             wait = IDLE_S if following is None else max(0.0, (following - self.clock()) / 1000)
-            if stop is not None:
+            if wake is not None:
+                wake.wait(min(wait, IDLE_S))
+                wake.clear()
+            elif stop is not None:
                 stop.wait(min(wait, IDLE_S))
             else:
                 self.sleep(wait)

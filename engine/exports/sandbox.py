@@ -167,7 +167,8 @@ class Sandbox:
             raise ValueError("a site id cannot contain ':' (HTTP Basic splits on it)")
         self.site_id = site_id
         self._credentials = (site_id.encode(), api_key.encode())
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a `wait_for` predicate reads the state
+        self._answers = threading.Condition(self._lock)  # notified as requests come and go
         self._people: dict[str, dict[str, Any]] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
         self._script: deque[Step] = deque()
@@ -239,11 +240,20 @@ class Sandbox:
                  "response": None}
         with self._lock:
             self._log.append(entry)
+            self._answers.notify_all()
         return entry
 
     def _answered(self, entry: dict[str, Any], answer: Answer) -> None:
         with self._lock:
             entry["status"], entry["response"] = answer.status, answer.doc
+            self._answers.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+        """Block until `predicate()` holds (it may read `people()` and `requests()`),
+        re-checked as each request arrives and is answered: for tests and scripts that drive
+        an exporter in another thread or process."""
+        with self._answers:
+            return self._answers.wait_for(predicate, timeout_s)
 
     def _dump(self, what: str) -> bytes:
         with self._lock:  # serialised under the lock: no copy, no torn read

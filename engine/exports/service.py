@@ -22,6 +22,7 @@ from engine.exports.customerio import CredentialsError, TrackClient
 from engine.exports.jobs import Counts, ExportJob
 from engine.exports.runner import JobRunner, JobStats
 from engine.pipeline.profile import Profile
+from engine.store.sqlite import SqliteStore
 
 PAGE = 1000
 TIMEOUT_S = 10.0  # per request to the destination
@@ -58,20 +59,20 @@ def backfill(engine: Engine, job: ExportJob, *, force: bool = False) -> Counts |
                                               members(engine, job.audience), engine.clock())
 
 
-def start(engine: Engine, job: ExportJob, client: TrackClient) -> str | None:
+def start_job(store: SqliteStore, job: ExportJob, client: TrackClient) -> str | None:
     """Check the job's credentials; why it cannot run (and is paused), or None."""
     try:
         client.check_credentials()
     except CredentialsError as exc:
         reason = (f"{exc} for authorization {job.spec.authorization!r}; the job is paused until "
                   "the config is fixed and reloaded")
-        with engine.store.transaction():
-            engine.store.set_paused(job.name, reason)
+        with store.transaction():
+            store.set_paused(job.name, reason)
         return reason
     except httpx.HTTPError:
         pass  # unreachable for now: the sends retry
-    with engine.store.transaction():
-        engine.store.set_paused(job.name, None)
+    with store.transaction():
+        store.set_paused(job.name, None)
     return None
 
 
@@ -86,7 +87,7 @@ def run(engine: Engine, name: str, *, existing_users: bool = False,
     assert job.authorization is not None
     client = TrackClient(job.authorization, transport=transport, timeout_s=timeout_s)
     try:
-        paused = start(engine, job, client)
+        paused = start_job(engine.store, job, client)
         if paused is not None:
             return JobStats(paused=paused, last_error=paused), None
         queued = backfill(engine, job, force=existing_users)

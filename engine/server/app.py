@@ -202,7 +202,19 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
 
     async def exports(request: Request) -> Response:
         refused = admin(request)
-        return refused if refused is not None else ok({"exports": []})
+        if refused is not None:
+            return refused
+        status = daemon.processing.report.exports if daemon.processing is not None else {}
+        jobs = []
+        for name, job in daemon.config.exports.jobs.items():
+            why = job.disabled()
+            entry: dict[str, Any] = {
+                "name": name, "audience": job.audience,
+                "state": "disabled" if why else "starting", "outbox": None, "last_error": why,
+                "sent": 0, "retried": 0, "dead": 0}
+            entry.update({k: v for k, v in status.get(name, {}).items() if k != "delta"})
+            jobs.append(entry)
+        return ok({"exports": jobs})
 
     async def healthz(_request: Request) -> Response:
         return ok({"status": "ok"})

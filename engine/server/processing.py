@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING, Any
 
+from engine.exports.daemon import Exporters
 from engine.server.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Report:
     profiles: int = 0
     failures: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> field -> n
     audiences: dict[str, int] = field(default_factory=dict)  # members per audience
+    exports: dict[str, dict[str, Any]] = field(default_factory=dict)  # status per job
 
 
 class Processing:
@@ -127,10 +129,15 @@ class Processing:
         r.profiles = message["profiles"]
         r.failures = message["failures"]
         r.audiences = message["audiences"]
+        r.exports = message.get("exports", {})
         m = self.metrics
         if m is not None:
             for name, size in r.audiences.items():
                 m.audience_size.labels(name).set(size)
+            for name, job in r.exports.items():
+                for outcome, count in job["delta"].items():
+                    if count:
+                        m.export_items.labels(name, outcome).inc(count)
             for name, direction, count in message.get("moves", ()):
                 m.audience_transitions.labels(name, direction).inc(count)
         if m is not None and message.get("events"):
@@ -233,51 +240,103 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config = load_config(path, overrides)
     setup_logging(config)
-    stopping, drain = False, True
     # The apply lock: a processor left over from a daemon killed with -9 (where the kernel
     # could not end it along with its parent) finishes its slice before this one starts.
     with Engine(config, drain=False, locks=("apply",), wait_for_locks=True) as engine:
-        profiles = engine.store.count_profiles()
-        sizes = engine.audience_sizes()
+        loop = _Processor(engine, conn, wake, slice_events, path, overrides)
+        try:
+            loop.run()
+        finally:
+            loop.exporters.stop()
 
-        def report(**extra: Any) -> None:
-            moves = engine.processor.moves
-            for (name, direction), count in moves.items():
-                sizes[name] = sizes.get(name, 0) + (count if direction == "enter" else -count)
-            conn.send({"position": engine.applied, "profiles": profiles,
-                       "failures": _failures(engine), "audiences": dict(sizes),
-                       "moves": [(n, d, c) for (n, d), c in moves.items()], **extra})
-            moves.clear()
 
-        report()
+class _Processor:
+    """The processor's loop, and what it reports to the daemon after each slice."""
+
+    def __init__(self, engine: Engine, conn: Connection, wake: Event, slice_events: int,
+                 path: str, overrides: dict[str, str]) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.wake = wake
+        self.slice_events = slice_events
+        self.path = path
+        self.overrides = overrides
+        self.profiles = engine.store.count_profiles()
+        self.sizes = engine.audience_sizes()
+        self.queued = 0
+        self.exporters = Exporters(engine.store.path)
+        self._start_exports()
+
+    def _start_exports(self) -> None:
+        """Queue the backfills the jobs owe, then start their runners."""
+        from engine.exports import service
+
+        for job in self.engine.config.exports.jobs.values():
+            if job.disabled() is None:
+                try:
+                    service.backfill(self.engine, job)
+                except Exception as exc:
+                    log.error("the backfill of an export job failed",
+                              extra={"job": job.name, "reason": str(exc)})
+        self.exporters.start(self.engine.config)
+
+    def report(self, **extra: Any) -> None:
+        engine = self.engine
+        moves = engine.processor.moves
+        for (name, direction), count in moves.items():
+            self.sizes[name] = self.sizes.get(name, 0) + (count if direction == "enter"
+                                                          else -count)
+        queued = sum(engine.processor.export_counts.values())
+        if queued != self.queued:  # new outbox items are committed: the runners look
+            self.queued = queued
+            self.exporters.wake()
+        self.conn.send({"position": engine.applied, "profiles": self.profiles,
+                        "failures": _failures(engine), "audiences": dict(self.sizes),
+                        "moves": [(n, d, c) for (n, d), c in moves.items()],
+                        "exports": self.exporters.status(engine.store), **extra})
+        moves.clear()
+
+    def _reload(self) -> None:
+        from engine.config import load_config
+
+        try:
+            fresh = load_config(self.path, self.overrides)
+        except Exception as exc:
+            log.error("the processor could not load the new config; it goes on with the old "
+                      "one", extra={"reason": str(exc)})
+            return
+        self.exporters.stop()
+        self.engine.reconfigure(fresh)
+        self.sizes = self.engine.audience_sizes()
+        self._start_exports()
+
+    def run(self) -> None:
+        engine = self.engine
+        stopping, drain = False, True
+        self.report()
         while True:
-            while conn.poll():
-                command = conn.recv()
+            while self.conn.poll():
+                command = self.conn.recv()
                 if command[0] == "reload":
-                    try:
-                        engine.reconfigure(load_config(path, overrides))
-                        sizes = engine.audience_sizes()
-                    except Exception as exc:
-                        log.error("the processor could not load the new config; it goes on "
-                                  "with the old one", extra={"reason": str(exc)})
+                    self._reload()
                 elif command[0] == "stop":
                     stopping, drain = True, command[1]
             if stopping and not drain:
                 return
             start = time.perf_counter()
             try:
-                stats = engine.drain(slice_events)
-                due = engine.run_due() if stats.events < slice_events else 0
+                stats = engine.drain(self.slice_events)
+                due = engine.run_due() if stats.events < self.slice_events else 0
             except Exception as exc:
                 log.error("applying the event log failed; retrying", extra={"reason": str(exc)})
-                wake.wait(1.0)
+                self.wake.wait(1.0)
                 continue
-            profiles += stats.profiles_created - stats.merges
-            report(events=stats.events, created=stats.profiles_created, merges=stats.merges,
-                   unidentified=stats.unidentified, dead_letters=stats.dead_letters,
-                   seconds=time.perf_counter() - start)
+            self.profiles += stats.profiles_created - stats.merges
+            self.report(events=stats.events, created=stats.profiles_created,
+                        merges=stats.merges, unidentified=stats.unidentified,
+                        dead_letters=stats.dead_letters, seconds=time.perf_counter() - start)
             if stats.events == 0 and not due:
                 if stopping:
                     return
-                wake.wait(_idle_wait(engine))
-                wake.clear()
+                self.wake.wait(_idle_wait(engine))
+                self.wake.clear()

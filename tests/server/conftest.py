@@ -36,7 +36,8 @@ def free_port() -> int:
 
 def write_config(directory: Path, *, signing_keys: list[str] | None = None,
                  max_age_s: int = 300, extra_server: str = "", tokens: list[str] | None = None,
-                 mapping: Path | None = None, admin: str = ADMIN, audiences: str = "") -> Path:
+                 mapping: Path | None = None, admin: str = ADMIN, audiences: str = "",
+                 cio: str = "", exports: str = "") -> Path:
     path = directory / "config.yaml"
     keys = json.dumps(signing_keys or [])
     path.write_text(f"""\
@@ -52,11 +53,13 @@ authorizations:
     provider: customerio
     webhook_signing_keys: {keys}
     webhook_max_age_s: {max_age_s}
+{cio}
 imports:
   - {{name: customerio_activity, provider: customerio, authorization: cio_main,
      stream: customerio}}
 mappings: [{mapping or ROOT / "mappings" / "customerio.yaml"}]
 {audiences}
+{exports}
 """)
     return path
 

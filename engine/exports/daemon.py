@@ -1,0 +1,116 @@
+"""Export jobs inside the daemon: one runner thread per job, beside the processing loop.
+
+Each job gets its own thread, store connection and Customer.io client, so a job that waits on
+a slow or failing destination never holds up another job or the processing of events. A job
+whose authorization has no credentials stays disabled and says so once in the log and in
+`/api/exports`; a job whose credentials are refused pauses until the config is reloaded, when
+all runners start again with the new config.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config import Config
+from engine.exports.customerio import TrackClient
+from engine.exports.jobs import ExportJob
+from engine.exports.runner import JobRunner, JobStats
+from engine.store.sqlite import SqliteStore
+
+log = logging.getLogger("engine.exports")
+
+
+@dataclass
+class _Runner:
+    job: ExportJob
+    thread: threading.Thread | None = None
+    runner: JobRunner | None = None
+    disabled: str | None = None
+    failure: str | None = None
+    reported: JobStats = field(default_factory=JobStats)
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+class Exporters:
+    """The runner threads of every export job of a config."""
+
+    def __init__(self, store_path: str) -> None:
+        self.store_path = store_path
+        self.stop_event = threading.Event()
+        self.runners: dict[str, _Runner] = {}
+
+    def start(self, config: Config) -> None:
+        self.stop_event = threading.Event()
+        self.runners = {}
+        for name, job in config.exports.jobs.items():
+            slot = self.runners[name] = _Runner(job, disabled=job.disabled())
+            if slot.disabled is not None:
+                log.warning("export job disabled", extra={"job": name,
+                                                          "reason": slot.disabled})
+                continue
+            slot.thread = threading.Thread(target=self._run, args=(slot,),
+                                           name=f"export-{name}", daemon=True)
+            slot.thread.start()
+
+    def wake(self) -> None:
+        """New outbox entries were committed."""
+        for slot in self.runners.values():
+            slot.wake.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake()
+        for slot in self.runners.values():
+            if slot.thread is not None:
+                slot.thread.join(60)
+
+    def _run(self, slot: _Runner) -> None:
+        from engine.exports import service
+
+        job = slot.job
+        assert job.authorization is not None
+        store = SqliteStore(self.store_path)
+        client = TrackClient(job.authorization)
+        try:
+            paused = service.start_job(store, job, client)
+            if paused is not None:
+                log.error("export job paused", extra={"job": job.name, "reason": paused})
+                return
+            slot.runner = JobRunner(job, store, client)
+            slot.runner.run(until_empty=False, stop=self.stop_event, wake=slot.wake)
+        except Exception as exc:  # a broken job must not take the daemon down
+            slot.failure = f"{type(exc).__name__}: {exc}"
+            log.exception("export job failed", extra={"job": job.name})
+        finally:
+            if slot.runner is not None:
+                slot.runner.close()
+            client.close()
+            store.close()
+
+    def status(self, store: SqliteStore) -> dict[str, dict[str, Any]]:
+        """Per job: state, outbox depth, last error, and counts since the last call."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, slot in self.runners.items():
+            paused, _backfilled = store.job_state(name)
+            stats = slot.runner.stats if slot.runner is not None else JobStats()
+            last = slot.reported
+            delta = {"sent": stats.sent - last.sent, "retried": stats.retried - last.retried,
+                     "dead": stats.dead - last.dead}
+            slot.reported = JobStats(stats.sent, stats.retried, stats.dead, stats.requests)
+            error: str | None
+            if slot.disabled is not None:
+                state, error = "disabled", slot.disabled
+            elif slot.failure is not None:
+                state, error = "failed", slot.failure
+            elif paused:
+                state, error = "paused", paused
+            else:
+                state, error = "running", stats.last_error
+            out[name] = {"name": name, "audience": slot.job.audience, "state": state,
+                         "outbox": store.outbox_depth(name), "last_error": error,
+                         "sent": stats.sent, "retried": stats.retried, "dead": stats.dead,
+                         "delta": delta}
+        return out

@@ -1,0 +1,99 @@
+"""Export jobs inside the daemon: webhooks in over HTTP → audience → the sandbox receives the
+identify; a disabled job says why; kill -9 in the middle of an export loses nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.exports.sandbox import Sandbox, parse_script, running_sandbox
+from tests.server.conftest import ADMIN, TOKEN, start, write_config
+
+AUDIENCE = ('audiences:\n  - {name: engaged_email, filter: '
+            '\'last_active_ts > "now-30d" AND exists(email)\'}')
+
+
+def _exports(**job: Any) -> str:
+    spec = {"name": "to_cio", "provider": "customerio", "authorization": "cio_main",
+            "audience": "engaged_email", "id_field": "cio_customer_id", "email_field": "email",
+            "extra_attributes": ["cio_channels"], "rate_limit_per_s": 0, **job}
+    return f"exports:\n  - {json.dumps(spec)}"
+
+
+def _cio(url: str) -> str:
+    return f"    site_id: site-1\n    api_key: key-1\n    base_url: \"{url}\""
+
+
+def _hook(i: int, person: int) -> dict[str, Any]:
+    # a fresh webhook: the audience asks for activity in the last 30 days of the real clock
+    return {"event_id": f"x{i}", "object_type": "email", "metric": "opened",
+            "timestamp": int(time.time()),
+            "data": {"identifiers": {"id": f"usr_{person}", "email": f"p{person}@example.com"}}}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[tuple[Sandbox, str]]:
+    box = Sandbox("site-1", "key-1")
+    with running_sandbox(box) as url:
+        yield box, url
+
+
+def test_a_member_arrives_in_the_sandbox(tmp_path: Path, sandbox: tuple[Sandbox, str]) -> None:
+    box, url = sandbox
+    daemon = start(write_config(tmp_path, audiences=AUDIENCE, cio=_cio(url),
+                                exports=_exports()))
+    try:
+        with daemon.client() as c:
+            r = c.post("/collect/json/customerio", params={"key": TOKEN},
+                       content=json.dumps([_hook(1, 1), _hook(2, 2)]))
+            assert r.status_code == 200
+            assert box.wait_for(lambda: {"usr_1", "usr_2"} <= set(box.people()))
+            status = c.get("/api/exports", params={"key": ADMIN}).json()["exports"]
+        assert [(j["name"], j["state"]) for j in status] == [("to_cio", "running")]
+        assert box.people()["usr_1"] == {"email": "p1@example.com", "cio_channels": ["email"]}
+    finally:
+        assert daemon.stop() == 0
+        daemon.close()
+
+
+def test_a_job_without_credentials_is_disabled_and_says_why(tmp_path: Path) -> None:
+    daemon = start(write_config(tmp_path, audiences=AUDIENCE, exports=_exports()))
+    try:
+        with daemon.client() as c:
+            (job,) = c.get("/api/exports", params={"key": ADMIN}).json()["exports"]
+    finally:
+        daemon.close()
+    assert job["state"] == "disabled" and "site_id" in job["last_error"]
+
+
+def test_kill_9_in_the_middle_of_an_export_loses_no_member(
+        tmp_path: Path, sandbox: tuple[Sandbox, str]) -> None:
+    box, url = sandbox
+    config = write_config(tmp_path, audiences=AUDIENCE, cio=_cio(url),
+                          exports=_exports(batch={"max_items": 5, "max_bytes": 500000}))
+    # the daemon's first request (its credentials check) is answered at once; its first
+    # batch hangs until the daemon is gone
+    box.add_script(parse_script([{"status": 200}, {"delay_s": 3}]))
+    daemon = start(config)
+    people = {f"usr_{p}" for p in range(20)}
+    try:
+        with daemon.client() as c:
+            r = c.post("/collect/json/customerio", params={"key": TOKEN, "wait": "applied"},
+                       content=json.dumps([_hook(i, i) for i in range(20)]))
+            assert r.json()["accepted"] == 20
+        assert box.wait_for(lambda: any(r["path"] == "/api/v2/batch"
+                                        for r in box.requests()))
+        daemon.proc.kill()
+    finally:
+        daemon.close()
+    again = start(config)
+    try:
+        assert box.wait_for(lambda: people <= set(box.people()), timeout_s=20)
+    finally:
+        assert again.stop() == 0
+        again.close()
