@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from engine.config import Config
 from engine.config.model import TestCase
 from engine.engine import Engine
@@ -20,7 +22,6 @@ from engine.lang.values import format_date, ms_to_date
 # What `expect:` may hold; keys not in here are reported rather than silently ignored.
 KNOWN_EXPECTATIONS = frozenset({"profile", "fields", "absent", "derived", "audiences",
                                 "requests"})
-NOT_YET = frozenset({"audiences", "requests"})
 
 
 @dataclass
@@ -53,9 +54,6 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
     if unknown:
         result.failures.append(f"unknown expectation(s): {', '.join(unknown)}; "
                                f"known: {', '.join(sorted(KNOWN_EXPECTATIONS))}")
-    for key in sorted(NOT_YET & set(expect)):
-        result.failures.append(f"`{key}` expectations need audiences and exports, which this "
-                               "engine version does not run yet")
     if not any(expect.get(k) for k in KNOWN_EXPECTATIONS):
         result.failures.append("the case asserts nothing: add `expect:` with fields, "
                                "derived events, audiences or requests")
@@ -64,14 +62,46 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
         result.failures.append(f"unknown stream {case.stream!r}")
         return result
     with tempfile.TemporaryDirectory(prefix="engine-test-") as tmp:
-        clock = _fixed_clock(0)
+        # "now" is the newest event's time: relative dates in audience filters see the case
+        # as it happened, the same on every run
+        clock = _fixed_clock(_newest(config, case))
         with Engine(config, clock=clock, store_path=Path(tmp) / "test.db") as eng:
             if expect.get("derived") is not None:
                 _check_derived(config, case, expect["derived"], result)
             eng.ingest(case.stream, list(case.events))
-            if expect.get("fields") or expect.get("absent"):
+            if expect.get("fields") or expect.get("absent") or expect.get("audiences"):
                 _check_profile(eng, expect, result)
+            if expect.get("requests") is not None:
+                _check_requests(eng, expect["requests"], result)
     return result
+
+
+def _newest(config: Config, case: TestCase) -> int:
+    stream = config.pipeline.stream(case.stream)
+    assert stream is not None
+    times = [0]
+    for event in case.events:
+        try:
+            times.append(stream.key_and_time(event, 0)[1])
+        except Exception:  # noqa: S112 -- an unusable event has no time to offer
+            continue
+    return max(times)
+
+
+def _check_requests(eng: Engine, want: Any, result: CaseResult) -> None:
+    """The export requests the case queued, in order, as ``{job, action, id, attributes}``."""
+    got = []
+    for job in eng.config.exports.jobs:
+        for _id, _pid, action, body, _attempts, _created in eng.store.due_outbox(
+                job, 2**62, 10_000):
+            doc = orjson.loads(body)
+            item = {"job": job, "action": action, "id": doc["id"]}
+            if doc.get("attributes") is not None and action != "delete":
+                item["attributes"] = doc["attributes"]
+            got.append(item)
+    if not isinstance(want, list) or len(got) != len(want) or not all(
+            isinstance(w, dict) and _same(g, w) for g, w in zip(got, want, strict=False)):
+        result.failures.append(f"export requests differ:\n  expected {want}\n  got      {got}")
 
 
 def _check_derived(config: Config, case: TestCase, want: list[Any], result: CaseResult) -> None:
@@ -111,6 +141,15 @@ def _check_profile(eng: Engine, expect: dict[str, Any], result: CaseResult) -> N
     for name in expect.get("absent") or ():
         if name in profile:
             result.failures.append(f"field {name}: expected no value, got {profile[name]!r}")
+    wanted = expect.get("audiences") or {}
+    if wanted:
+        member_of = eng.store.memberships([profile["_id"]]).get(profile["_id"], {})
+        for name, want_in in wanted.items():
+            if name not in eng.config.audiences.audiences:
+                result.failures.append(f"audience {name}: not in the config")
+            elif bool(want_in) != (name in member_of):
+                result.failures.append(f"audience {name}: expected {'in' if want_in else 'out'}"
+                                       f", the profile is {'in' if name in member_of else 'out'}")
 
 
 def _same(got: Any, want: Any) -> bool:

@@ -165,3 +165,19 @@ def test_audience_list_and_members_commands(tmp_path: Path) -> None:
     assert [json.loads(line)["user_id"] for line in members.stdout.splitlines()] == ["u1"]
     unknown = run("members", "nope")
     assert unknown.returncode == 1 and "unknown audience 'nope'" in unknown.stderr
+
+
+def test_config_tests_check_audiences_and_export_requests() -> None:
+    import dataclasses
+
+    from engine.testing import run_case
+
+    config = load_config(Path(__file__).resolve().parents[2] / "config.example.yaml")
+    case = next(c for c in config.settings.tests if "engaged member" in c.name)
+    assert run_case(config, case).ok
+    wrong = dataclasses.replace(case, expect={
+        **case.expect, "audiences": {"engaged_email": False},
+        "requests": [{"job": "engaged_to_customerio", "action": "delete", "id": "usr_1"}]})
+    failures = run_case(config, wrong).failures
+    assert any("audience engaged_email: expected out" in f for f in failures)
+    assert any("export requests differ" in f for f in failures)
