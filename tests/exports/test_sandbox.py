@@ -466,3 +466,33 @@ def test_sandbox_command_serves_until_interrupted() -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def test_our_exporter_makes_the_person_updates_the_official_client_makes(
+        url: str, sandbox: Sandbox) -> None:
+    from engine.config.model import AuthorizationSpec
+    from engine.exports.customerio import Item, TrackClient
+
+    odd = "j.okafor+promo@example.org/eu"
+    people = [("usr_48213", {"email": "maria.lopez@example.com", "plan": "pro"}),
+              (odd, {"email": "j.okafor+promo@example.org", "created_at": 1769420760})]
+    with official_client(url) as cio:
+        for ident, attributes in people:
+            cio.identify(id=ident, **attributes)
+    theirs = (sandbox.people(), [(e["method"], e["path"], e["body"])
+                                 for e in sandbox.requests()])
+    sandbox.clear()
+    auth = AuthorizationSpec("cio", "customerio", site_id=SITE, api_key=KEY, base_url=url)
+    client = TrackClient(auth)
+    try:
+        items = [Item(i, "identify", {"id": ident, "attributes": attributes})
+                 for i, (ident, attributes) in enumerate(people)]
+        assert {o.kind for o in client.send("v1", items)} == {"sent"}
+        ours_v1 = (sandbox.people(), [(e["method"], e["path"], e["body"])
+                                      for e in sandbox.requests()])
+        sandbox.clear()
+        assert {o.kind for o in client.send("v2", items)} == {"sent"}
+    finally:
+        client.close()
+    assert ours_v1 == theirs  # the same requests, byte for byte in path and body
+    assert sandbox.people() == theirs[0]  # and v2 batch makes the same people
