@@ -97,3 +97,24 @@ def test_kill_9_in_the_middle_of_an_export_loses_no_member(
     finally:
         assert again.stop() == 0
         again.close()
+
+
+def test_a_failing_job_does_not_hold_up_another(tmp_path: Path,
+                                                sandbox: tuple[Sandbox, str]) -> None:
+    box, url = sandbox
+    wrong = (f"{_cio(url)}\n  cio_wrong:\n    provider: customerio\n    site_id: site-1\n"
+             f"    api_key: not-the-key\n    base_url: \"{url}\"")
+    jobs = (_exports() + "\n  - " + json.dumps(
+        {"name": "to_wrong", "provider": "customerio", "authorization": "cio_wrong",
+         "audience": "engaged_email", "id_field": "cio_customer_id"}))
+    daemon = start(write_config(tmp_path, audiences=AUDIENCE, cio=wrong, exports=jobs))
+    try:
+        with daemon.client() as c:
+            c.post("/collect/json/customerio", params={"key": TOKEN},
+                   content=json.dumps([_hook(1, 1)]))
+            assert box.wait_for(lambda: "usr_1" in box.people())
+            paused = daemon.wait_log("export job paused")
+    finally:
+        daemon.close()
+    assert paused["job"] == "to_wrong" and "refused the credentials" in paused["reason"]
+    assert "not-the-key" not in paused["reason"]
