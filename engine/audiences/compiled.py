@@ -69,6 +69,12 @@ class Audiences:
                 spec, generated.function, reads,
                 any(("M" in terms or "y" in terms) for _f, terms in reads))
             self._functions[spec.name] = generated.function
+        # The profile fields the filters read (a filter on `*` or on `_ts` reads them all).
+        names = [x for node in nodes.values() for x in n.walk(node)]
+        self.fields: frozenset[str] | None = None if any(
+            isinstance(x, n.MatchAll) for x in names) else frozenset(
+            x.name if x.quoted else x.name.split(".")[0]
+            for x in names if isinstance(x, n.Identifier))
 
     def _include(self, name: str, view: dict[str, Any], now: int) -> bool:
         return self._functions[name](view, now) is True

@@ -42,6 +42,12 @@ def _constant(view: dict[str, Any] | None) -> Callable[[], dict[str, Any] | None
     return lambda: view
 
 
+def _viewer(profile: Profile, rules: Mapping[str, FieldRule]
+            ) -> Callable[[], dict[str, Any] | None]:
+    """Every field of the profile, worked out only if an export job asks."""
+    return lambda: profile.view(rules)
+
+
 def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule],
            profiles: Iterable[Profile], deleted: Iterable[int], now: int,
            diffs: list[Diff] | None = None) -> Moves:
@@ -59,7 +65,7 @@ def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRu
     timed = [a for a in audiences if a.clock_reads]
     order = {name: i for i, name in enumerate(audiences.names)}  # changes in config order
     for profile in changed:
-        view = profile.view(rules)
+        view = profile.view(rules, audiences.fields)
         now_in = audiences.members(view, now)
         was = before.get(profile.id, {})
         enters += [(name, profile.id) for name in now_in if name not in was]
@@ -67,7 +73,7 @@ def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRu
                   if name not in now_in]
         checks += [(a.name, profile.id, audiences.next_check(a, view, now)) for a in timed]
         if diffs is not None:
-            diffs.append(Diff(profile.id, now_in, list(was), _constant(view)))
+            diffs.append(Diff(profile.id, now_in, list(was), _viewer(profile, rules)))
     for pid in gone:
         exits += [(name, pid) for name in sorted(before.get(pid, {}),
                                                   key=lambda a: order.get(a, -1))]

@@ -124,6 +124,7 @@ _RELATIVE = re.compile(r"(?i:now)((?:\s*[+-]\s*\d+\s*[smhdwMy])*)")
 _RELATIVE_TERM = re.compile(r"([+-])\s*(\d+)\s*([smhdwMy])")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _EPOCH_FRACTION = re.compile(r"(\d{9,10})\.(\d{1,9})")
+_last_relative: dict[str, tuple[int, datetime]] = {}  # text -> (anchor, instant)
 
 
 class _Unreadable(Exception):
@@ -139,6 +140,17 @@ def parse_date(text: str, anchor_ms: int | None = None) -> datetime | None:
     `anchor_ms` is the event time in mappings and the evaluation clock in audiences; ``None``
     means the wall clock. Returns an aware UTC datetime with ms precision, or None.
     """
+    if anchor_ms is not None and text[:1] in ("n", "N"):
+        # an audience filter reads "now-30d" once per profile, at one clock reading
+        hit = _last_relative.get(text)
+        if hit is not None and hit[0] == anchor_ms:
+            return hit[1]
+        found = _parse_slow(text, anchor_ms)
+        if found is not None and _RELATIVE.fullmatch(text.strip()):
+            if len(_last_relative) > 256:
+                _last_relative.clear()
+            _last_relative[text] = (anchor_ms, found)
+            return found
     try:
         if text.isdigit():  # fromisoformat reads some digit runs as basic-format ISO dates
             raise ValueError
@@ -256,9 +268,23 @@ def relative_terms(text: str) -> str | None:
 def crossing_ms(value_ms: int, terms: str) -> int:
     """When ``now<terms>`` reaches `value_ms`: the clock reading at which a comparison of a
     date with a relative date can change (``now-30d`` reaches a date 30 days after it)."""
+    fixed = _fixed_offset(terms)
+    if fixed is not None:
+        return value_ms - fixed
     inverted = "".join(("-" if sign == "+" else "+") + amount + unit
                        for sign, amount, unit in _RELATIVE_TERM.findall(terms))
     return date_to_ms(_relative(inverted, value_ms))
+
+
+@lru_cache(maxsize=256)
+def _fixed_offset(terms: str) -> int | None:
+    """The offset of relative terms in ms, when no term counts months or years."""
+    total = 0
+    for sign, amount, unit in _RELATIVE_TERM.findall(terms):
+        if unit not in _UNIT_MS:
+            return None
+        total += (1 if sign == "+" else -1) * int(amount) * _UNIT_MS[unit]
+    return total
 
 
 def _digits(s: str) -> datetime | None:

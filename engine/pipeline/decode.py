@@ -214,7 +214,8 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
             identities.setdefault(field, []).append(value)
         doc = orjson.dumps({"f": fields, "i": identities, "u": updated})
         where = ([], []) if not audiences else standing(
-            audiences, Profile(0, fields, identities, updated).view(rules), now)
+            audiences, Profile(0, fields, identities, updated).view(rules, audiences.fields),
+            now)
         folded.append((list(k), pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
                        updated, doc, where))
     return pickle.dumps((folded, stats, failed), protocol=pickle.HIGHEST_PROTOCOL)

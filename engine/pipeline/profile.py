@@ -6,7 +6,7 @@ The stored form is one compact JSON document per profile (``{"f": states, "i": i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +58,15 @@ class Profile:
             self.fields[name] = rule.trim(rule.combine(mine, state))
         self.updated = max(self.updated, other.updated)
 
-    def view(self, rules: Mapping[str, FieldRule]) -> dict[str, Any]:
-        """The fields as expressions see them (audience filters): dates as UTC datetimes."""
+    def view(self, rules: Mapping[str, FieldRule], only: Collection[str] | None = None
+             ) -> dict[str, Any]:
+        """The fields as expressions see them (audience filters): dates as UTC datetimes;
+        with `only`, just those fields (what the filters read)."""
         out: dict[str, Any] = {}
-        for name, state in self.fields.items():
+        fields = self.fields
+        states = fields.items() if only is None else (
+            (name, fields[name]) for name in only if name in fields)
+        for name, state in states:
             rule = rules.get(name)
             value = state[0] if rule is None else rule.render(state, self.updated)
             if value is None:

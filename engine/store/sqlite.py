@@ -445,9 +445,15 @@ class SqliteStore:
             "INSERT INTO audience_checks(audience, profile_id, at) VALUES (?, ?, ?) "
             "ON CONFLICT(audience, profile_id) DO UPDATE SET at = excluded.at",
             [r for r in rows if r[2] is not None])
-        self.db.executemany(
-            "DELETE FROM audience_checks WHERE audience = ? AND profile_id = ?",
-            [(a, p) for a, p, at in rows if at is None])
+        cleared: dict[str, list[int]] = {}
+        for audience, pid, at in rows:
+            if at is None:
+                cleared.setdefault(audience, []).append(pid)
+        for audience, pids in cleared.items():
+            for chunk in _chunks(pids):
+                marks = ",".join("?" * len(chunk))
+                self.db.execute("DELETE FROM audience_checks WHERE audience = ? "  # noqa: S608
+                                f"AND profile_id IN ({marks})", (audience, *chunk))
 
     def due_checks(self, now: int, limit: int) -> list[int]:
         """Profiles with a membership check due at `now`, soonest first."""
