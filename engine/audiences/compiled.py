@@ -20,7 +20,7 @@ from engine.lang import nodes as n
 from engine.lang.checker import check
 from engine.lang.codegen import Item, generate
 from engine.lang.dates import crossing_ms, relative_terms
-from engine.lang.parser import parse_expression
+from engine.lang.parser import parse_filter
 from engine.lang.values import date_to_ms
 
 Filter = Callable[[dict[str, Any], int], Any]
@@ -48,7 +48,7 @@ class Audiences:
         nodes: dict[str, n.Expr] = {}
         for spec in specs:
             try:
-                node = parse_expression(spec.filter.source)
+                node = parse_filter(spec.filter.source)
             except ConfigError as exc:
                 diagnostics += exc.diagnostics
                 continue

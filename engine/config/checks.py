@@ -53,7 +53,7 @@ from engine.errors import ConfigError, Diagnostic, Severity, Source
 from engine.lang import nodes as n
 from engine.lang.checker import Context, check
 from engine.lang.compiler import FieldSpec, compile_group
-from engine.lang.parser import parse_expression
+from engine.lang.parser import parse_expression, parse_filter
 
 # The merges each aggregate's contributions allow (SPEC §6.3).
 AGGREGATE_MERGES: dict[str, tuple[str, ...]] = {
@@ -163,12 +163,13 @@ def _check_names(settings: Settings, report: _Report) -> None:
 # --- streams -------------------------------------------------------------------------------
 
 
-def _check_expr(expr: Expr | None, context: Context, report: _Report) -> n.Expr | None:
+def _check_expr(expr: Expr | None, context: Context, report: _Report,
+                parse: Callable[[Source], n.Expr] = parse_expression) -> n.Expr | None:
     """Parse and check one expression; None when it does not parse."""
     if expr is None:
         return None
     try:
-        node = parse_expression(expr.source)
+        node = parse(expr.source)
     except ConfigError as exc:
         report.extend(exc.diagnostics)
         return None
@@ -295,7 +296,7 @@ def _check_audiences(settings: Settings, report: _Report) -> None:
     for audience in settings.audiences:
         audiences.setdefault(audience.name, audience)  # a duplicate name is reported apart
     for audience in settings.audiences:
-        node = _check_expr(audience.filter, "filter", report)
+        node = _check_expr(audience.filter, "filter", report, parse=parse_filter)
         found = [x for x in n.walk(node) if isinstance(x, n.Include)] if node else []
         includes.setdefault(audience.name, found)
         for inc in found:

@@ -374,3 +374,19 @@ def parse_statements(text: str | Source, name: str = "<lql>") -> list[n.Statemen
     source = text if isinstance(text, Source) else Source(name, text)
     result: list[n.Statement] = _parse(source, "statements")
     return result
+
+
+_FILTER_STATEMENT = re.compile(r"(?i)\s*filter\s")
+
+
+def parse_filter(text: str | Source, name: str = "<filter>") -> n.Expr:
+    """Parse an audience filter: an expression, or a FilterQL statement
+    (``FILTER AND (…) [FROM user] [ALIAS name]``), whose condition it is."""
+    source = text if isinstance(text, Source) else Source(name, text)
+    if not _FILTER_STATEMENT.match(source.text):  # `filter(…)` is the function
+        return parse_expression(source)
+    statements = parse_statements(source)
+    if len(statements) != 1 or not isinstance(statements[0], n.Filter):
+        raise ConfigError([Diagnostic(source, 0, len(source.text), "E001",
+                                      "an audience filter holds one FILTER statement")])
+    return statements[0].expr

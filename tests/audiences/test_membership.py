@@ -181,3 +181,12 @@ def test_config_tests_check_audiences_and_export_requests() -> None:
     failures = run_case(config, wrong).failures
     assert any("audience engaged_email: expected out" in f for f in failures)
     assert any("export requests differ" in f for f in failures)
+
+
+def test_a_filterql_statement_is_a_filter_too(tmp_path: Path) -> None:
+    filterql = ('audiences:\n  - name: loyal\n    filter: "FILTER AND (exists(email), '
+                'visits >= 2) FROM user ALIAS loyal"\n')
+    with Engine(_config(tmp_path, filterql), clock=Clock(T0)) as eng:
+        eng.ingest("visits", [visit(1, "u1", T0, email="a@x.com"), visit(2, "u1", T0),
+                              visit(3, "u2", T0, email="b@x.com")])
+        assert eng.audience_sizes() == {"loyal": 1}
