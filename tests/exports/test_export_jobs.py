@@ -133,3 +133,43 @@ def test_existing_users_backfill_and_v1(tmp_path: Path, sandbox: tuple[Sandbox, 
         assert all(r["path"].endswith("/region") for r in box.requests())
         again = service.run(eng, "engaged_to_customerio", existing_users=True)
         assert again[0].sent == 3
+
+
+def test_on_exit_attribute_sets_in_audience_false(tmp_path: Path,
+                                                  sandbox: tuple[Sandbox, str]) -> None:
+    box, url = sandbox
+    box.clear()
+    clock = Clock(T_FIXTURES)
+    with Engine(load_config(_config(tmp_path, url, on_exit="attribute")), clock=clock) as eng:
+        eng.ingest("customerio", read_events(_fixtures()))
+        service.run(eng, "engaged_to_customerio")
+        box.clear("requests")
+        clock.ms = 1769506252_000 + 30 * DAY
+        eng.run_due()
+        assert service.run(eng, "engaged_to_customerio")[0].sent == 3
+    assert {(op["action"], op["identifiers"]["id"], json.dumps(op["attributes"]))
+            for op in _batches(box)} == {
+        ("identify", who, '{"in_engaged_email": false}')
+        for who in ("usr_48213", "usr_31555", "usr_90077")}
+    assert box.people()["usr_48213"]["in_engaged_email"] is False
+
+
+def test_the_rate_limit_spaces_requests() -> None:
+    from engine.exports.runner import TokenBucket
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(10, lambda: now[0], sleep)
+    for _ in range(25):
+        bucket.take()
+    assert now[0] == pytest.approx(1.5)  # a burst of 10, then one every 0.1 s
+    assert len(slept) == 15
+    unlimited = TokenBucket(0, lambda: now[0], sleep)
+    for _ in range(1000):
+        unlimited.take()
+    assert len(slept) == 15
