@@ -94,8 +94,9 @@ class Metrics:
         self.audience_transitions = Counter("engine_audience_transitions", "Profiles entering "
                                             "or leaving an audience", ["audience", "direction"],
                                             registry=r)
-        self.export_items = Counter("engine_export_items", "Export items by outcome (sent, "
-                                    "failed, retried, dead)", ["job", "outcome"], registry=r)
+        self.export_items = Counter("engine_export_items", "Export items by outcome: sent, "
+                                    "retried, dead (refused for good)", ["job", "outcome"],
+                                    registry=r)
         self.commit_seconds = Histogram("engine_commit_seconds", "Durable group commits of "
                                         "the collect API", buckets=LATENCY_BUCKETS, registry=r)
         self.commit_events = Histogram("engine_commit_events", "Events per group commit",
