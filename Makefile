@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/eval.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/http.py
+	$(BIN)/python bench/export.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench

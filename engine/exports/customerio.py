@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +40,12 @@ class Item:
     action: str
     body: dict[str, Any]
 
+    @cached_property
+    def wire(self) -> bytes:
+        """The item as a v2 batch operation, encoded once (packing, limits and sending all
+        need its bytes)."""
+        return orjson.dumps(operation(self))
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -60,8 +67,7 @@ def problems(item: Item) -> str | None:
     """Why Customer.io would refuse the item (the limits of SPEC §9.4), or None."""
     found = identifier_problems(item.body.get("id"), "identifiers.id")
     found += attribute_problems(item.body.get("attributes") or {}, "attributes.")
-    if not found and item.action != "delete" and len(orjson.dumps(operation(item))) > \
-            MAX_ITEM_BYTES:
+    if not found and item.action != "delete" and len(item.wire) > MAX_ITEM_BYTES:
         return f"the item is over {MAX_ITEM_BYTES} bytes"
     return "; ".join(f"{p.field}: {p.message}" for p in found) or None
 
@@ -153,8 +159,7 @@ class TrackClient:
         return answer if isinstance(answer, Outcome) else _answer(answer)
 
     def _v2(self, items: Sequence[Item]) -> list[Outcome]:
-        ops = [orjson.dumps(operation(item)) for item in items]
-        body = b'{"batch":[' + b",".join(ops) + b"]}"
+        body = b'{"batch":[' + b",".join(item.wire for item in items) + b"]}"
         if len(body) > MAX_BATCH_BYTES:  # the runner packs batches below this
             return [Outcome(DEAD, 0, f"not sent: the batch is over {MAX_BATCH_BYTES} bytes")
                     for _ in items]
@@ -175,6 +180,9 @@ class TrackClient:
                 for i in range(len(items))]
 
 
+BATCH_FRAME = len(b'{"batch":[]}')  # the bytes of a v2 batch body around its items
+
+
 def batch_bytes(items: Sequence[Item]) -> int:
     """The size of the v2 batch body these items make."""
-    return 12 + sum(len(orjson.dumps(operation(i))) + 1 for i in items)
+    return BATCH_FRAME + sum(len(i.wire) for i in items) + max(0, len(items) - 1)

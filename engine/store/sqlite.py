@@ -527,11 +527,11 @@ class SqliteStore:
 
     def due_outbox(self, job: str, now: int, limit: int, skip: Sequence[int] = ()
                    ) -> list[tuple[int, int, str, bytes, int, int]]:
-        """Items of a job due at `now`, oldest first: ``(id, profile_id, action, body,
-        attempts, created)``."""
+        """Items of a job due at `now`, by when they fell due (new ones first, in the order
+        they were queued): ``(id, profile_id, action, body, attempts, created)``."""
         rows = self.db.execute(
             "SELECT id, profile_id, action, body, attempts, created FROM outbox "
-            "WHERE job = ? AND next_at <= ? ORDER BY id LIMIT ?",
+            "WHERE job = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?",  # index order
             (job, now, limit + len(skip)))
         skipped = set(skip)
         return [r for r in rows if r[0] not in skipped][:limit]
