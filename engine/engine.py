@@ -158,7 +158,8 @@ class Engine:
                  batch_size: int = 5000,
                  store_path: str | Path | None = None, read_only: bool = False,
                  drain: bool = True,
-                 locks: Sequence[str] = StoreLock.KINDS, wait_for_locks: bool = False) -> None:
+                 locks: Sequence[str] = StoreLock.KINDS, wait_for_locks: bool = False,
+                 synchronous: str = "FULL", autocheckpoint: bool = True) -> None:
         self.config = config
         self.clock = clock or system_clock
         self.batch_size = batch_size
@@ -169,7 +170,8 @@ class Engine:
         path = storage.path if store_path is None else store_path
         self._lock = None if read_only else StoreLock.acquire(path, locks, wait=wait_for_locks)
         try:
-            self.store = SqliteStore(path)
+            self.store = SqliteStore(path, synchronous=synchronous,
+                                     autocheckpoint=autocheckpoint)
         except BaseException:
             if self._lock is not None:
                 self._lock.release()

@@ -72,7 +72,7 @@ class Exporters:
 
         job = slot.job
         assert job.authorization is not None
-        store = SqliteStore(self.store_path)
+        store = SqliteStore(self.store_path, autocheckpoint=False)  # the server checkpoints
         client = TrackClient(job.authorization)
         try:
             paused = service.start_job(store, job, client)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.server")
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
-SLICE_EVENTS = 2000  # events applied per transaction
+SLICE_EVENTS = 500  # events applied per transaction: short, so the log writer rarely waits
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
 
 
@@ -242,7 +242,11 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
     setup_logging(config)
     # The apply lock: a processor left over from a daemon killed with -9 (where the kernel
     # could not end it along with its parent) finishes its slice before this one starts.
-    with Engine(config, drain=False, locks=("apply",), wait_for_locks=True) as engine:
+    # Its commits skip the fsync (WAL, synchronous=NORMAL) and so hold the store's write lock
+    # briefly: what a power cut takes back - profiles with their position, and the outbox
+    # entries they made - is applied again from the log, which the server fsyncs.
+    with Engine(config, drain=False, locks=("apply",), wait_for_locks=True,
+                synchronous="NORMAL", autocheckpoint=False) as engine:
         loop = _Processor(engine, conn, wake, slice_events, path, overrides)
         try:
             loop.run()

@@ -38,6 +38,7 @@ from engine.server.app import Daemon, create_app
 from engine.server.metrics import Live, Metrics
 from engine.server.processing import Processing
 from engine.server.writer import Writer
+from engine.store.sqlite import Checkpointer
 from engine.testing import run_config_tests
 
 log = logging.getLogger("engine.server")
@@ -169,7 +170,8 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
     formatter = setup_logging(config)
     host, port = listen_address(config.settings.server.listen)
     processing = Processing(path, overrides)
-    writer = Writer(lambda c: Engine(c, drain=False, locks=("log",)), config,
+    writer = Writer(lambda c: Engine(c, drain=False, locks=("log",), autocheckpoint=False),
+                    config,
                     max_queue_events=config.settings.server.max_queue_events,
                     on_commit=processing.notify)
     metrics = Metrics(Live(failures=lambda: processing.report.failures,
@@ -182,6 +184,8 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
     if writer.failure is not None:
         raise RuntimeFailure(str(writer.failure))
     processing.start()
+    checkpointer = Checkpointer(config.settings.storage.path)
+    checkpointer.start()
     reader = Engine(config, read_only=True)
     daemon = Daemon(config, writer, reader, metrics, processing)
 
@@ -245,6 +249,7 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
         server.run()
     finally:
         _stop(writer, processing, daemon)
+        checkpointer.stop()
         reader.close()
     return 0 if server.started else 3
 

@@ -139,7 +139,8 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 class SqliteStore:
     """The SQLite back end. Callers group writes with `transaction()`."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL",
+                 autocheckpoint: bool = True) -> None:
         self.path = str(path)
         self.synchronous = synchronous
         try:
@@ -150,7 +151,9 @@ class SqliteStore:
             self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.execute("PRAGMA busy_timeout=10000")
             self.db.execute("PRAGMA cache_size=-65536")
-            self.db.execute("PRAGMA wal_autocheckpoint=16384")
+            # Without: a `Checkpointer` copies the WAL into the database beside the writers,
+            # so that no commit waits for a checkpoint (the daemon's latency).
+            self.db.execute(f"PRAGMA wal_autocheckpoint={16384 if autocheckpoint else 0}")
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise RuntimeFailure(f"cannot open the store at {self.path}: {exc}") from exc
@@ -587,3 +590,43 @@ class SqliteStore:
         self.db.execute("INSERT INTO export_jobs(job, backfilled) VALUES (?, ?) "
                         "ON CONFLICT(job) DO UPDATE SET backfilled = excluded.backfilled",
                         (job, digest))
+
+
+class Checkpointer:
+    """Copies the WAL into the database from a thread of its own, once it has grown past
+    `wal_bytes`, so that the commits of the store's writers never wait for a checkpoint.
+
+    A PASSIVE checkpoint copies what no reader still needs and never blocks a writer; the WAL
+    file is then reused from its start."""
+
+    def __init__(self, path: str, *, wal_bytes: int = 32 << 20, every_s: float = 0.5) -> None:
+        import threading
+
+        self.path = path
+        self.wal_bytes = wal_bytes
+        self.every_s = every_s
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="engine-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        if self.path != ":memory:":
+            self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(30)
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=10000")
+        wal = Path(f"{self.path}-wal")
+        try:
+            while not self.stop_event.wait(self.every_s):
+                try:
+                    if wal.exists() and wal.stat().st_size > self.wal_bytes:
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except (sqlite3.Error, OSError):
+                    continue  # the next round tries again; the WAL only grows meanwhile
+        finally:
+            db.close()
