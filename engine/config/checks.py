@@ -28,6 +28,7 @@ diagnostics use these codes (the loader's and the schema's included, so the tabl
     C019  an export field (``id_field``, ``email_field``, ``extra_attributes``) no mapping maps
     C020  one field mapped with different types
     C021  ``timestamp`` or ``id`` on a derived stream (it keeps its source's) — a warning
+    C022  ``capacity`` or ``keep_days`` on a field type they cannot apply to
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from engine.config.model import (
     Expr,
     ImportSpec,
     Located,
+    MappingField,
     MappingSpec,
     Settings,
     StreamSpec,
@@ -238,6 +240,7 @@ def _check_mappings(settings: Settings, report: _Report) -> dict[str, str]:
             known_type = f.spec.type if f.spec.type in FIELD_TYPES else None
             specs.append(dataclasses.replace(f.spec, type=known_type))
             _check_merge(f.spec, f.merge, _place(f, "merge"), report)
+            _check_retention(f, report)
             other = mapped.get(f.name)
             if (other is not None and other[0] != f.type and known_type
                     and other[0] in FIELD_TYPES):
@@ -268,6 +271,24 @@ def _aggregate(spec_expr: str | n.Expr, source: Source | None) -> str | None:
     except ConfigError:
         return None
     return node.name if isinstance(node, n.Call) and node.name in AGGREGATE_MERGES else None
+
+
+# Types whose entries `capacity` can evict (a count per key has no time to rank it by).
+_EVICTABLE = frozenset({"[]string", "[]time", "map[string]int", "map[string]number",
+                        "map[string]string", "map[string]bool", "map[string]time"})
+
+
+def _check_retention(f: MappingField, report: _Report) -> None:
+    ftype = f.spec.type or "string"
+    if f.capacity is not None and ftype not in _EVICTABLE:
+        report.add(_place(f, "capacity"), "C022",
+                   f"`capacity` has no effect on a field of type `{ftype}`",
+                   "it keeps the most recently updated entries of a set or a map (not of "
+                   "map[string]intsum, whose counts carry no time)")
+    if f.keep_days is not None and ftype == "map[string]intsum":
+        report.add(_place(f, "keep_days"), "C022",
+                   "`keep_days` has no effect on a field of type `map[string]intsum`",
+                   "its counts carry no time; use map[string]int with merge max, or a set")
 
 
 def _check_merge(spec: FieldSpec, merge: str | None, where: Located | None,

@@ -375,16 +375,19 @@ class _Generator:
         text = "None"
         nullable = True
         tested = False
+        chosen: _Code | None = None  # the argument that is the whole answer, when one is
         for a in reversed(args):
             if a.is_const and (a.const is None or a.const == ""):
                 continue
             if a.is_const or (not a.nullable and a.type in _NEVER_EMPTY):
-                text, nullable, tested = a.text, False, False
+                text, nullable, tested, chosen = a.text, False, False, a
                 continue
             first, rest = self.atomize(a)
             text = f"{rest} if {first} is not None and {rest} != '' else {text}"
-            tested = True
-        return _Code(f"({text})" if tested else text, rtype, nullable)
+            tested, chosen = True, None
+        if not tested:  # a constant stays a constant: Python rejects `is` tests on literals
+            return chosen if chosen is not None else self.const(None)
+        return _Code(f"({text})", rtype, nullable)
 
     def items(self, node: n.Expr) -> _Code:
         """The right side of IN: a list of constants becomes one tuple constant."""

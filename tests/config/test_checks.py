@@ -83,3 +83,18 @@ def test_acceptance_three_planted_errors() -> None:
         ("acceptance_mapping.yaml", 11, 33, "E105"),
     ]
     assert result.diagnostics[1].hint == "did you mean `epochms`?"
+
+
+def test_capacity_and_keep_days_where_they_cannot_apply(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "streams:\n  - {name: a}\nmappings:\n  - name: m\n    stream: a\n    by: [id]\n"
+        "    fields:\n"
+        "      - {field: id, expr: id, type: string}\n"
+        "      - {field: seen, expr: valuect(page), type: 'map[string]intsum', capacity: 5}\n"
+        "      - {field: hits, expr: valuect(x), type: 'map[string]intsum', keep_days: 9}\n"
+        "      - {field: name, expr: name, type: string, capacity: 3}\n"
+        "      - {field: pages, expr: set(page), type: '[]string', capacity: 50}\n")
+    result = validate_config(tmp_path / "c.yaml")
+    assert not result.ok
+    assert [(d.line, d.code) for d in result.diagnostics] == [
+        (9, "C022"), (10, "C022"), (11, "C022")]
