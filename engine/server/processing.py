@@ -167,6 +167,15 @@ class Processing:
         self.start()
         loop.add_reader(self.fileno, self.on_readable)
 
+    def catch_up(self) -> None:
+        """Take the reports already sent (once the event loop no longer reads them)."""
+        conn = self._conn
+        try:
+            while conn is not None and conn.poll():
+                self._take(conn.recv())
+        except (EOFError, OSError):
+            pass
+
     def stop(self, *, drain: bool = True) -> None:
         """Apply the rest of the log (unless `drain` is false), then end the processor.
 

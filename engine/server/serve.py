@@ -258,6 +258,7 @@ def _stop(writer: Writer, processing: Processing, daemon: Daemon) -> None:
     """Commit what is queued, then apply the log; a second signal skips the applying."""
     start = time.perf_counter()
     writer.stop()
+    processing.catch_up()
     backlog = daemon.backlog
     if backlog:
         log.info("applying the logged events before exit; interrupt again to exit now "
