@@ -169,6 +169,7 @@ class Processing:
 
     def catch_up(self) -> None:
         """Take the reports already sent (once the event loop no longer reads them)."""
+        self._waiters = []  # their event loop has ended: no request waits any more
         conn = self._conn
         try:
             while conn is not None and conn.poll():
@@ -183,9 +184,7 @@ class Processing:
         a processor whose reports went unread would block on a full pipe.
         """
         self._stopping = True
-        for _seq, future in self._waiters:
-            future.cancel()
-        self._waiters = []
+        self._waiters = []  # their event loop has ended: no request waits any more
         self._send(("stop", drain))
         process, conn = self._process, self._conn
         while process is not None and process.is_alive():
