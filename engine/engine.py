@@ -512,13 +512,13 @@ class Engine:
         sizes = self.store.audience_sizes()
         return {name: sizes.get(name, 0) for name in self.config.audiences.names}
 
-    def audience_members(self, name: str, *, limit: int | None = None
-                         ) -> Iterator[dict[str, Any]]:
-        """The member profiles of an audience (profile JSON plus `_entered`), by id."""
+    def member_profiles(self, name: str, *, limit: int | None = None
+                        ) -> Iterator[tuple[Profile, int]]:
+        """The member profiles of an audience with when each entered (epoch ms), by id, read a
+        page at a time."""
         if name not in self.config.audiences.audiences:
             known = ", ".join(self.config.audiences.names) or "none"
             raise EngineError(f"unknown audience {name!r}; audiences in the config: {known}")
-        rules = self.config.pipeline.rules
         after, left = 0, limit
         while left is None or left > 0:
             page = self.store.audience_members(name, after=after,
@@ -528,12 +528,19 @@ class Engine:
             docs = self.store.load_profiles([pid for pid, _entered in page])
             for pid, entered in page:
                 if pid in docs:
-                    doc = Profile.loads(pid, docs[pid]).to_json(rules)
-                    doc["_entered"] = format_date(ms_to_date(entered))
-                    yield doc
+                    yield Profile.loads(pid, docs[pid]), entered
             after = page[-1][0]
             if left is not None:
                 left -= len(page)
+
+    def audience_members(self, name: str, *, limit: int | None = None
+                         ) -> Iterator[dict[str, Any]]:
+        """The member profiles of an audience (profile JSON plus `_entered`), by id."""
+        rules = self.config.pipeline.rules
+        for profile, entered in self.member_profiles(name, limit=limit):
+            doc = profile.to_json(rules)
+            doc["_entered"] = format_date(ms_to_date(entered))
+            yield doc
 
     def errors(self, *, stream: str | None = None, after: int = 0, limit: int = 100
                ) -> list[DeadLetter]:

@@ -21,10 +21,8 @@ from engine.errors import EngineError
 from engine.exports.customerio import CredentialsError, TrackClient
 from engine.exports.jobs import Counts, ExportJob
 from engine.exports.runner import JobRunner, JobStats
-from engine.pipeline.profile import Profile
 from engine.store.sqlite import SqliteStore
 
-PAGE = 1000
 TIMEOUT_S = 10.0  # per request to the destination
 
 
@@ -37,15 +35,10 @@ def job_of(engine: Engine, name: str) -> ExportJob:
 
 
 def members(engine: Engine, audience: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Every member of an audience as ``(profile_id, view)``, a page at a time."""
+    """Every member of an audience as ``(profile_id, view)``."""
     rules = engine.config.pipeline.rules
-    after = 0
-    while page := engine.store.audience_members(audience, after=after, limit=PAGE):
-        docs = engine.store.load_profiles([pid for pid, _entered in page])
-        for pid, _entered in page:
-            if pid in docs:
-                yield pid, Profile.loads(pid, docs[pid]).view(rules)
-        after = page[-1][0]
+    for profile, _entered in engine.member_profiles(audience):
+        yield profile.id, profile.view(rules)
 
 
 def backfill(engine: Engine, job: ExportJob, *, force: bool = False) -> Counts | None:

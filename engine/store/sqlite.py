@@ -528,16 +528,15 @@ class SqliteStore:
             self.db.executemany("DELETE FROM export_members WHERE job = ? AND profile_id = ?",
                                 [(job, p) for p in gone])
 
-    def due_outbox(self, job: str, now: int, limit: int, skip: Sequence[int] = ()
+    def due_outbox(self, job: str, now: int, limit: int
                    ) -> list[tuple[int, int, str, bytes, int, int]]:
         """Items of a job due at `now`, by when they fell due (new ones first, in the order
         they were queued): ``(id, profile_id, action, body, attempts, created)``."""
         rows = self.db.execute(
             "SELECT id, profile_id, action, body, attempts, created FROM outbox "
             "WHERE job = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?",  # index order
-            (job, now, limit + len(skip)))
-        skipped = set(skip)
-        return [r for r in rows if r[0] not in skipped][:limit]
+            (job, now, limit))
+        return list(rows)
 
     def outbox_depth(self, job: str | None = None) -> int:
         if job is None:
