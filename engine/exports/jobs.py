@@ -68,9 +68,8 @@ class ExportJob:
 
     def digest(self) -> str:
         """Names this job's definition: a backfill is owed again when it changes."""
-        return hashlib.sha256(orjson.dumps(
-            [self.spec.audience, self.spec.id_field, self.spec.email_field,
-             list(self.spec.extra_attributes)])).hexdigest()[:16]
+        return _digest([self.spec.audience, self.spec.id_field, self.spec.email_field,
+                        list(self.spec.extra_attributes)], 16)
 
 
 def _out(value: Any) -> Any:
@@ -83,8 +82,8 @@ def _out(value: Any) -> Any:
     return value
 
 
-def _digest(body: Mapping[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+def _digest(value: Any, size: int = 24) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:size]
 
 
 class ExportJobs:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from engine.engine import system_clock
 from engine.exports.customerio import (
     AUTH,
     BATCH_FRAME,
@@ -100,7 +101,7 @@ class JobRunner:
         self.spec = job.spec
         self.store = store
         self.client = client
-        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self.clock = clock or system_clock
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 -- backoff jitter, not a secret
         self.bucket = TokenBucket(self.spec.rate_limit_per_s, lambda: self.clock() / 1000, sleep)
