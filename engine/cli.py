@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -19,6 +19,9 @@ from engine.errors import ConfigError, EngineError, RuntimeFailure, render_all
 from engine.lang.compiler import compile_expression
 from engine.lang.dates import parse_date
 from engine.output import to_json
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
 
@@ -101,6 +104,13 @@ def config_overrides(args: argparse.Namespace) -> dict[str, str]:
                 f"--set expects KEY=VALUE (e.g. storage.path=/tmp/x.db), got {item!r}")
         found[key.strip()] = value
     return found
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The loaded and compiled config a command names with `--config` and `--set`."""
+    from engine.config import load_config
+
+    return load_config(resolve_config_path(args), config_overrides(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -13,17 +13,15 @@ from typing import Any
 
 import orjson
 
-from engine.config import load_config
 from engine.engine import Engine
 
 EXIT_OK = 0
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from engine.cli import config_overrides, resolve_config_path
+    from engine.cli import config_of
 
-    return Engine(load_config(resolve_config_path(args), config_overrides(args)),
-                  read_only=True)
+    return Engine(config_of(args), read_only=True)
 
 
 def cmd_audience_list(args: argparse.Namespace) -> int:

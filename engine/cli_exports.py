@@ -53,12 +53,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_export_run(args: argparse.Namespace) -> int:
-    from engine.cli import config_overrides, resolve_config_path
-    from engine.config import load_config
+    from engine.cli import config_of
     from engine.engine import Engine
     from engine.exports import service
 
-    config = load_config(resolve_config_path(args), config_overrides(args))
+    config = config_of(args)
     start = time.perf_counter()
     with Engine(config) as eng:
         stats, queued = service.run(eng, args.job, existing_users=args.existing_users)

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from engine.config import Config, load_config
+from engine.config import Config
 from engine.engine import Engine, IngestResult
 from engine.errors import EngineError
 from engine.lang.printer import expression_text
@@ -25,9 +25,9 @@ EXIT_OK, EXIT_INVALID = 0, 1
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from engine.cli import config_overrides, resolve_config_path
+    from engine.cli import config_of
 
-    return load_config(resolve_config_path(args), config_overrides(args))
+    return config_of(args)
 
 
 def _identity(text: str) -> tuple[str, str]:
