@@ -41,6 +41,7 @@ log = logging.getLogger("engine.server")
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 SLICE_EVENTS = 500  # events applied per transaction: short, so the log writer rarely waits
+STATUS_EVERY_S = 1.0  # how often a busy processor reports its export jobs
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
 
 
@@ -129,12 +130,14 @@ class Processing:
         r.profiles = message["profiles"]
         r.failures = message["failures"]
         r.audiences = message["audiences"]
-        r.exports = message.get("exports", {})
+        exports = message.get("exports")  # not in every report: it costs a count per job
+        if exports is not None:
+            r.exports = exports
         m = self.metrics
         if m is not None:
             for name, size in r.audiences.items():
                 m.audience_size.labels(name).set(size)
-            for name, job in r.exports.items():
+            for name, job in (exports or {}).items():
                 for outcome, count in job["delta"].items():
                     if count:
                         m.export_items.labels(name, outcome).inc(count)
@@ -276,6 +279,7 @@ class _Processor:
         self.profiles = engine.store.count_profiles()
         self.sizes = engine.audience_sizes()
         self.queued = 0
+        self.status_at = 0.0  # monotonic seconds of the last export status sent
         self.exporters = Exporters(engine.store.path)
         self._start_exports()
 
@@ -302,10 +306,15 @@ class _Processor:
         if queued != self.queued:  # new outbox items are committed: the runners look
             self.queued = queued
             self.exporters.wake()
-        self.conn.send({"position": engine.applied, "profiles": self.profiles,
-                        "failures": _failures(engine), "audiences": dict(self.sizes),
-                        "moves": [(n, d, c) for (n, d), c in moves.items()],
-                        "exports": self.exporters.status(engine.store), **extra})
+        message = {"position": engine.applied, "profiles": self.profiles,
+                   "failures": _failures(engine), "audiences": dict(self.sizes),
+                   "moves": [(n, d, c) for (n, d), c in moves.items()], **extra}
+        # The export status counts each job's outbox: at most once a second while busy
+        clock = time.monotonic()
+        if not extra.get("events") or clock - self.status_at >= STATUS_EVERY_S:
+            message["exports"] = self.exporters.status(engine.store)
+            self.status_at = clock
+        self.conn.send(message)
         moves.clear()
 
     def _reload(self) -> None:
