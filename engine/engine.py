@@ -27,7 +27,12 @@ from engine.errors import EngineError, RuntimeFailure
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.bulk import Spill
-from engine.pipeline.compiled import CompiledMapping, CompiledStream
+from engine.pipeline.compiled import (
+    CompiledMapping,
+    CompiledStream,
+    event_time_problem,
+    failure_reason,
+)
 from engine.pipeline.decode import Decoders, not_an_object
 from engine.pipeline.intake import DUPLICATE, Record, log_batch
 from engine.pipeline.processor import Processor, Stats
@@ -37,6 +42,13 @@ from engine.store.sqlite import LogRow, SqliteStore
 Clock = Callable[[], int]  # epoch ms
 POSITION = "profiles"  # the processed position of the profile pipeline
 MAX_REJECTIONS_KEPT = 100
+
+
+def copy_stats(stats: Stats) -> Stats:
+    """A copy of counts, to go back to when what was counted since is applied again."""
+    copy = Stats()
+    copy.add(stats)
+    return copy
 
 
 def system_clock() -> int:
@@ -62,7 +74,10 @@ class DeadLetter:
     def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "stream": self.stream, "reason": self.reason,
                 "recorded": format_date(ms_to_date(self.recorded)),
-                "time": format_date(ms_to_date(self.time)), "event": self.event}
+                # an event time no date can hold (the reason it failed) stays a number
+                "time": (self.time if event_time_problem(self.time)
+                         else format_date(ms_to_date(self.time))),
+                "event": self.event}
 
 
 class StoreLock:
@@ -178,6 +193,7 @@ class Engine:
             raise
         self.processor = self._processor(config)
         self._applied = self.store.position(POSITION)
+        self._stats_flushed = Stats()  # an ingest's counts as of its last flush
         if drain and not read_only:
             self.drain()
 
@@ -235,12 +251,19 @@ class Engine:
         self._writable()
         compiled = self._stream(stream)
         result = IngestResult()
+        self._stats_flushed = Stats()
         with _gc_paused():
             if workers > 0:
                 self._ingest_parallel(compiled, events, result, progress, workers)
             else:
                 self._ingest(compiled, events, result, progress)
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                result.stats = self._stats_flushed  # what is not flushed is applied again
+                result.stats.add(self.drain())
         if progress is not None:
             progress(result)
         return result
@@ -333,7 +356,17 @@ class Engine:
                     self._applied = max(self._applied, spill.last_seq)
                     self.store.set_position(POSITION, self._applied)
 
-            self._guarded(apply_all)
+            accepted, stats = result.accepted, copy_stats(result.stats)
+            try:
+                self._guarded(apply_all)
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                # One event failed the whole merge: apply the log event by event around it.
+                result.accepted, result.stats = accepted, stats
+                drained = self.drain()
+                result.accepted += drained.events
+                result.stats.add(drained)
 
     def _log_and_spill(self, stream: CompiledStream,
                        timed: Iterator[tuple[int, list[Incoming]]], decoders: Decoders,
@@ -359,21 +392,51 @@ class Engine:
                        records: list[Record], result: IngestResult) -> None:
         """Append a decoded batch to the log and apply it, in one transaction."""
         flushed = False
+        seqs: list[int] = []
 
         def write() -> None:
-            nonlocal flushed
+            nonlocal flushed, seqs
             with self.store.transaction():
                 seqs, _rows = log_batch(self.store, stream.name, now, records)
                 flushed = self._apply(stream, now, batch, records, seqs, result)
             if flushed:
                 self.processor.flushed()
 
-        self._guarded(write)
+        try:
+            self._guarded(write)
+        except Exception as exc:
+            if self.store.is_unavailable(exc):
+                raise
+            # An event of this batch, or of one applied since the last flush, failed applying
+            # as a whole: log the batch alone, then apply the log event by event around it.
+            with self.store.transaction():
+                seqs, _rows = log_batch(self.store, stream.name, now, records)
+            self._count(batch, records, seqs, result)
+            result.stats = self._stats_flushed
+            stats = self.drain()
+            result.stats.add(stats)
+            flushed = True
+        else:
+            self._count(batch, records, seqs, result)
+        if flushed:
+            self._stats_flushed = copy_stats(result.stats)
+
+    def _count(self, batch: list[Incoming], records: list[Record], seqs: list[int],
+               result: IngestResult) -> None:
+        """Count a logged batch's events: accepted, duplicates, rejected by reason."""
+        for i, seq in enumerate(seqs):
+            result.read += 1
+            if seq > 0:
+                result.accepted += 1
+            elif seq == DUPLICATE:
+                result.duplicates += 1
+            else:
+                self._reject(result, batch[i][2], records[i][3] or "unusable event")
 
     def _apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
                records: list[Record], seqs: list[int],
                result: IngestResult) -> bool:
-        """Count a logged batch and apply its new events; whether profiles must be flushed.
+        """Apply a logged batch's new events; whether profiles must be flushed.
 
         Runs inside the transaction that logged the batch: when flushing is due, the flush is
         written in it, and the caller marks it done after the commit.
@@ -381,20 +444,14 @@ class Engine:
         rows: list[LogRow] = []
         parsed: list[Any] = []
         for i, seq in enumerate(seqs):
-            result.read += 1
             if seq > 0:
                 key, ts, _body, _error = records[i]
                 rows.append((seq, stream.name, key, ts, now, b""))
                 parsed.append(batch[i][0])
-            elif seq == DUPLICATE:
-                result.duplicates += 1
-            else:
-                self._reject(result, batch[i][2], records[i][3] or "unusable event")
         if not rows:
             return False
         stats = self.processor.apply(rows, parsed)
         self._applied = rows[-1][0]
-        result.accepted += len(rows)
         result.stats.add(stats)
         if not self.processor.should_flush:
             return False
@@ -464,21 +521,74 @@ class Engine:
         total = Stats()
 
         def work() -> None:
-            while limit is None or total.events < limit:
+            unflushed = Stats()  # counted once committed: a failed flush applies them again
+            while limit is None or total.events + unflushed.events < limit:
                 size = self.batch_size if limit is None else min(self.batch_size, limit)
                 rows = self.store.read_log(self._applied, size)
                 if not rows:
                     break
-                total.add(self.processor.apply(rows))
+                unflushed.add(self.processor.apply(rows))
                 self._applied = rows[-1][0]
                 if self.processor.should_flush:
                     self._flush_in_transaction()
+                    total.add(unflushed)
+                    unflushed = Stats()
             if self.processor.pending:
                 self._flush_in_transaction()
+            total.add(unflushed)
 
         with _gc_paused():
-            self._guarded(work)
+            try:
+                self._guarded(work)
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                # Something in the data failed the batch (at the flush, say: a value the store
+                # cannot encode). Find the event it comes from and dead-letter it.
+                isolated = self._isolate(None if limit is None else limit - total.events)
+                total.add(isolated)
         return total
+
+    def _isolate(self, limit: int | None) -> Stats:
+        """Apply the log from the position in commits that halve around a failure until the
+        one event it comes from is alone; that event becomes a dead letter, every other
+        event is applied. Costs about log2(batch) extra commits per poison event."""
+        total = Stats()
+        size = self.batch_size
+        while limit is None or total.events < limit:
+            rows = self.store.read_log(self._applied, size)
+            if not rows:
+                break
+            try:
+                stats = self._apply_committed(rows)
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                if len(rows) > 1:
+                    size = max(1, len(rows) // 2)
+                    continue
+                seq, stream = rows[0][0], rows[0][1]
+                self.processor.fail(seq, stream, failure_reason("applying the event failed",
+                                                                exc))
+                self._applied = seq
+                self._guarded(self._flush_in_transaction)
+                stats = Stats(events=1, dead_letters=1)
+                size = self.batch_size
+            total.add(stats)
+        return total
+
+    def _apply_committed(self, rows: Sequence[LogRow]) -> Stats:
+        """Apply logged rows and commit them with the position, or change nothing."""
+        stats = Stats()
+
+        def work() -> None:
+            nonlocal stats
+            stats = self.processor.apply(rows)
+            self._applied = rows[-1][0]
+            self._flush_in_transaction()
+
+        self._guarded(work)
+        return stats
 
     def run_due(self, limit: int = 1000) -> int:
         """Re-evaluate the audience memberships that time alone may have changed by now

@@ -39,21 +39,49 @@ S = TypeVar("S", bound=_Named)
 C = TypeVar("C")
 
 
+# The event times the engine can hold, as epoch ms: year 1 to year 9999, what a date can express.
+MIN_EVENT_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
+MAX_EVENT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def event_time_of(value: Any) -> int | None:
-    """A stream's `timestamp` value as epoch ms: epoch s (10 digits), ms (13) or a date string."""
+    """A stream's `timestamp` value as epoch ms: epoch s (10 digits), ms (13) or a date string.
+
+    A number outside year 1–9999 is kept (held within 64 bits, so the log can store it): the
+    event is logged like any other and becomes a dead letter when it is applied
+    (`event_time_problem`), where an error in one event cannot fail its neighbours.
+    """
     if value.__class__ is int:  # epoch seconds, or ms from 13 digits on
-        return value if abs(value) >= 100_000_000_000 else value * 1000
+        ms = value if abs(value) >= 100_000_000_000 else value * 1000
+        return ms if MIN_EVENT_MS <= ms <= MAX_EVENT_MS else max(_INT64_MIN, min(_INT64_MAX, ms))
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
         d = epoch_to_date(value)
     elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        d = epoch_to_date(int(value))
+        try:
+            return event_time_of(int(value))
+        except ValueError:  # more digits than Python reads: far outside any date
+            return _INT64_MIN if value.strip().startswith("-") else _INT64_MAX
     elif isinstance(value, datetime):
         d = value
     else:
         d = to_date(value)
     return None if d is None else date_to_ms(d)
+
+
+def event_time_problem(ts: int) -> str | None:
+    """Why a logged event time cannot be applied, or None when it can."""
+    if MIN_EVENT_MS <= ts <= MAX_EVENT_MS:
+        return None
+    return f"the event time ({ts} ms since 1970) is outside year 1 to 9999"
+
+
+def failure_reason(what: str, exc: BaseException) -> str:
+    """A dead letter's reason for an exception: what failed, and the exception in one line."""
+    text = " ".join(str(exc).split())[:300]
+    return f"{what}: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
 def dedupe_key_of(value: Any) -> str | None:

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from engine.audiences.compiled import Audiences
-from engine.pipeline.compiled import FailureWatch, Pipeline
+from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
 Meta = tuple[str | None, int, str | None]
@@ -128,13 +128,23 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
             continue
         try:
             key, ts = stream.key_and_time(event, received_ms)
-            contribs = [(index[id(m)], o) for m, o in pipeline.fan_out(stream, event, ts)]
         except Exception as exc:  # never lose the batch over one event
             meta.append((None, 0, f"unusable event: {exc}"))
             continue
         meta.append((key, ts, None))
+        # Logged either way; an event that cannot be applied is a dead letter, as in
+        # `Processor.apply`.
+        failure = event_time_problem(ts)
+        contribs: list[tuple[int, dict[str, Any]]] = []
+        if failure is None:
+            try:
+                contribs = [(index[id(m)], o) for m, o in pipeline.fan_out(stream, event, ts)]
+                failure = check()
+            except Exception as exc:
+                check()
+                failure = failure_reason("mapping the event failed", exc)
         parts.setdefault(partition_of(by, contribs, partitions), []).append(
-            (i, key, ts, contribs, check()))
+            (i, key, ts, contribs, failure))
     blobs = {p: pickle.dumps(mapped, protocol=pickle.HIGHEST_PROTOCOL)
              for p, mapped in parts.items()}
     return pickle.dumps((meta, blobs), protocol=pickle.HIGHEST_PROTOCOL)

@@ -24,7 +24,14 @@ from engine.audiences import membership
 from engine.audiences.compiled import Audiences
 from engine.audiences.membership import Diff, Moves, Standing
 from engine.exports.jobs import Counts, ExportJobs
-from engine.pipeline.compiled import FailureWatch, Pipeline
+from engine.pipeline.compiled import (
+    MAX_EVENT_MS,
+    MIN_EVENT_MS,
+    FailureWatch,
+    Pipeline,
+    event_time_problem,
+    failure_reason,
+)
 from engine.pipeline.merge import State
 from engine.pipeline.profile import Profile
 from engine.store.sqlite import LogRow, SqliteStore
@@ -48,13 +55,14 @@ class Stats:
     undecodable: int = 0
     fold_errors: int = 0
     unknown_stream: int = 0
+    bad_time: int = 0
     dead_letters: int = 0
     skipped_identities: list[IdentityKey] = field(default_factory=list)
 
     def add(self, other: Stats) -> None:
         for name in ("events", "contributions", "unidentified", "profiles_created", "merges",
                      "overmerge_skipped", "undecodable", "unknown_stream", "fold_errors",
-                     "dead_letters"):
+                     "bad_time", "dead_letters"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         room = MAX_SKIPPED_KEPT - len(self.skipped_identities)  # a daemon runs for months
         if room > 0:
@@ -231,8 +239,18 @@ class Processor:
                     stats.undecodable += 1
                     self.fail(seq, stream_name, f"the logged event is not JSON: {exc.msg}")
                     continue
+            if not MIN_EVENT_MS <= ts <= MAX_EVENT_MS:
+                stats.bad_time += 1
+                self.fail(seq, stream_name, event_time_problem(ts) or "")
+                continue
             tb = key if key is not None else f"~{seq}"
-            for mapping, out in pipeline.fan_out(stream, event, ts):
+            try:
+                contributions = pipeline.fan_out(stream, event, ts)
+            except Exception as exc:  # whatever one event does, the others flow on
+                check()
+                self.fail(seq, stream_name, failure_reason("mapping the event failed", exc))
+                continue
+            for mapping, out in contributions:
                 ids = identities_of(mapping.by, out)
                 if not ids:
                     stats.unidentified += 1

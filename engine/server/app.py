@@ -228,6 +228,10 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
             reason = f"the store is unavailable: {writer.failure or 'the writer stopped'}"
         elif daemon.processing is not None and not daemon.processing.alive:
             reason = "the processor is not running"
+        elif daemon.processing is not None and daemon.processing.report.retrying:
+            retrying = daemon.processing.report.retrying
+            reason = (f"the processor cannot apply the event log ({retrying['failures']} "
+                      f"attempts so far): {retrying['reason']}")
         else:
             try:
                 daemon.reader.store.last_seq()

@@ -33,6 +33,7 @@ class Live:
     queue_events: Callable[[], int]
     backlog_events: Callable[[], int]
     profiles: Callable[[], int]
+    retrying: Callable[[], int]  # consecutive failed attempts to apply the log; 0 = healthy
 
 
 class _LiveCollector(Collector):
@@ -54,6 +55,11 @@ class _LiveCollector(Collector):
         profiles = GaugeMetricFamily("engine_profiles", "Profiles in the store")
         profiles.add_metric([], self.live.profiles())
         yield profiles
+        retrying = GaugeMetricFamily(
+            "engine_processor_retrying", "Consecutive failed attempts of the processor to "
+            "apply the event log (the store failing; 0 when it applies)")
+        retrying.add_metric([], self.live.retrying())
+        yield retrying
         failures = CounterMetricFamily(
             "engine_mapping_errors", "Evaluations of a transform or mapping field that failed "
             "(since the config was loaded)", labels=["mapping", "field"])
@@ -81,6 +87,9 @@ class Metrics:
                                        "requests, by error code", ["stream", "code"], registry=r)
         self.events_applied = Counter("engine_events_applied", "Logged events applied to "
                                       "profiles", registry=r)
+        self.processor_failures = Counter("engine_processor_failures", "Attempts to apply "
+                                          "the event log that failed and are retried",
+                                          registry=r)
         self.dead_letters = Counter("engine_dead_letters", "Events sent to the _errors "
                                     "dead-letter stream", registry=r)
         self.profiles_created = Counter("engine_profiles_created", "Profiles created",

@@ -43,6 +43,9 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 SLICE_EVENTS = 500  # events applied per transaction: short, so the log writer rarely waits
 STATUS_EVERY_S = 1.0  # how often a busy processor reports its export jobs
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
+RETRY_FIRST_S = 0.1  # a failed slice is tried again after this, doubling up to RETRY_MAX_S
+RETRY_MAX_S = 30.0
+RETRY_LOG_EVERY_S = 60.0  # a failure that repeats is logged once per this, with its count
 
 
 @dataclass
@@ -54,6 +57,9 @@ class Report:
     failures: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> field -> n
     audiences: dict[str, int] = field(default_factory=dict)  # members per audience
     exports: dict[str, dict[str, Any]] = field(default_factory=dict)  # status per job
+    # While applying fails (the store, not an event: events that fail become dead letters):
+    # {"failures": consecutive failed attempts, "reason": the latest one}; None when healthy.
+    retrying: dict[str, Any] | None = None
 
 
 class Processing:
@@ -130,6 +136,11 @@ class Processing:
         r.profiles = message["profiles"]
         r.failures = message["failures"]
         r.audiences = message["audiences"]
+        retrying = message.get("retrying")
+        if self.metrics is not None and retrying is not None and (
+                r.retrying is None or retrying["failures"] > r.retrying["failures"]):
+            self.metrics.processor_failures.inc()
+        r.retrying = retrying
         exports = message.get("exports")  # not in every report: it costs a count per job
         if exports is not None:
             r.exports = exports
@@ -312,7 +323,10 @@ class _Processor:
         # The export status counts each job's outbox: at most once a second while busy
         clock = time.monotonic()
         if not extra.get("events") or clock - self.status_at >= STATUS_EVERY_S:
-            message["exports"] = self.exporters.status(engine.store)
+            try:
+                message["exports"] = self.exporters.status(engine.store)
+            except Exception as exc:  # a store that fails is reported, not a reason to die
+                log.debug("no export status", extra={"reason": str(exc)})
             self.status_at = clock
         self.conn.send(message)
         moves.clear()
@@ -334,6 +348,7 @@ class _Processor:
     def run(self) -> None:
         engine = self.engine
         stopping, drain = False, True
+        failures, logged_at = 0, -RETRY_LOG_EVERY_S
         self.report()
         while True:
             while self.conn.poll():
@@ -349,9 +364,26 @@ class _Processor:
                 stats = engine.drain(self.slice_events)
                 due = engine.run_due() if stats.events < self.slice_events else 0
             except Exception as exc:
-                log.error("applying the event log failed; retrying", extra={"reason": str(exc)})
-                self.wake.wait(1.0)
+                # The store failed (an event that fails is a dead letter, not an exception
+                # here): wait, longer each time, and say so once a while, not per attempt.
+                failures += 1
+                reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+                clock = time.monotonic()
+                if stopping:  # what is left stays in the log for the next start
+                    log.error("applying the event log failed while stopping; the rest is "
+                              "applied at the next start", extra={"reason": reason})
+                    return
+                if clock - logged_at >= RETRY_LOG_EVERY_S:
+                    log.error("applying the event log failed; retrying",
+                              extra={"reason": reason, "failures": failures})
+                    logged_at = clock
+                self.report(retrying={"failures": failures, "reason": reason})
+                self.wake.wait(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(failures - 1, 16)))
+                self.wake.clear()
                 continue
+            if failures:
+                log.info("applying the event log works again", extra={"failures": failures})
+                failures, logged_at = 0, -RETRY_LOG_EVERY_S
             self.profiles += stats.profiles_created - stats.merges
             self.report(events=stats.events, created=stats.profiles_created,
                         merges=stats.merges, unidentified=stats.unidentified,

@@ -177,7 +177,9 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
     metrics = Metrics(Live(failures=lambda: processing.report.failures,
                            queue_events=lambda: writer.queued_events,
                            backlog_events=lambda: daemon.backlog,
-                           profiles=lambda: processing.report.profiles))
+                           profiles=lambda: processing.report.profiles,
+                           retrying=lambda: (processing.report.retrying or {}).get(
+                               "failures", 0)))
     writer.metrics = processing.metrics = metrics
     writer.start()  # takes the log lock: no other engine writes this store's log
     writer.ready.wait()

@@ -194,6 +194,16 @@ class SqliteStore:
         floor = self._scalar("SELECT value FROM counters WHERE name = 'next_profile'")
         self._next_profile = max(self._next_profile, floor)
 
+    @staticmethod
+    def is_unavailable(exc: BaseException) -> bool:
+        """Whether a failure is the storage's own (locked, full, unreadable: retry later), not
+        the data written's (a value SQLite cannot hold: no retry will store it)."""
+        if isinstance(exc, RuntimeFailure | OSError | MemoryError):
+            return True
+        data = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
+                sqlite3.ProgrammingError)
+        return isinstance(exc, sqlite3.Error) and not isinstance(exc, data)
+
     # ---- transactions
 
     @contextmanager

@@ -85,7 +85,8 @@ def _post(config: Config, writer: Writer, tmp_path: Path, *bodies: bytes
           ) -> list[httpx.Response]:
     """Post each body in turn to the app, in this process (no server, no lifespan)."""
     metrics = Metrics(Live(failures=dict, queue_events=lambda: writer.queued_events,
-                           backlog_events=lambda: 0, profiles=lambda: 0))
+                           backlog_events=lambda: 0, profiles=lambda: 0,
+                           retrying=lambda: 0))
     reader = Engine(config, read_only=True, store_path=tmp_path / "read.db")
     app = create_app(Daemon(config, writer, reader, metrics))
 
