@@ -249,7 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.cli import config_overrides, resolve_config_path
     from engine.server.serve import serve
 
-    return serve(str(resolve_config_path(args)), config_overrides(args))
+    return serve(str(resolve_config_path(args)), config_overrides(args), args.listen_fd)
 
 
 def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -320,4 +320,7 @@ def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser],
                        description="Run the HTTP daemon (SPEC §7) on server.listen. SIGTERM or "
                                    "SIGINT stops it gracefully; SIGHUP reloads the config.")
     add_config_arguments(p)
+    p.add_argument("--listen-fd", type=int, metavar="N",
+                   help="serve on the listening TCP socket inherited as file descriptor N "
+                        "instead of binding server.listen (for supervisors and tests)")
     p.set_defaults(run=cmd_serve)

@@ -172,12 +172,12 @@ class TrackClient:
             errors = orjson.loads(answer.content).get("errors") or []
         except (orjson.JSONDecodeError, AttributeError):
             errors = []
-        refused: dict[int, str] = {}
-        for error in errors:
+        refused: dict[int, list[str]] = {}
+        for error in errors:  # an item can have several: each is kept, in order
             if isinstance(error, dict) and isinstance(error.get("batch_index"), int):
-                refused[error["batch_index"]] = orjson.dumps(error).decode()[:RESPONSE_KEPT]
-        return [Outcome(DEAD, 207, refused[i]) if i in refused else Outcome(SENT, 207)
-                for i in range(len(items))]
+                refused.setdefault(error["batch_index"], []).append(orjson.dumps(error).decode())
+        return [Outcome(DEAD, 207, "\n".join(refused[i])[:RESPONSE_KEPT]) if i in refused
+                else Outcome(SENT, 207) for i in range(len(items))]
 
 
 BATCH_FRAME = len(b'{"batch":[]}')  # the bytes of a v2 batch body around its items

@@ -7,6 +7,11 @@ limits, keeps a person store showing what an export did, records every request w
 it got, and can be scripted to answer 429, 5xx or slowly, so that retry paths are tested over
 real HTTP. State lives in memory; it is a development and test tool, never a production peer.
 
+A scripted step can also hold a request until it is released (`Sandbox.release`, or
+``POST /_sandbox/release``): a test then knows a request is in flight from the sandbox itself
+(`Sandbox.held`), can kill or time out the client meanwhile, and decides when the answer goes
+out, with no clock in the way (docs/exports.md).
+
 Where Customer.io's "KB" is ambiguous the sandbox takes the stricter reading, so that an export
 that passes here fits Customer.io whichever reading it uses: a v2 batch may hold 500 KB =
 500,000 bytes of body (the default of SPEC's ``batch.max_bytes``), a v2 item 32 KB = 32,000
@@ -72,12 +77,14 @@ class Operation:
 
 @dataclass
 class Step:
-    """One scripted answer: wait `delay_s`, then answer `status` (None: handle normally)."""
+    """One scripted answer: hold until released (`hold`), wait `delay_s`, then answer
+    `status` (None: handle normally)."""
 
     status: int | None = None
     retry_after: int | None = None
     delay_s: float = 0.0
     times: int = 1
+    hold: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,13 +142,16 @@ def parse_script(doc: Any) -> list[Step]:
     steps = []
     for i, item in enumerate(doc):
         if not isinstance(item, dict) or not item.keys() <= {"status", "retry_after",
-                                                             "delay_s", "times"}:
+                                                             "delay_s", "times", "hold"}:
             raise ValueError(f"step {i}: expected an object with status, retry_after, "
-                             "delay_s, times")
-        status, retry, delay, times = (item.get("status"), item.get("retry_after"),
-                                       item.get("delay_s", 0), item.get("times", 1))
-        if status is None and not delay:
-            raise ValueError(f"step {i}: give a status, a delay_s, or both")
+                             "delay_s, times, hold")
+        status, retry, delay, times, hold = (item.get("status"), item.get("retry_after"),
+                                             item.get("delay_s", 0), item.get("times", 1),
+                                             item.get("hold", False))
+        if type(hold) is not bool:
+            raise ValueError(f"step {i}: hold must be true or false")
+        if status is None and not delay and not hold:
+            raise ValueError(f"step {i}: give a status, a delay_s, a hold, or more than one")
         if status is not None and (type(status) is not int or not 200 <= status <= 599):
             raise ValueError(f"step {i}: status must be an HTTP status from 200 to 599")
         if retry is not None and (type(retry) is not int or retry < 0):
@@ -150,7 +160,7 @@ def parse_script(doc: Any) -> list[Step]:
             raise ValueError(f"step {i}: delay_s must be a number of seconds from 0 to 600")
         if type(times) is not int or times < 1:
             raise ValueError(f"step {i}: times must be a positive integer")
-        steps.append(Step(status, retry, float(delay), times))
+        steps.append(Step(status, retry, float(delay), times, hold))
     return steps
 
 
@@ -172,6 +182,8 @@ class Sandbox:
         self._people: dict[str, dict[str, Any]] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
         self._script: deque[Step] = deque()
+        # requests a scripted step holds: the loop each waits on, and the event that frees it
+        self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     def __repr__(self) -> str:  # never shows the API key
         return f"Sandbox(site_id={self.site_id!r})"
@@ -207,7 +219,8 @@ class Sandbox:
 
     def clear(self, *parts: str) -> None:
         """Forget the named parts ("people", "requests", "script"); with none, all three:
-        a fresh sandbox with the same credentials."""
+        a fresh sandbox with the same credentials. Clearing the script releases the requests
+        it holds, so no test inherits another's pending answer."""
         with self._lock:
             parts = parts or ("people", "requests", "script")
             if "people" in parts:
@@ -216,6 +229,36 @@ class Sandbox:
                 self._log.clear()
             if "script" in parts:
                 self._script.clear()
+                self.release()
+
+    def held(self) -> int:
+        """How many requests a scripted ``hold`` step keeps waiting right now."""
+        with self._lock:
+            return len(self._held)
+
+    def release(self) -> int:
+        """Let every held request go on to its scripted answer; how many were held."""
+        with self._lock:
+            held, self._held = self._held, []
+            self._answers.notify_all()
+        for loop, event in held:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+        return len(held)
+
+    async def _hold(self) -> None:
+        """Wait, inside the server's event loop, until `release` is called."""
+        released = asyncio.Event()
+        mine = (asyncio.get_running_loop(), released)
+        with self._lock:
+            self._held.append(mine)
+            self._answers.notify_all()
+        try:
+            await released.wait()
+        finally:
+            with self._lock:
+                if mine in self._held:  # the server stopped before a release
+                    self._held.remove(mine)
 
     def apply(self, op: Operation) -> None:
         """Identify merges the attributes into the person (creating it); delete removes it."""
@@ -328,6 +371,8 @@ def create_app(sandbox: Sandbox) -> Starlette:
     async def answer(request: Request, body: _Body, handler: Handler) -> Answer:
         step = sandbox._next_step()
         if step is not None:
+            if step.hold:
+                await sandbox._hold()  # until the test (or a control request) releases it
             if step.delay_s:
                 await asyncio.sleep(step.delay_s)  # a slow peer, so clients can time out
             if step.status is not None:
@@ -441,6 +486,10 @@ def create_app(sandbox: Sandbox) -> Starlette:
             return await refuse_route(request, 405)
         return await by_method[request.method](request)
 
+    async def release(_request: Request) -> Response:
+        return Response(orjson.dumps({"released": sandbox.release()}),
+                        media_type="application/json")
+
     def control(what: str) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             if request.method == "DELETE":
@@ -470,6 +519,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
         Route("/_sandbox/people", control("people"), methods=["GET", "DELETE"]),
         Route("/_sandbox/requests", control("requests"), methods=["GET", "DELETE"]),
         Route("/_sandbox/script", control("script"), methods=["GET", "POST", "DELETE"]),
+        Route("/_sandbox/release", release, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False  # `/api/v2/batch/` is a 404, as a redirect is no answer
@@ -508,10 +558,11 @@ def make_server(sandbox: Sandbox, *, quiet: bool = True) -> uvicorn.Server:
 def running_sandbox(sandbox: Sandbox | None = None, host: str = "127.0.0.1",
                     start_timeout_s: float = 10.0) -> Iterator[str]:
     """Serve `sandbox` on a free port in a background thread; yields its base URL, and stops
-    it (in-flight requests get two seconds to finish) on exit."""
+    it (held requests are released, in-flight ones get two seconds to finish) on exit."""
     sock = listen(host, 0)
     url = url_of(sock)
-    server = make_server(Sandbox() if sandbox is None else sandbox)
+    sandbox = Sandbox() if sandbox is None else sandbox
+    server = make_server(sandbox)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name="customerio-sandbox", daemon=True)
     try:
@@ -523,6 +574,7 @@ def running_sandbox(sandbox: Sandbox | None = None, host: str = "127.0.0.1",
             time.sleep(0.005)
         yield url
     finally:
+        sandbox.release()
         server.should_exit = True
         if thread.is_alive():
             thread.join(start_timeout_s)

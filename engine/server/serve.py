@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -125,6 +126,20 @@ def listen_address(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def inherited_socket(fd: int) -> socket.socket:
+    """The listening TCP socket a parent handed over as `fd` (``--listen-fd``): whoever bound
+    it knows the port before the daemon starts, and no other process can take it meanwhile."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise RuntimeFailure(f"--listen-fd {fd} is not an open socket: {exc.strerror}") from exc
+    if (sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6)
+            or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+        sock.detach()  # not ours to close
+        raise RuntimeFailure(f"--listen-fd {fd} is not a listening TCP socket")
+    return sock
+
+
 def banner(config: Config, host: str, port: int) -> str:
     """What `engine serve` prints first: the collect URL and a curl to paste."""
     streams = [i.stream for i in config.settings.imports] or sorted(config.pipeline.streams)
@@ -165,10 +180,14 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(path: str, overrides: Mapping[str, str]) -> int:
+def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None) -> int:
     config = load_and_test(path, overrides)
     formatter = setup_logging(config)
     host, port = listen_address(config.settings.server.listen)
+    sockets = None
+    if listen_fd is not None:  # the socket replaces server.listen (docs/http.md)
+        sockets = [inherited_socket(listen_fd)]
+        host, port = sockets[0].getsockname()[:2]
     processing = Processing(path, overrides)
     writer = Writer(lambda c: Engine(c, drain=False, locks=("log",), autocheckpoint=False),
                     config,
@@ -248,7 +267,7 @@ def serve(path: str, overrides: Mapping[str, str]) -> int:
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         loop="auto", http="auto", timeout_graceful_shutdown=30))
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         _stop(writer, processing, daemon)
         checkpointer.stop()

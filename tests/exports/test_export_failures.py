@@ -1,6 +1,7 @@
 """Export delivery under failure (SPEC §9.4): 429 storms, 5xx, timeouts, refused items, bad
 credentials. No member is lost, nothing is sent more than at-least-once asks, and the dead
-letters keep what was refused with the reason. Waiting is done on an injected clock."""
+letters keep what was refused with the reason. Waiting is done on an injected clock, and a
+slow peer is a request the sandbox holds until the test releases it."""
 
 from __future__ import annotations
 
@@ -71,16 +72,24 @@ def test_5xx_and_timeouts_are_retried_with_backoff(tmp_path: Path,
                                                    sandbox: tuple[Sandbox, str]) -> None:
     box, url = sandbox
     box.clear()
-    box.add_script(parse_script([{"status": 500}, {"status": 503}, {"delay_s": 0.5}]))
+    # the third answer is held until the client has given up: its timeout must fire, however
+    # slow the machine; the 1 s only has to outlast the other (immediate) answers
+    box.add_script(parse_script([{"status": 500}, {"status": 503}, {"hold": True}]))
     eng, fake = _engine(tmp_path, url)
-    with eng:
-        stats, _ = service.run(eng, "engaged_to_customerio", sleep=fake.sleep, timeout_s=0.2)
-    assert stats.sent == 3 and stats.dead == 0
-    # the credentials check met the 500; the batch a 503, then a timeout, then got through:
-    # two waits, exponential with jitter (1 s, then 2 s, times 0.5 to 1), the items together
-    batches = [(r["status"], len(r["body"]["batch"])) for r in box.requests()
-               if r["path"] == "/api/v2/batch"]
-    assert batches == [(503, 3), (None, 3), (200, 3)]  # None: answered after the client left
+    try:
+        with eng:
+            stats, _ = service.run(eng, "engaged_to_customerio", sleep=fake.sleep,
+                                   timeout_s=1.0)
+        assert box.wait_for(lambda: box.held() == 1)  # it did arrive, and is still unanswered
+        assert stats.sent == 3 and stats.dead == 0
+        # the credentials check met the 500; the batch a 503, then a timeout, then got
+        # through: two waits, exponential with jitter (1 s, then 2 s, times 0.5 to 1), the
+        # items together
+        batches = [(r["status"], len(r["body"]["batch"])) for r in box.requests()
+                   if r["path"] == "/api/v2/batch"]
+        assert batches == [(503, 3), (None, 3), (200, 3)]  # None: still held, client gone
+    finally:
+        box.release()
     assert len(fake.slept) == 2
     assert 0.5 <= fake.slept[0] <= 1.0 and 1.0 <= fake.slept[1] <= 2.0
     assert sorted(box.people()) == ["usr_31555", "usr_48213", "usr_90077"]

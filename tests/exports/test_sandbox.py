@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from engine.exports.limits import MAX_BATCH_BYTES, MAX_ITEM_BYTES, MAX_VALUE_BYTES
-from engine.exports.sandbox import Sandbox, running_sandbox
+from engine.exports.sandbox import Sandbox, parse_script, running_sandbox
 
 SITE = "site-123"
 KEY = "key-456"
@@ -359,26 +359,74 @@ def test_scripted_answers_replace_normal_handling_in_order(client: httpx.Client,
     assert anonymous.get("/_sandbox/script").json() == []
 
 
-def test_scripted_delay_lets_clients_time_out(client: httpx.Client, anonymous: httpx.Client,
-                                              sandbox: Sandbox) -> None:
-    anonymous.post("/_sandbox/script", json=[{"delay_s": 0.2, "status": 503},
-                                             {"delay_s": 0.2}])
+def test_a_scripted_delay_slows_the_answer(client: httpx.Client, anonymous: httpx.Client,
+                                           sandbox: Sandbox) -> None:
+    anonymous.post("/_sandbox/script", json=[{"delay_s": 0.2, "status": 503}])
     start = time.perf_counter()
     r = client.get("/api/v1/accounts/region")
     assert r.status_code == 503
-    assert time.perf_counter() - start >= 0.2
+    assert time.perf_counter() - start >= 0.2  # a lower bound only: a loaded machine is slower
+    assert [e["status"] for e in sandbox.requests()] == [503]
+
+
+def test_a_held_request_is_answered_as_scripted_once_released(url: str, anonymous: httpx.Client,
+                                                             sandbox: Sandbox) -> None:
+    anonymous.post("/_sandbox/script", json=[{"hold": True, "status": 503}])
+    answers: list[int] = []
+
+    def ask() -> None:
+        with httpx.Client(base_url=url, auth=(SITE, KEY), timeout=30) as c:
+            answers.append(c.get("/api/v1/accounts/region").status_code)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        assert sandbox.wait_for(lambda: sandbox.held() == 1)
+        # in flight: recorded, unanswered, and the client still waits
+        assert [e["status"] for e in sandbox.requests()] == [None] and answers == []
+        assert anonymous.get("/_sandbox/script").json() == []  # the step is taken
+    finally:
+        released = anonymous.post("/_sandbox/release").json()
+        asker.join(30)
+    assert released == {"released": 1} and sandbox.held() == 0
+    assert answers == [503]
+    assert [e["status"] for e in sandbox.requests()] == [503]
+
+
+def test_a_held_request_lets_clients_time_out(client: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.add_script(parse_script([{"hold": True}]))
+    # held until released, so the client gives up however slow the machine is
     with pytest.raises(httpx.ReadTimeout):
-        client.get("/api/v1/accounts/region", timeout=0.05)
+        client.get("/api/v1/accounts/region", timeout=httpx.Timeout(5, read=0.05))
+    assert sandbox.wait_for(lambda: sandbox.held() == 1)
+    assert sandbox.release() == 1
+    # released without a scripted status, it is handled normally, for nobody
+    assert sandbox.wait_for(lambda: [e["status"] for e in sandbox.requests()] == [200])
     assert client.get("/api/v1/accounts/region").status_code == 200  # script used up
-    statuses = [e["status"] for e in sandbox.requests()]
-    assert statuses[0] == 503 and statuses[2] == 200
-    assert statuses[1] in (None, 200)  # None while the slow answer is still pending
+    assert [e["status"] for e in sandbox.requests()] == [200, 200]
+
+
+def test_clearing_the_script_releases_what_it_holds(url: str, sandbox: Sandbox) -> None:
+    sandbox.add_script(parse_script([{"hold": True, "status": 500}]))
+    answers: list[int] = []
+
+    def ask() -> None:
+        with httpx.Client(base_url=url, auth=(SITE, KEY), timeout=30) as c:
+            answers.append(c.get("/api/v1/accounts/region").status_code)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    assert sandbox.wait_for(lambda: sandbox.held() == 1)
+    sandbox.clear()
+    asker.join(30)
+    assert answers == [500] and sandbox.held() == 0
 
 
 @pytest.mark.parametrize("script", [
     b"nope", b'{"status": 500}', b'[{"status": 99}]', b'[{"status": "500"}]', b"[{}]",
     b'[{"status": 429, "retry_after": 1.5}]', b'[{"delay_s": -1}]', b'[{"delay_s": true}]',
     b'[{"status": 500, "times": 0}]', b'[{"status": 500, "color": "red"}]',
+    b'[{"hold": 1}]', b'[{"hold": false}]',
 ])
 def test_a_bad_script_is_refused_whole(anonymous: httpx.Client, script: bytes) -> None:
     anonymous.post("/_sandbox/script", json=[{"status": 500}])

@@ -1,4 +1,8 @@
-"""The daemon as users run it: `engine serve` in a subprocess on a free loopback port."""
+"""The daemon as users run it: `engine serve` in a subprocess on a free loopback port.
+
+The test binds the port and hands the listening socket over (`engine serve --listen-fd`,
+docs/http.md): a port picked, closed and bound again by the daemon could be taken by another
+process in between, which a loaded machine running several suites makes likely enough."""
 
 from __future__ import annotations
 
@@ -27,11 +31,12 @@ SIGNING_KEY = "whsk_3f9a6c2e71d04b58a1c7e2f90d4b6a13"
 START_TIMEOUT_S = 30
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def listening_socket() -> socket.socket:
+    """A socket listening on a free loopback port, bound for as long as the test holds it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 def write_config(directory: Path, *, signing_keys: list[str] | None = None,
@@ -44,7 +49,7 @@ def write_config(directory: Path, *, signing_keys: list[str] | None = None,
 version: 1
 storage: {{backend: sqlite, path: {directory / "engine.db"}}}
 server:
-  listen: 127.0.0.1:{free_port()}
+  listen: 127.0.0.1:1  # never bound: `start` hands the daemon a socket instead
   collect_tokens: {json.dumps(tokens or [TOKEN])}
   admin_token: "{admin}"
 {extra_server}
@@ -125,9 +130,12 @@ class Daemon:
 
 
 def start(config: Path, *, env: dict[str, str] | None = None) -> Daemon:
-    proc = subprocess.Popen([str(ENGINE), "serve", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, cwd=ROOT)
+    with listening_socket() as sock:  # the daemon has its own copy once started
+        fd = sock.fileno()
+        proc = subprocess.Popen([str(ENGINE), "serve", "--config", str(config),
+                                 "--listen-fd", str(fd)], pass_fds=(fd,),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})}, cwd=ROOT)
     assert proc.stdout is not None and proc.stderr is not None
     daemon = Daemon(config, proc)
     daemon.pumps = [threading.Thread(target=_pump, args=(proc.stdout, daemon.out), daemon=True),

@@ -71,14 +71,20 @@ def test_a_job_without_credentials_is_disabled_and_says_why(tmp_path: Path) -> N
     assert job["state"] == "disabled" and "site_id" in job["last_error"]
 
 
+def _batches(box: Sandbox) -> list[dict[str, Any]]:
+    return [r for r in box.requests() if r["path"] == "/api/v2/batch"]
+
+
 def test_kill_9_in_the_middle_of_an_export_loses_no_member(
         tmp_path: Path, sandbox: tuple[Sandbox, str]) -> None:
     box, url = sandbox
     config = write_config(tmp_path, audiences=AUDIENCE, cio=_cio(url),
-                          exports=_exports(batch={"max_items": 5, "max_bytes": 500000}))
-    # the daemon's first request (its credentials check) is answered at once; its first
-    # batch hangs until the daemon is gone
-    box.add_script(parse_script([{"status": 200}, {"delay_s": 3}]))
+                          exports=_exports(batch={"max_items": 5, "max_bytes": 500000},
+                                           concurrency=1))
+    # The daemon's first request (its credentials check) is answered at once; its first batch
+    # is held until the daemon is dead, then refused: the members it carried count as sent
+    # nowhere, so only sending them again gets them to Customer.io.
+    box.add_script(parse_script([{"status": 200}, {"hold": True, "status": 503}]))
     daemon = start(config)
     people = {f"usr_{p}" for p in range(20)}
     try:
@@ -86,17 +92,25 @@ def test_kill_9_in_the_middle_of_an_export_loses_no_member(
             r = c.post("/collect/json/customerio", params={"key": TOKEN, "wait": "applied"},
                        content=json.dumps([_hook(i, i) for i in range(20)]))
             assert r.json()["accepted"] == 20
-        assert box.wait_for(lambda: any(r["path"] == "/api/v2/batch"
-                                        for r in box.requests()))
+        assert box.wait_for(lambda: box.held() == 1)  # a batch is in flight
         daemon.proc.kill()
     finally:
         daemon.close()
+    (held,) = _batches(box)
+    in_flight = {op["identifiers"]["id"] for op in held["body"]["batch"]}
+    assert box.release() == 1
+    assert box.wait_for(lambda: _batches(box)[0]["status"] == 503)
+    assert in_flight and not in_flight & set(box.people())
     again = start(config)
     try:
-        assert box.wait_for(lambda: people <= set(box.people()), timeout_s=20)
+        assert box.wait_for(lambda: people <= set(box.people()), timeout_s=20), (
+            f"never sent again: {sorted(people - set(box.people()))}")
     finally:
         assert again.stop() == 0
         again.close()
+    sent_again = {op["identifiers"]["id"] for r in _batches(box)[1:] if r["status"] == 200
+                  for op in r["body"]["batch"]}
+    assert in_flight <= sent_again
 
 
 def test_a_failing_job_does_not_hold_up_another(tmp_path: Path,
