@@ -54,7 +54,10 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
     if unknown:
         result.failures.append(f"unknown expectation(s): {', '.join(unknown)}; "
                                f"known: {', '.join(sorted(KNOWN_EXPECTATIONS))}")
-    if not any(expect.get(k) for k in KNOWN_EXPECTATIONS):
+    # `profile` only names the profile to look at, and an empty `requests` or `derived`
+    # list is an expectation too (nothing is sent, nothing is derived)
+    if not (any(expect.get(k) for k in ("fields", "absent", "audiences"))
+            or any(expect.get(k) is not None for k in ("derived", "requests"))):
         result.failures.append("the case asserts nothing: add `expect:` with fields, "
                                "derived events, audiences or requests")
         return result

@@ -32,7 +32,6 @@ class CompiledAudience:
     spec: AudienceSpec
     function: Filter
     clock_reads: tuple[tuple[str, str], ...]  # (field path, relative terms) it compares
-    calendar: bool  # some relative term counts months or years
 
     @property
     def name(self) -> str:
@@ -65,9 +64,7 @@ class Audiences:
             generated = generate([Item(node, source=spec.filter.source)], mode="value",
                                  name=f"audience {spec.name}", include=self._include)
             reads = tuple(dict.fromkeys(_clock_reads(node, nodes, set())))
-            self.audiences[spec.name] = CompiledAudience(
-                spec, generated.function, reads,
-                any(("M" in terms or "y" in terms) for _f, terms in reads))
+            self.audiences[spec.name] = CompiledAudience(spec, generated.function, reads)
             self._functions[spec.name] = generated.function
         # The profile fields the filters read (a filter on `*` or on `_ts` reads them all).
         names = [x for node in nodes.values() for x in n.walk(node)]
@@ -109,10 +106,8 @@ class Audiences:
         for path, terms in audience.clock_reads:
             for value in _dates(_lookup(view, path)):
                 at = crossing_ms(date_to_ms(value), terms)
-                # the instant a strict comparison flips, and the next one for a non-strict one;
-                # month and year terms land on calendar days that differ by a day or so
-                steps = (0, 1, 86_400_000, 2 * 86_400_000) if audience.calendar else (0, 1)
-                for step in steps:
+                # the instant a strict comparison flips, and the next one for a non-strict one
+                for step in (0, 1):
                     if at + step > now and (best is None or at + step < best):
                         best = at + step
         return best

@@ -273,7 +273,15 @@ def crossing_ms(value_ms: int, terms: str) -> int:
         return value_ms - fixed
     inverted = "".join(("-" if sign == "+" else "+") + amount + unit
                        for sign, amount, unit in _RELATIVE_TERM.findall(terms))
-    return date_to_ms(_relative(inverted, value_ms))
+    at = date_to_ms(_relative(inverted, value_ms))
+    # A month or year term clamps the day to the month's end, so a day may have no reading
+    # that reaches `value_ms` (``now-1M`` never reaches Jan 31 in February): the first reading
+    # that does is then a later midnight, the first of the following month.
+    for _ in range(4):
+        if date_to_ms(_relative(terms, at)) >= value_ms:
+            break
+        at = at - at % _UNIT_MS["d"] + _UNIT_MS["d"]
+    return at
 
 
 @lru_cache(maxsize=256)

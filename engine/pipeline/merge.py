@@ -338,7 +338,10 @@ class FieldRule:
         if kind == "scalar" or (self.merge == "latest" and kind == "set"):
             if horizon is not None and state[1] < horizon:
                 return None
-            return sorted(set(acc)) if kind == "set" else acc
+            if kind != "set":
+                return acc
+            # a replaced set is kept as a union keeps it: times as decimal epoch-ms strings
+            return sorted({int(k) for k in acc}) if self.type == "[]time" else sorted(set(acc))
         if kind == "set":
             if isinstance(acc, list):
                 keys = acc

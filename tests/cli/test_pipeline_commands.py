@@ -83,10 +83,58 @@ def test_unknown_stream_is_a_clear_error(tmp_path: Path) -> None:
     assert run.returncode != 0 and "unknown stream 'nope'" in run.stderr
 
 
+_FAILING_CASES = """\
+version: 1
+mappings: [{mapping}]
+tests:
+  - name: a wrong expectation
+    stream: customerio
+    events:
+      - {{event_id: f1, object_type: email, metric: opened, timestamp: 1769420700,
+         data: {{identifiers: {{id: usr_1, email: ana@example.com}}}}}}
+    expect:
+      profile: {{cio_customer_id: usr_1}}
+      fields: {{email: bob@example.com}}
+  - name: no expectation at all
+    stream: customerio
+    events:
+      - {{event_id: f2, object_type: email, metric: opened, timestamp: 1769420700,
+         data: {{identifiers: {{id: usr_2}}}}}}
+  - name: only which profile to look at
+    stream: customerio
+    events:
+      - {{event_id: f3, object_type: email, metric: opened, timestamp: 1769420700,
+         data: {{identifiers: {{id: usr_3}}}}}}
+    expect: {{profile: {{cio_customer_id: usr_3}}}}
+  - name: no requests is an expectation
+    stream: customerio
+    events:
+      - {{event_id: f4, object_type: email, metric: opened, timestamp: 1769420700,
+         data: {{identifiers: {{id: usr_4}}}}}}
+    expect: {{requests: []}}
+"""
+
+
 def test_config_tests_pass_and_a_failing_case_fails(tmp_path: Path) -> None:
     ok = engine("test")
     assert ok.returncode == 0, ok.stdout
-    assert " 0 failed" in ok.stdout
+    assert "17 passed, 0 failed" in ok.stdout
+
+    # docs/config.md: a case fails on a wrong value, and a case that asserts nothing fails
+    config = tmp_path / "config.yaml"
+    config.write_text(_FAILING_CASES.format(mapping=ROOT / "mappings" / "customerio.yaml"))
+    run = subprocess.run([sys.executable, "-m", "engine", "test", "--config", "config.yaml",
+                          "--set", f"storage.path={tmp_path / 'engine.db'}"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 1, run.stdout
+    ours = [line for line in run.stdout.splitlines() if "config.yaml:" in line]
+    assert ours == ["FAIL config.yaml:4:5: a wrong expectation",
+                    "FAIL config.yaml:12:5: no expectation at all",
+                    "FAIL config.yaml:17:5: only which profile to look at",
+                    "ok   config.yaml:23:5: no requests is an expectation"]
+    assert "field email: expected 'bob@example.com', got 'ana@example.com'" in run.stdout
+    assert run.stdout.count("the case asserts nothing") == 2
+    assert run.stdout.rstrip().endswith("16 passed, 3 failed")
 
 
 def test_errors_lists_dead_letters_and_replay_clears_them_after_a_fix(tmp_path: Path) -> None:

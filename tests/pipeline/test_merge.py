@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from engine.config.model import FIELD_TYPES
 from engine.pipeline.merge import FieldRule, State
+from engine.pipeline.profile import Profile
 
 RULES = [(t, m) for t, merges in FIELD_TYPES.items() for m in merges]
 
@@ -104,3 +105,14 @@ def test_keep_days_drops_old_entries_relative_to_the_newest_event() -> None:
     day = 86_400_000
     state = fold_all(rule, [(["old"], 0, "x"), (["new"], 3 * day, "y")])
     assert rule.render(state, 3 * day) == ["new"]
+
+
+def test_a_replaced_time_set_renders_as_times() -> None:
+    # `[]time` with `merge: latest` keeps the newest event's times, as epoch ms like a union
+    # does (`profile get` formats them as dates; strings there used to crash it)
+    rule = FieldRule.build("f", "[]time", "latest")
+    state = fold_all(rule, [([2_000, 1_000], 1, "x"), ([3_000], 2, "y")])
+    assert rendered(rule, state) == [3_000]
+    assert state is not None
+    profile = Profile(1, {"f": state}, {}, 2)
+    assert profile.to_json({"f": rule})["f"] == ["1970-01-01T00:00:03.000Z"]
