@@ -239,6 +239,13 @@ class Engine:
             raise EngineError(f"unknown stream {name!r}; streams in the config: {known}")
         return stream
 
+    def _target(self, name: str) -> CompiledStream:
+        """A stream events are sent to: only a collectable (raw) one."""
+        stream = self._stream(name)
+        if not stream.spec.collectable:
+            raise EngineError(stream.spec.not_collectable())
+        return stream
+
     def ingest(self, stream: str, events: Iterable[Any], *,
                progress: Callable[[IngestResult], None] | None = None,
                workers: int = 0) -> IngestResult:
@@ -249,7 +256,7 @@ class Engine:
         an `Incoming` carries them) while this process logs and merges them, in order.
         """
         self._writable()
-        compiled = self._stream(stream)
+        compiled = self._target(stream)
         result = IngestResult()
         self._stats_flushed = Stats()
         with _gc_paused():
@@ -494,7 +501,7 @@ class Engine:
         loop applies the log with `drain`."""
         self._writable()
         for stream, _records in requests:
-            self._stream(stream)
+            self._target(stream)
         now = self.clock()
         counts: list[tuple[int, int, int]] = []
         with self.store.transaction():
