@@ -259,7 +259,7 @@ class Engine:
         compiled = self._target(stream)
         result = IngestResult()
         self._stats_flushed = Stats()
-        with _gc_paused():
+        with gc_paused():
             if workers > 0:
                 self._ingest_parallel(compiled, events, result, progress, workers)
             else:
@@ -544,7 +544,7 @@ class Engine:
                 self._flush_in_transaction()
             total.add(unflushed)
 
-        with _gc_paused():
+        with gc_paused():
             try:
                 self._guarded(work)
             except Exception as exc:
@@ -703,7 +703,7 @@ class Engine:
                     self.store.change_membership((), gone, self.clock())
             self.processor.flushed()
 
-        with _gc_paused():
+        with gc_paused():
             self._guarded(work)
         return total
 
@@ -768,7 +768,7 @@ class Engine:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for a run over many events.
 
     The pipeline builds no reference cycles, and collector passes over millions of young dicts

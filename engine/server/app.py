@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from engine.config import Config
-from engine.engine import Engine
+from engine.engine import Engine, gc_paused
 from engine.pipeline.compiled import CompiledStream
 from engine.pipeline.intake import Record, unstorable
 from engine.server.auth import Signatures, request_token, token_ok
@@ -35,7 +36,9 @@ from engine.server.writer import QueueFull, Unstorable, Writer, WriterStopped
 RETRY_AFTER_S = 1
 APPLY_TIMEOUT_S = 30  # `?wait=applied`: how long an answer may wait for the processor
 # Bodies above this are parsed on a worker thread, so that a big one cannot hold up every
-# other request on the event loop; smaller ones parse inline, cheaper than a thread hop.
+# other request on the event loop; smaller ones parse inline, cheaper than a thread hop. One
+# thread for all of them: parsing holds the GIL, and several parsing threads at once would
+# each take turns with the event loop for it, where one leaves it waiting a few ms at most.
 INLINE_PARSE_BYTES = 65_536
 
 
@@ -112,20 +115,22 @@ def _records(body: bytes, content_type: str | None, stream: CompiledStream, rece
              max_events: int) -> list[Record]:
     """A body's events as log records; `BodyError` for a body or event the log cannot take."""
     records: list[Record] = []
-    for i, (event, raw) in enumerate(parse(body, content_type, max_events)):
-        try:
-            key, ts = stream.key_and_time(event, received)
-        except Exception:  # an id or time that cannot be read: keep the event anyway
-            key, ts = None, received
-        why = unstorable(key, ts)
-        if why is not None:
-            raise BodyError(422, "unstorable_event", f"event {i}: {why}")
-        records.append((key, ts, raw, None))
+    with gc_paused():  # else collector passes over a big body's young dicts hold the GIL
+        for i, (event, raw) in enumerate(parse(body, content_type, max_events)):
+            try:
+                key, ts = stream.key_and_time(event, received)
+            except Exception:  # an id or time that cannot be read: keep the event anyway
+                key, ts = None, received
+            why = unstorable(key, ts)
+            if why is not None:
+                raise BodyError(422, "unstorable_event", f"event {i}: {why}")
+            records.append((key, ts, raw, None))
     return records
 
 
 def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
     metrics = daemon.metrics
+    parser = ThreadPoolExecutor(1, thread_name_prefix="engine-parse")
 
     async def collect(request: Request) -> Response:
         start = time.perf_counter()
@@ -162,7 +167,8 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
             args = (body, request.headers.get("content-type"), compiled, received,
                     server.max_events_per_request)
             if len(body) > INLINE_PARSE_BYTES:
-                records = await asyncio.to_thread(_records, *args)
+                records = await asyncio.get_running_loop().run_in_executor(
+                    parser, _records, *args)
             else:
                 records = _records(*args)
         except BodyError as exc:
