@@ -239,6 +239,13 @@ class Engine:
             raise EngineError(f"unknown stream {name!r}; streams in the config: {known}")
         return stream
 
+    def _target(self, name: str) -> CompiledStream:
+        """A stream events are sent to: only a collectable (raw) one."""
+        stream = self._stream(name)
+        if not stream.spec.collectable:
+            raise EngineError(stream.spec.not_collectable())
+        return stream
+
     def ingest(self, stream: str, events: Iterable[Any], *,
                progress: Callable[[IngestResult], None] | None = None,
                workers: int = 0) -> IngestResult:
@@ -249,10 +256,10 @@ class Engine:
         an `Incoming` carries them) while this process logs and merges them, in order.
         """
         self._writable()
-        compiled = self._stream(stream)
+        compiled = self._target(stream)
         result = IngestResult()
         self._stats_flushed = Stats()
-        with _gc_paused():
+        with gc_paused():
             if workers > 0:
                 self._ingest_parallel(compiled, events, result, progress, workers)
             else:
@@ -494,7 +501,7 @@ class Engine:
         loop applies the log with `drain`."""
         self._writable()
         for stream, _records in requests:
-            self._stream(stream)
+            self._target(stream)
         now = self.clock()
         counts: list[tuple[int, int, int]] = []
         with self.store.transaction():
@@ -537,7 +544,7 @@ class Engine:
                 self._flush_in_transaction()
             total.add(unflushed)
 
-        with _gc_paused():
+        with gc_paused():
             try:
                 self._guarded(work)
             except Exception as exc:
@@ -696,7 +703,7 @@ class Engine:
                     self.store.change_membership((), gone, self.clock())
             self.processor.flushed()
 
-        with _gc_paused():
+        with gc_paused():
             self._guarded(work)
         return total
 
@@ -761,7 +768,7 @@ class Engine:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for a run over many events.
 
     The pipeline builds no reference cycles, and collector passes over millions of young dicts

@@ -245,7 +245,13 @@ class _Reader:
             collect_tokens=tuple(str(t) for t in _list(server.get("collect_tokens"))),
             admin_token=str(server.get("admin_token") or ""),
             max_body_bytes=_int(server.get("max_body_bytes"), ServerSpec.max_body_bytes),
-            max_queue_events=_int(server.get("max_queue_events"), ServerSpec.max_queue_events))
+            max_queue_events=_int(server.get("max_queue_events"), ServerSpec.max_queue_events),
+            max_events_per_request=_int(server.get("max_events_per_request"),
+                                        ServerSpec.max_events_per_request),
+            header_timeout_s=_seconds(server.get("header_timeout_s"),
+                                      ServerSpec.header_timeout_s),
+            body_timeout_s=_seconds(server.get("body_timeout_s"), ServerSpec.body_timeout_s),
+            max_connections=_int(server.get("max_connections"), ServerSpec.max_connections))
         ident = data.get("identity") if isinstance(data.get("identity"), dict) else {}
         assert isinstance(ident, dict)
         self.identity = IdentitySpec(_int(ident.get("max_profiles_per_value"),
@@ -304,6 +310,11 @@ def _list(value: Any) -> list[Any]:
 
 def _int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _seconds(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        and value > 0 else default
 
 
 def _strings(value: Any, keys: tuple[str, ...]) -> dict[str, str]:

@@ -71,6 +71,19 @@ class StreamSpec:
     where: Expr | None = None
     fields: tuple[FieldSpec, ...] = ()
 
+    @property
+    def collectable(self) -> bool:
+        """Whether events may be sent to this stream (collect API, `engine ingest`,
+        `Engine.ingest`): only raw streams. A derived stream's events are what its transform
+        makes of its source's; taking posts there would skip the source's signature check and
+        its transform (docs/http.md)."""
+        return self.from_ is None
+
+    def not_collectable(self) -> str:
+        """Why events cannot be sent here, naming the stream to send them to instead."""
+        return (f"stream {self.name!r} is derived from {self.from_!r}: it takes no events of "
+                f"its own; send them to {self.from_!r}")
+
 
 @dataclass(frozen=True)
 class MappingField:
@@ -192,6 +205,10 @@ class ServerSpec:
     admin_token: str = ""
     max_body_bytes: int = 1_048_576
     max_queue_events: int = 100_000  # events waiting for their commit; more get 429
+    max_events_per_request: int = 10_000  # more in one body get 413
+    header_timeout_s: float = 10.0  # a request's headers must be whole by then, else 408
+    body_timeout_s: float = 30.0  # most seconds between two pieces of a body, else 408
+    max_connections: int = 1000  # open at once; more get 503 and are closed
 
 
 @dataclass(frozen=True)

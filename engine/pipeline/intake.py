@@ -14,8 +14,27 @@ from engine.store.sqlite import LogRow, SqliteStore
 # One decoded record: (dedupe key, event time, raw body, why it cannot be used).
 Record = tuple[str | None, int, bytes | None, str | None]
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 DUPLICATE = 0  # the seq `log_batch` gives a record that is already in the log
 REJECTED = -1  # the seq it gives a record that cannot be used
+
+
+def unstorable(key: str | None, ts: int) -> str | None:
+    """Why the log cannot hold a record's key or time (one such record fails the commit it
+    is in), or None; checked before the commit, at the cost of two type tests in the common
+    case."""
+    if ts.__class__ is not int or not _INT64_MIN <= ts <= _INT64_MAX:
+        return f"its time {ts!r} is not an integer the log can hold (64 bits)"
+    if key is not None:
+        if key.__class__ is not str:
+            return f"its dedupe key is {type(key).__name__}, not a string"
+        if not key.isascii():
+            try:
+                key.encode()
+            except UnicodeEncodeError as exc:
+                return f"its dedupe key is not valid UTF-8 text: {exc.reason}"
+    return None
 
 
 def log_batch(store: SqliteStore, stream: str, now: int, records: Sequence[Record]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,16 +24,22 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from engine.config import Config
-from engine.engine import Engine
-from engine.pipeline.intake import Record
+from engine.engine import Engine, gc_paused
+from engine.pipeline.compiled import CompiledStream
+from engine.pipeline.intake import Record, unstorable
 from engine.server.auth import Signatures, request_token, token_ok
 from engine.server.bodies import BodyError, parse
 from engine.server.metrics import Metrics
 from engine.server.processing import Processing
-from engine.server.writer import QueueFull, Writer, WriterStopped
+from engine.server.writer import QueueFull, Unstorable, Writer, WriterStopped
 
 RETRY_AFTER_S = 1
 APPLY_TIMEOUT_S = 30  # `?wait=applied`: how long an answer may wait for the processor
+# Bodies above this are parsed on a worker thread, so that a big one cannot hold up every
+# other request on the event loop; smaller ones parse inline, cheaper than a thread hop. One
+# thread for all of them: parsing holds the GIL, and several parsing threads at once would
+# each take turns with the event loop for it, where one leaves it waiting a few ms at most.
+INLINE_PARSE_BYTES = 65_536
 
 
 @dataclass
@@ -104,8 +111,26 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _records(body: bytes, content_type: str | None, stream: CompiledStream, received: int,
+             max_events: int) -> list[Record]:
+    """A body's events as log records; `BodyError` for a body or event the log cannot take."""
+    records: list[Record] = []
+    with gc_paused():  # else collector passes over a big body's young dicts hold the GIL
+        for i, (event, raw) in enumerate(parse(body, content_type, max_events)):
+            try:
+                key, ts = stream.key_and_time(event, received)
+            except Exception:  # an id or time that cannot be read: keep the event anyway
+                key, ts = None, received
+            why = unstorable(key, ts)
+            if why is not None:
+                raise BodyError(422, "unstorable_event", f"event {i}: {why}")
+            records.append((key, ts, raw, None))
+    return records
+
+
 def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
     metrics = daemon.metrics
+    parser = ThreadPoolExecutor(1, thread_name_prefix="engine-parse")
 
     async def collect(request: Request) -> Response:
         start = time.perf_counter()
@@ -129,6 +154,8 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
         if compiled is None or stream.startswith("_"):
             return refuse(404, "unknown_stream", f"no stream named {stream!r}; streams in the "
                           f"config: {', '.join(sorted(config.pipeline.streams))}")
+        if not compiled.spec.collectable:
+            return refuse(404, "not_collectable", compiled.spec.not_collectable())
         try:
             body = await _body(request, server.max_body_bytes)
             guard = daemon.guards.get(stream)
@@ -136,18 +163,17 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
                 why = guard.check(request.headers, body, daemon.clock())
                 if why is not None:
                     return refuse(401, "bad_signature", why)
-            events = parse(body, request.headers.get("content-type"))
+            received = int(daemon.clock() * 1000)
+            args = (body, request.headers.get("content-type"), compiled, received,
+                    server.max_events_per_request)
+            if len(body) > INLINE_PARSE_BYTES:
+                records = await asyncio.get_running_loop().run_in_executor(
+                    parser, _records, *args)
+            else:
+                records = _records(*args)
         except BodyError as exc:
             return refuse(exc.status, exc.code, exc.message)
-        metrics.events_in.labels(stream).inc(len(events))
-        received = int(daemon.clock() * 1000)
-        records: list[Record] = []
-        for event, raw in events:
-            try:
-                key, ts = compiled.key_and_time(event, received)
-            except Exception:  # an id or time that cannot be read: keep the event anyway
-                key, ts = None, received
-            records.append((key, ts, raw, None))
+        metrics.events_in.labels(stream).inc(len(records))
         retry = {"Retry-After": str(RETRY_AFTER_S)}
         try:
             future = daemon.writer.submit(stream, records)
@@ -158,6 +184,9 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
             return refuse(503, "unavailable", str(exc), len(records), retry)
         try:
             accepted, duplicates, newest = await asyncio.wrap_future(future)
+        except Unstorable as exc:
+            return refuse(422, "unstorable_event", f"the events could not be stored: {exc}",
+                          len(records))
         except Exception:
             return refuse(503, "storage_unavailable", "the events could not be made durable; "
                           "retry later", len(records), retry)

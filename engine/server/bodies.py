@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from engine.config.model import ServerSpec
 from engine.pipeline.decode import json_kind
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
@@ -43,11 +44,14 @@ def media_type(content_type: str | None) -> str:
     return kind.lower()
 
 
-def parse(body: bytes, content_type: str | None) -> list[tuple[dict[str, Any], bytes]]:
-    """Each event of a body with its own bytes (what the log keeps)."""
+def parse(body: bytes, content_type: str | None,
+          max_events: int = ServerSpec.max_events_per_request
+          ) -> list[tuple[dict[str, Any], bytes]]:
+    """Each event of a body with its own bytes (what the log keeps); more than `max_events`
+    is refused before any event is copied."""
     kind = media_type(content_type)
     if kind in NDJSON_TYPES:
-        return _lines(body)
+        return _lines(body, max_events)
     if kind not in JSON_TYPES and kind not in SNIFFED_TYPES and not kind.endswith("+json"):
         raise BodyError(415, "unsupported_media_type",
                         f"content type {kind!r} is not accepted: send application/json "
@@ -60,11 +64,13 @@ def parse(body: bytes, content_type: str | None) -> list[tuple[dict[str, Any], b
         doc = orjson.loads(stripped)
     except orjson.JSONDecodeError as exc:
         if _first_line_is_an_object(stripped):
-            return _lines(body)  # NDJSON sent as application/json
+            return _lines(body, max_events)  # NDJSON sent as application/json
         raise BodyError(400, "malformed_body", _where(exc)) from None
     if isinstance(doc, dict):
         return [(doc, stripped)]
     if isinstance(doc, list):
+        if len(doc) > max_events:
+            raise _too_many(max_events)
         out = []
         for i, item in enumerate(doc):
             if not isinstance(item, dict):
@@ -76,12 +82,19 @@ def parse(body: bytes, content_type: str | None) -> list[tuple[dict[str, Any], b
                     f"the body is {json_kind(doc)}: send a JSON object or an array of objects")
 
 
-def _lines(body: bytes) -> list[tuple[dict[str, Any], bytes]]:
-    out = []
+def _too_many(max_events: int) -> BodyError:
+    return BodyError(413, "too_many_events", f"the body holds more than {max_events} events "
+                     "(server.max_events_per_request): send them in several requests")
+
+
+def _lines(body: bytes, max_events: int) -> list[tuple[dict[str, Any], bytes]]:
+    out: list[tuple[dict[str, Any], bytes]] = []
     for number, line in enumerate(body.split(b"\n"), 1):
         line = line.strip()
         if not line:
             continue
+        if len(out) == max_events:
+            raise _too_many(max_events)
         try:
             event = orjson.loads(line)
         except orjson.JSONDecodeError as exc:

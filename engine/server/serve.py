@@ -8,7 +8,9 @@ and test the config again off the event loop, then swap it in between two writes
 failure the running config stays and the log says why.
 
 Logs are JSON lines on stderr, with every configured secret and every ``key=`` query value
-replaced by ``[redacted]`` in the final text, whichever library wrote the message.
+replaced by ``[redacted]``, and the user-info of every URL (``user:pass@``) by ``***@``, in
+the final text, whichever library wrote the message (httpx logs the URLs it requests, and a
+base URL may carry credentials).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ DEV_TOKEN = "dev-token"  # noqa: S105 -- the public default of config.example.ya
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message", "color_message"}
 _QUERY_KEY = re.compile(r"(?i)([?&](?:key|token|api_key)=)[^&\s\"']+")
+# `scheme://` then user-info up to the last `@` before the host: no `/`, `?`, `#` (they end the
+# authority), no space or quote (they end the URL in a log line).
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'\\]+@")
 
 
 class JsonFormatter(logging.Formatter):
@@ -81,6 +86,8 @@ class JsonFormatter(logging.Formatter):
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, "[redacted]")
+        if "@" in text:
+            text = _URL_USERINFO.sub(r"\1***@", text)
         return _QUERY_KEY.sub(r"\1[redacted]", text)
 
 

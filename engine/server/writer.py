@@ -7,6 +7,10 @@ requests share the cost of one fsync), and only then answers them. Applying the 
 profiles happens in another process (`engine.server.processing`), told by `on_commit`, so
 neither waits for the other's CPU.
 
+A group commit that fails on its data (an event the store cannot hold), not on the storage, is
+committed again one request at a time: only the request that holds the event fails, with
+`Unstorable`, and the writer does not pause, so one bad request never fails its neighbours.
+
 The queue is bounded (`server.max_queue_events`): when it is full, `submit` refuses, and the
 collect API answers 429 so the sender retries later instead of the daemon running out of memory.
 """
@@ -25,6 +29,7 @@ from engine.config import Config
 from engine.engine import Engine
 from engine.pipeline.intake import Record
 from engine.server.metrics import Metrics
+from engine.store.sqlite import SqliteStore
 
 log = logging.getLogger("engine.server")
 
@@ -38,6 +43,10 @@ class QueueFull(Exception):
 
 class WriterStopped(Exception):
     """The writer is stopping or has failed; nothing more is accepted."""
+
+
+class Unstorable(Exception):
+    """A request holds an event the log cannot store; retrying it will not help."""
 
 
 @dataclass
@@ -159,12 +168,18 @@ class Writer:
         try:
             counts = engine.log([(sub.stream, sub.records) for sub in group])
         except Exception as exc:
-            self.last_error = f"writing the event log failed: {exc}"
-            log.error("group commit failed", extra={"reason": str(exc),
-                                                    "requests": len(group)})
-            for sub in group:
-                sub.future.set_exception(exc)
-            self._pause()
+            if SqliteStore.is_unavailable(exc):
+                self.last_error = f"writing the event log failed: {exc}"
+                log.error("group commit failed", extra={"reason": str(exc),
+                                                        "requests": len(group)})
+                for sub in group:
+                    sub.future.set_exception(exc)
+                self._pause()
+            elif len(group) == 1:
+                self._refuse(group[0], exc)
+            else:
+                for sub in group:  # find the request it comes from; the others are stored
+                    self._commit(engine, [sub])
             return
         m = self.metrics
         newest = 0
@@ -181,6 +196,12 @@ class Writer:
             self.last_seq = max(self.last_seq, newest)
             if self.on_commit is not None:
                 self.on_commit(self.last_seq)
+
+    def _refuse(self, sub: _Submission, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        log.warning("a request holds an event the log cannot store; it is refused",
+                    extra={"stream": sub.stream, "events": len(sub.records), "reason": reason})
+        sub.future.set_exception(Unstorable(reason))
 
     def _swap(self, engine: Engine, config: Config, future: Future[None]) -> None:
         try:
