@@ -8,6 +8,7 @@ import pytest
 
 from engine.config.checks import check_settings
 from engine.config.loader import load_settings, read_settings
+from engine.config.yamlfile import MAX_DEPTH, MAX_FILE_BYTES, MAX_SCALAR_CHARS, read_yaml
 from engine.errors import ConfigError
 from tests.config.conftest import FIXTURES, where
 
@@ -145,7 +146,30 @@ def test_alias_bomb_does_not_hang(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "c.yaml")
-    assert any("too many nodes" in d.message for d in info.value.diagnostics)
+    assert [(d.line, d.code) for d in info.value.diagnostics] == [(5, "C024")]
+
+
+def test_limits_are_checked_while_composing(tmp_path: Path) -> None:
+    deep = "a: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n"
+    # An alias deepens what it stands for: 40 levels used inside 40 more is too deep.
+    through_alias = ("a: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 40 + "*a"
+                     + "]" * 40 + "\n")
+    merges = "m0: &m0 {k: v}\n" + "".join(
+        f"m{i}: &m{i} {{<<: *m{i - 1}}}\n" for i in range(1, MAX_DEPTH + 2))
+    long_value = "a: " + "x" * (MAX_SCALAR_CHARS + 1) + "\n"
+    for text, code, line in [(deep, "C023", 1), (through_alias, "C023", 2),
+                             (merges, "C023", MAX_DEPTH - 1), (long_value, "C025", 1)]:
+        doc = read_yaml("c.yaml", text, {})
+        assert [(d.code, d.line) for d in doc.diagnostics] == [(code, line)], text[:80]
+    assert read_yaml("c.yaml", "a: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH, {}).diagnostics == []
+
+
+def test_a_file_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "big.yaml").write_text("streams: []\n" + "#" * MAX_FILE_BYTES)
+    (tmp_path / "c.yaml").write_text("mappings: [big.yaml]\n")
+    _settings, problems = read_settings(tmp_path / "c.yaml")
+    assert [(d.file, d.line, d.column, d.code) for d in problems] == [
+        (str(tmp_path / "c.yaml"), 1, 12, "C025")]
 
 
 def test_lql_mapping_file(tmp_path: Path) -> None:
