@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from engine.config.model import (
     TestCase,
     TransportSpec,
 )
-from engine.config.schema import SchemaName, validate
+from engine.config.schema import SchemaName, schema, validate
 from engine.config.yamlfile import MAX_FILE_BYTES, Path_, YamlFile, read_yaml
 from engine.errors import ConfigError, Diagnostic, Source
 from engine.lang import nodes as n
@@ -47,6 +48,9 @@ from engine.lang.compiler import FieldSpec, default_kind, select_fields
 from engine.lang.parser import parse_expression, parse_statements
 
 MAX_FILES = 1000
+# An LQL file starts (after comments) with a statement; anything else is another kind of file.
+_LQL_START = re.compile(r"(?:\s|--[^\n]*|/\*.*?\*/)*(?:select|filter)\b",
+                        re.IGNORECASE | re.DOTALL)
 ALLOW_PATHS_ENV = "ENGINE_ALLOW_PATHS"
 """More folders a config may name files in (os.pathsep-separated), as ``--allow-path`` does."""
 
@@ -83,7 +87,7 @@ def read_settings(path: str | Path, *, overrides: Mapping[str, str] | None = Non
     if main is not None:
         _apply_overrides(main, overrides or {})
         validate(main, "config")
-        _hide_if_foreign(main)
+        _hide_if_foreign(main, "config")
         reader.collect_main(main)
         for extra in extra_files:
             reader.include(Path(extra), str(extra), None, "mapping")
@@ -248,7 +252,7 @@ class _Reader:
         if doc is None:
             return
         validate(doc, schema)
-        _hide_if_foreign(doc)
+        _hide_if_foreign(doc, schema)
         if isinstance(doc.data, dict):
             self.collect_sections(doc)
 
@@ -262,8 +266,12 @@ class _Reader:
         source = Source(name, text)
         try:
             statements = parse_statements(source)
-        except ConfigError as exc:  # not LQL: say where, never what the file holds
-            self.extra += [_without_excerpt(d) for d in exc.diagnostics]
+        except ConfigError as exc:  # never quote it; nor repeat it when it is not LQL at all
+            lql = _LQL_START.match(text) is not None
+            self.extra += [_unquoted(d, None if lql else
+                                     f"`{name}` is not a config file: it is not LQL",
+                                     "an .lql file holds SELECT and FILTER statements")
+                           for d in exc.diagnostics]
             return
         for stmt in statements:
             at = Located(source, stmt.span.start, stmt.span.end)
@@ -338,17 +346,32 @@ class _Reader:
                 self.tests.append(case)
 
 
-def _hide_if_foreign(doc: YamlFile) -> None:
-    """A file that is not YAML, or whose top is not a mapping, is not a config at all: its
-    diagnostics say where, never what it holds."""
-    if not isinstance(doc.data, dict) or any(d.code == "C001" for d in doc.diagnostics):
-        doc.diagnostics = [_without_excerpt(d) for d in doc.diagnostics]
+# What a diagnostic about a file that is not a config says instead of its own message.
+# (The limits' own messages, C023-C025, quote nothing and stay.)
+_FOREIGN = {"C001": "it is not YAML", "C002": "it has keys a config does not have",
+            "C004": "it is not a mapping of config keys", "C005": "it repeats a key",
+            "C006": "it names variables"}
 
 
-def _without_excerpt(d: Diagnostic) -> Diagnostic:
-    """`d` rendered without its source line: for a file that is not the format it should be,
-    which may be anything (a key file a symlink points at) and must not be printed."""
-    return dataclasses.replace(d, source=dataclasses.replace(d.source, excerpt=False))
+def _hide_if_foreign(doc: YamlFile, schema_name: SchemaName) -> None:
+    """A file that is not YAML, whose top is not a mapping, or none of whose top keys a config
+    has, is not a config at all (a symlink to a key file, ``/etc/shadow``): its diagnostics
+    keep their place and code but neither quote its lines nor repeat its keys or values."""
+    data = doc.data
+    known = schema(schema_name).get("properties", {})
+    if isinstance(data, dict) and (not data or any(k in known for k in data)) and not any(
+            d.code == "C001" for d in doc.diagnostics):
+        return
+    doc.diagnostics = [_unquoted(d, None if d.code not in _FOREIGN else
+                                 f"`{doc.name}` is not a config file: {_FOREIGN[d.code]}")
+                       for d in doc.diagnostics]
+
+
+def _unquoted(d: Diagnostic, message: str | None = None, hint: str | None = None
+              ) -> Diagnostic:
+    """`d` without its source line and, given `message`, with that message and `hint`."""
+    d = dataclasses.replace(d, source=dataclasses.replace(d.source, excerpt=False))
+    return d if message is None else dataclasses.replace(d, message=message, hint=hint)
 
 
 def _slice_source(source: Source, start: int, end: int) -> Source:

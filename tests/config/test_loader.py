@@ -161,7 +161,8 @@ def test_limits_are_checked_while_composing(tmp_path: Path) -> None:
                              (merges, "C023", MAX_DEPTH - 1), (long_value, "C025", 1)]:
         doc = read_yaml("c.yaml", text, {})
         assert [(d.code, d.line) for d in doc.diagnostics] == [(code, line)], text[:80]
-    assert read_yaml("c.yaml", "a: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH, {}).diagnostics == []
+    fits = MAX_DEPTH - 1  # the top mapping is the first level
+    assert read_yaml("c.yaml", "a: " + "[" * fits + "]" * fits, {}).diagnostics == []
 
 
 def test_a_file_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
@@ -188,3 +189,27 @@ def test_extra_files_are_read_as_mapping_files() -> None:
     assert problems == []
     assert {m.name for m in settings.mappings} == {"users"}
     assert len(settings.files) == 3
+
+
+def test_named_files_are_confined_to_the_config_folder_unless_allowed(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "m.yaml").write_text("streams: [{name: events}]\n")
+    config = tmp_path / "conf" / "c.yaml"
+    config.write_text("mappings: [../shared/m.yaml]\n")
+    _s, problems = read_settings(config, environ={})
+    assert [(d.line, d.column, d.code) for d in problems] == [(1, 12, "C026")]
+    for allowed, environ in [([tmp_path / "shared"], {}),
+                             ([], {"ENGINE_ALLOW_PATHS": str(tmp_path / "shared")})]:
+        settings, problems = read_settings(config, environ=environ, allow_paths=allowed)
+        assert problems == [] and [s.name for s in settings.streams] == ["events"]
+
+
+def test_a_file_that_is_not_a_config_is_reported_without_its_content(tmp_path: Path) -> None:
+    (tmp_path / "key.yaml").write_text("secret_token: abc123\n")
+    (tmp_path / "key.lql").write_text("secret abc123\n")
+    (tmp_path / "c.yaml").write_text("mappings: [key.yaml, key.lql]\n")
+    _s, problems = read_settings(tmp_path / "c.yaml", environ={})
+    assert {(Path(d.file).name, d.line, d.code) for d in problems} >= {("key.yaml", 1, "C002")}
+    for d in problems:
+        assert "abc123" not in d.render() and "secret" not in d.render()
