@@ -40,7 +40,7 @@ from engine.config.model import (
     TestCase,
     TransportSpec,
 )
-from engine.config.schema import SchemaName, schema, validate
+from engine.config.schema import SchemaName, name_problem, schema, validate
 from engine.config.yamlfile import MAX_FILE_BYTES, Path_, YamlFile, read_yaml
 from engine.errors import ConfigError, Diagnostic, Source
 from engine.lang import nodes as n
@@ -275,6 +275,7 @@ class _Reader:
             return
         for stmt in statements:
             at = Located(source, stmt.span.start, stmt.span.end)
+            self.check_names(stmt, path.stem, at)
             if isinstance(stmt, n.Select):
                 try:
                     specs = select_fields(stmt, source)
@@ -290,6 +291,19 @@ class _Reader:
                 sub = _slice_source(source, span.start, span.end)
                 self.audiences.append(AudienceSpec(name=stmt.alias or path.stem,
                                                    filter=Expr(sub.text, sub), at=at))
+
+    def check_names(self, stmt: n.Statement, stem: str, at: Located) -> None:
+        """The names an LQL statement gives, held to the YAML form's rule (`name_problem`)."""
+        names: list[tuple[str, Located]] = [(stmt.alias or stem, at)]
+        if isinstance(stmt, n.Select):
+            names += [(name, at) for name in (stmt.stream, *stmt.by) if name]
+            names += [(col.field, Located(at.source, col.span.start, col.span.end))
+                      for col in stmt.columns if col.field]
+        for name, where in names:
+            problem = name_problem(name)
+            if problem is not None:
+                self.extra.append(Diagnostic(where.source, where.start, where.end, "C004",
+                                             *problem))
 
     def collect_main(self, doc: YamlFile) -> None:
         data = doc.data if isinstance(doc.data, dict) else {}
