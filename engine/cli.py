@@ -79,6 +79,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the config file (default: ./config.yaml, else config.example.yaml)")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
                         default=[], help="override one setting, e.g. --set storage.path=/tmp/x.db")
+    parser.add_argument("--allow-path", dest="allow_paths", metavar="DIR", action="append",
+                        default=[], help="let the config name files in DIR too (by default "
+                                         "only in its own folder); repeatable")
 
 
 def resolve_config_path(args: argparse.Namespace) -> Path:
@@ -110,7 +113,8 @@ def config_of(args: argparse.Namespace) -> Config:
     """The loaded and compiled config a command names with `--config` and `--set`."""
     from engine.config import load_config
 
-    return load_config(resolve_config_path(args), config_overrides(args))
+    return load_config(resolve_config_path(args), config_overrides(args),
+                       allow_paths=args.allow_paths)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -121,7 +125,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for extra in args.paths:
         if not Path(extra).is_file():
             raise _UsageError(f"no such file: {extra}")
-    result = validate_config(path, overrides=config_overrides(args), extra_files=args.paths)
+    result = validate_config(path, overrides=config_overrides(args), extra_files=args.paths,
+                             allow_paths=args.allow_paths)
     output = render(result.diagnostics, args.format)
     if output:
         sys.stdout.write(output + "\n")

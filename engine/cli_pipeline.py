@@ -7,6 +7,7 @@ them next to the language and config commands.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -247,8 +248,12 @@ def cmd_errors(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.cli import config_overrides, resolve_config_path
+    from engine.config.loader import ALLOW_PATHS_ENV
     from engine.server.serve import serve
 
+    if args.allow_paths:  # the daemon loads the config again (processor, reload): all read this
+        os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(
+            [*args.allow_paths, *filter(None, [os.environ.get(ALLOW_PATHS_ENV)])])
     return serve(str(resolve_config_path(args)), config_overrides(args), args.listen_fd)
 
 

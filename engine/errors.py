@@ -36,6 +36,7 @@ class Source:
     line_origins: tuple[tuple[int, int], ...] | None = None
     file_lines: tuple[str, ...] | None = None
     char_origins: tuple[tuple[int, int], ...] | None = field(default=None, repr=False)
+    excerpt: bool = True  # False: diagnostics give the place but never quote the line
     _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +105,9 @@ class Diagnostic:
     def render(self) -> str:
         """``file:line:col: error[CODE]: message``, the source line, and a caret under the span."""
         line, col = self.line, self.column
+        head = f"{self.file}:{line}:{col}: {self.severity}[{self.code}]: {self.full_message}"
+        if not self.source.excerpt:
+            return head
         text = self.source.line_text(line)
         end_line, end_col = self.end_line, self.end_column
         width = end_col - col if end_line == line and end_col > col else 1
@@ -111,7 +115,7 @@ class Diagnostic:
         prefix = f"{line} | "
         gutter = " " * (len(prefix) - 2) + "| "
         return (
-            f"{self.file}:{line}:{col}: {self.severity}[{self.code}]: {self.full_message}\n"
+            f"{head}\n"
             f"{prefix}{text.expandtabs(1)}\n"
             f"{gutter}{' ' * (col - 1)}{'^' * width}"
         )

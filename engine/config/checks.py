@@ -8,7 +8,7 @@ duplicate names. Nothing stops at the first problem: `check_settings` returns th
 Expression diagnostics keep the checker's codes (E0xx syntax, E1xx meaning). Config-level
 diagnostics use these codes (the loader's and the schema's included, so the table is whole):
 
-    C001  YAML syntax error, unsupported tag, document too large or too deep
+    C001  YAML syntax error, unsupported tag
     C002  unknown key (with "did you mean")
     C003  missing required key
     C004  a value of the wrong type or outside the allowed values
@@ -29,6 +29,10 @@ diagnostics use these codes (the loader's and the schema's included, so the tabl
     C020  one field mapped with different types
     C021  ``timestamp`` or ``id`` on a derived stream (it keeps its source's) — a warning
     C022  ``capacity`` or ``keep_days`` on a field type they cannot apply to
+    C023  YAML nested too deeply (aliases counted as what they stand for)
+    C024  YAML with too many values (an alias bomb)
+    C025  a file or a value too large
+    C026  a referenced file outside the config's folder and the allowed folders
 """
 
 from __future__ import annotations
@@ -125,12 +129,13 @@ class Validation:
 
 def validate_config(path: str | Path, *, overrides: Mapping[str, str] | None = None,
                     environ: Mapping[str, str] | None = None,
-                    extra_files: Iterable[str | Path] = ()) -> Validation:
+                    extra_files: Iterable[str | Path] = (),
+                    allow_paths: Iterable[str | Path] = ()) -> Validation:
     """Loading problems and check problems together, so one run reports everything."""
     from engine.config.loader import read_settings
 
     settings, problems = read_settings(path, overrides=overrides, environ=environ,
-                                       extra_files=extra_files)
+                                       extra_files=extra_files, allow_paths=allow_paths)
     found = problems + check_settings(settings)
     unique = {(d.file, d.line, d.column, d.end_line, d.end_column, d.code, d.message): d
               for d in found}

@@ -6,7 +6,7 @@ compiled, so a config with several mistakes reports all of them in one `ConfigEr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from engine.audiences.compiled import Audiences
@@ -39,15 +39,18 @@ class Config:
 
 
 def load_config(path: str | Path, overrides: Mapping[str, str] | None = None, *,
-                environ: Mapping[str, str] | None = None) -> Config:
+                environ: Mapping[str, str] | None = None,
+                allow_paths: Iterable[str | Path] = ()) -> Config:
     """Load, check and compile a config file and every file it references.
 
-    Raises `ConfigError` listing every problem found in every file.
+    The files it references must lie in its folder or in one of `allow_paths`
+    (docs/config.md, "Files"). Raises `ConfigError` listing every problem found in every file.
     """
     from engine.config.checks import check_settings
     from engine.config.loader import load_settings
 
-    settings = load_settings(path, overrides=overrides, environ=environ)
+    settings = load_settings(path, overrides=overrides, environ=environ,
+                             allow_paths=allow_paths)
     problems = check_settings(settings)
     if any(d.severity == "error" for d in problems):
         raise ConfigError(problems)

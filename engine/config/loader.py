@@ -12,7 +12,10 @@ raises one `ConfigError` holding them all.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,21 +40,28 @@ from engine.config.model import (
     TestCase,
     TransportSpec,
 )
-from engine.config.schema import SchemaName, validate
-from engine.config.yamlfile import Path_, YamlFile, read_yaml
+from engine.config.schema import SchemaName, name_problem, schema, validate
+from engine.config.yamlfile import MAX_FILE_BYTES, Path_, YamlFile, read_yaml
 from engine.errors import ConfigError, Diagnostic, Source
 from engine.lang import nodes as n
 from engine.lang.compiler import FieldSpec, default_kind, select_fields
 from engine.lang.parser import parse_expression, parse_statements
 
 MAX_FILES = 1000
+# An LQL file starts (after comments) with a statement; anything else is another kind of file.
+_LQL_START = re.compile(r"(?:\s|--[^\n]*|/\*.*?\*/)*(?:select|filter)\b",
+                        re.IGNORECASE | re.DOTALL)
+ALLOW_PATHS_ENV = "ENGINE_ALLOW_PATHS"
+"""More folders a config may name files in (os.pathsep-separated), as ``--allow-path`` does."""
 
 
 def load_settings(path: str | Path, *, overrides: Mapping[str, str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+                  environ: Mapping[str, str] | None = None,
+                  allow_paths: Iterable[str | Path] = ()) -> Settings:
     """Read a config file and every file it references; raise `ConfigError` listing every
     problem (YAML syntax, schema, interpolation) in every file."""
-    settings, problems = read_settings(path, overrides=overrides, environ=environ)
+    settings, problems = read_settings(path, overrides=overrides, environ=environ,
+                                       allow_paths=allow_paths)
     if any(d.severity == "error" for d in problems):
         raise ConfigError(problems)
     return settings
@@ -59,18 +69,25 @@ def load_settings(path: str | Path, *, overrides: Mapping[str, str] | None = Non
 
 def read_settings(path: str | Path, *, overrides: Mapping[str, str] | None = None,
                   environ: Mapping[str, str] | None = None,
-                  extra_files: Iterable[str | Path] = ()) -> tuple[Settings, list[Diagnostic]]:
+                  extra_files: Iterable[str | Path] = (),
+                  allow_paths: Iterable[str | Path] = ()) -> tuple[Settings, list[Diagnostic]]:
     """The settings, as far as they could be built, and every problem found on the way.
 
     `extra_files` are more mapping files (relative to the working directory), read as if the
-    config listed them: what ``engine validate PATHS…`` checks.
+    config listed them: what ``engine validate PATHS…`` checks. A file the config names must
+    lie in the config's folder or in one of `allow_paths` (and of ``$ENGINE_ALLOW_PATHS``), so
+    a config from a pull request cannot make CI read ``/etc/shadow`` (docs/config.md, "Files").
     """
-    reader = _Reader(os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    allowed = [*allow_paths, *(p for p in env.get(ALLOW_PATHS_ENV, "").split(os.pathsep) if p)]
+    roots = tuple(Path(p).resolve() for p in [Path(path).parent, *allowed])
+    reader = _Reader(env, roots)
     name = str(path)
     main = reader.read(Path(path), name, None)
     if main is not None:
         _apply_overrides(main, overrides or {})
         validate(main, "config")
+        _hide_if_foreign(main, "config")
         reader.collect_main(main)
         for extra in extra_files:
             reader.include(Path(extra), str(extra), None, "mapping")
@@ -142,6 +159,7 @@ def _apply_overrides(doc: YamlFile, overrides: Mapping[str, str]) -> None:
 @dataclass
 class _Reader:
     environ: Mapping[str, str]
+    roots: tuple[Path, ...]  # the folders a config may name files in
     docs: list[YamlFile] = field(default_factory=list)
     extra: list[Diagnostic] = field(default_factory=list)
     seen: set[Path] = field(default_factory=set)
@@ -165,14 +183,54 @@ class _Reader:
               for d in found}
         return list(unique.values())
 
-    def read(self, path: Path, name: str, referrer: Located | None) -> YamlFile | None:
+    def refuse(self, referrer: Located | None, name: str, code: str, message: str,
+               hint: str | None = None) -> None:
+        where = referrer or Located(Source(name, ""), 0, 0)
+        self.extra.append(Diagnostic(where.source, where.start, where.end, code, message, hint))
+
+    def text_of(self, path: Path, name: str, referrer: Located | None) -> str | None:
+        """The text of a config file, or None with a diagnostic at `referrer` (where the file
+        is named; the file itself when it is the config).
+
+        A named file must resolve (symlinks and ``..`` followed) into one of the allowed
+        folders, and must be a regular file: a device (``/dev/zero``) or a FIFO would hang the
+        read, so the type is checked before opening and again on the open descriptor (opened
+        non-blocking, so a FIFO swapped in between cannot block). At most `MAX_FILE_BYTES` are
+        read.
+        """
+        if referrer is not None:
+            real = path.resolve()
+            if not any(real.is_relative_to(root) for root in self.roots):
+                self.refuse(referrer, name, "C026",
+                            f"`{name}` is outside the config's folder",
+                            f"a config names files in its own folder; allow another with "
+                            f"--allow-path DIR or {ALLOW_PATHS_ENV}")
+                return None
         try:
-            text = path.read_text(encoding="utf-8")
+            if not stat.S_ISREG(path.stat().st_mode):
+                self.refuse(referrer, name, "C007", f"cannot read `{name}`: not a regular file")
+                return None
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    self.refuse(referrer, name, "C007",
+                                f"cannot read `{name}`: not a regular file")
+                    return None
+                data = f.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                self.refuse(referrer, name, "C025",
+                            f"`{name}` is larger than {MAX_FILE_BYTES} bytes",
+                            "a config file is YAML or LQL of a few kilobytes")
+                return None
+            return data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            where = referrer or Located(Source(name, ""), 0, 0)
-            self.extra.append(Diagnostic(where.source, where.start, where.end, "C007",
-                                         f"cannot read `{name}`: {reason}"))
+            self.refuse(referrer, name, "C007", f"cannot read `{name}`: {reason}")
+            return None
+
+    def read(self, path: Path, name: str, referrer: Located | None) -> YamlFile | None:
+        text = self.text_of(path, name, referrer)
+        if text is None:
             return None
         self.seen.add(path.resolve())
         self.files.append(name)
@@ -194,17 +252,13 @@ class _Reader:
         if doc is None:
             return
         validate(doc, schema)
+        _hide_if_foreign(doc, schema)
         if isinstance(doc.data, dict):
             self.collect_sections(doc)
 
     def read_lql(self, path: Path, name: str, referrer: Located | None) -> None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            where = referrer or Located(Source(name, ""), 0, 0)
-            self.extra.append(Diagnostic(where.source, where.start, where.end, "C007",
-                                         f"cannot read `{name}`: {reason}"))
+        text = self.text_of(path, name, referrer)
+        if text is None:
             return
         self.seen.add(path.resolve())
         self.files.append(name)
@@ -212,11 +266,16 @@ class _Reader:
         source = Source(name, text)
         try:
             statements = parse_statements(source)
-        except ConfigError as exc:
-            self.extra += exc.diagnostics
+        except ConfigError as exc:  # never quote it; nor repeat it when it is not LQL at all
+            lql = _LQL_START.match(text) is not None
+            self.extra += [_unquoted(d, None if lql else
+                                     f"`{name}` is not a config file: it is not LQL",
+                                     "an .lql file holds SELECT and FILTER statements")
+                           for d in exc.diagnostics]
             return
         for stmt in statements:
             at = Located(source, stmt.span.start, stmt.span.end)
+            self.check_names(stmt, path.stem, at)
             if isinstance(stmt, n.Select):
                 try:
                     specs = select_fields(stmt, source)
@@ -232,6 +291,19 @@ class _Reader:
                 sub = _slice_source(source, span.start, span.end)
                 self.audiences.append(AudienceSpec(name=stmt.alias or path.stem,
                                                    filter=Expr(sub.text, sub), at=at))
+
+    def check_names(self, stmt: n.Statement, stem: str, at: Located) -> None:
+        """The names an LQL statement gives, held to the YAML form's rule (`name_problem`)."""
+        names: list[tuple[str, Located]] = [(stmt.alias or stem, at)]
+        if isinstance(stmt, n.Select):
+            names += [(name, at) for name in (stmt.stream, *stmt.by) if name]
+            names += [(col.field, Located(at.source, col.span.start, col.span.end))
+                      for col in stmt.columns if col.field]
+        for name, where in names:
+            problem = name_problem(name)
+            if problem is not None:
+                self.extra.append(Diagnostic(where.source, where.start, where.end, "C004",
+                                             *problem))
 
     def collect_main(self, doc: YamlFile) -> None:
         data = doc.data if isinstance(doc.data, dict) else {}
@@ -292,6 +364,34 @@ class _Reader:
             case = _test(doc, ("tests", i), item)
             if case is not None:
                 self.tests.append(case)
+
+
+# What a diagnostic about a file that is not a config says instead of its own message.
+# (The limits' own messages, C023-C025, quote nothing and stay.)
+_FOREIGN = {"C001": "it is not YAML", "C002": "it has keys a config does not have",
+            "C004": "it is not a mapping of config keys", "C005": "it repeats a key",
+            "C006": "it names variables"}
+
+
+def _hide_if_foreign(doc: YamlFile, schema_name: SchemaName) -> None:
+    """A file that is not YAML, whose top is not a mapping, or none of whose top keys a config
+    has, is not a config at all (a symlink to a key file, ``/etc/shadow``): its diagnostics
+    keep their place and code but neither quote its lines nor repeat its keys or values."""
+    data = doc.data
+    known = schema(schema_name).get("properties", {})
+    if isinstance(data, dict) and (not data or any(k in known for k in data)) and not any(
+            d.code == "C001" for d in doc.diagnostics):
+        return
+    doc.diagnostics = [_unquoted(d, None if d.code not in _FOREIGN else
+                                 f"`{doc.name}` is not a config file: {_FOREIGN[d.code]}")
+                       for d in doc.diagnostics]
+
+
+def _unquoted(d: Diagnostic, message: str | None = None, hint: str | None = None
+              ) -> Diagnostic:
+    """`d` without its source line and, given `message`, with that message and `hint`."""
+    d = dataclasses.replace(d, source=dataclasses.replace(d.source, excerpt=False))
+    return d if message is None else dataclasses.replace(d, message=message, hint=hint)
 
 
 def _slice_source(source: Source, start: int, end: int) -> Source:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any, Literal
@@ -48,6 +49,22 @@ def _validator(name: SchemaName) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(doc)
     cls.check_schema(doc)
     return cls(doc)
+
+
+@functools.cache
+def _name_rule() -> re.Pattern[str]:
+    return re.compile(schema("config")["$defs"]["name"]["pattern"])
+
+
+def name_problem(value: str) -> tuple[str, str] | None:
+    """The message and hint (code C004) for a stream, mapping, field or audience name that
+    breaks the name rule, None for a good name. The rule is the schemas' ``$defs/name``; an
+    `.lql` file's names are held to it here as the YAML form's are by the schema, so a name
+    one form takes the other takes too."""
+    if _name_rule().fullmatch(value):
+        return None
+    return (f"`{value}` is not a valid name",
+            "names start with a letter or `_` and hold letters, digits, `_`, `.`, `-`")
 
 
 def _kind(value: Any) -> str:
@@ -143,10 +160,9 @@ def _report(doc: YamlFile, error: ValidationError) -> None:
         doc.error(where, "C004", f"expected {_wanted(rule)}, got {_kind(value)}")
     elif kind in ("anyOf", "oneOf"):
         doc.error(where, "C004", f"expected {_describe_any(error)}, got {_kind(value)}")
-    elif kind == "pattern" and rule == schema("config")["$defs"]["name"][
-            "pattern"]:
-        doc.error(where, "C004", f"`{value}` is not a valid name",
-                  "names start with a letter or `_` and hold letters, digits, `_`, `.`, `-`")
+    elif (kind == "pattern" and rule == _name_rule().pattern and isinstance(value, str)
+          and (problem := name_problem(value)) is not None):
+        doc.error(where, "C004", *problem)
     elif kind in ("minItems", "minLength") and not value:
         doc.error(where, "C004", "must not be empty")
     else:

@@ -27,8 +27,14 @@ from engine.errors import Diagnostic, Source
 Path_ = tuple[str | int, ...]
 
 MAX_DEPTH = 64
-MAX_NODES = 1_000_000
-"""Bounds that keep alias bombs ("billion laughs") and absurd nesting from hanging the loader."""
+MAX_NODES = 100_000
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_SCALAR_CHARS = 100_000
+"""What one config file may hold: nesting depth and node count as the data comes out (aliases
+and ``<<`` merges expanded), the file's size in bytes and one value's length in characters.
+The stock config is far below each (docs/config.md, "Limits"); a file past one is refused while
+it is read, before its cost (recursion, an alias bomb's expansion, per-character positions of a
+huge value) is paid."""
 
 _YAML = "tag:yaml.org,2002:"
 _CONSTRUCT = SafeConstructor()
@@ -37,8 +43,70 @@ _PLAIN_TAGS = frozenset({"str", "int", "float", "bool", "null", "timestamp", "ma
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
 
 
+class LimitExceeded(Exception):
+    """A file past one of the limits above, at the node where it was found."""
+
+    def __init__(self, code: str, index: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.index = index
+        self.message = message
+
+
 class _Composer(yaml.SafeLoader):
-    """PyYAML's safe loader, used only to compose nodes (which keep their marks)."""
+    """PyYAML's safe loader, used only to compose nodes (which keep their marks).
+
+    Composing is where the limits are enforced: each node's expanded size and depth (an alias
+    stands for everything under its anchor) are known as soon as the node is built, from its
+    children's, so a bomb is refused after reading its text once, before anything is expanded.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.expanded: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, depth) expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        at = event.start_mark.index
+        if self.depth >= MAX_DEPTH:
+            raise LimitExceeded("C023", at,
+                                f"YAML: the document is nested too deeply (over {MAX_DEPTH} "
+                                "levels)")
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:
+            raise LimitExceeded("C025", at,
+                                f"YAML: a value of {len(event.value)} characters (at most "
+                                f"{MAX_SCALAR_CHARS})")
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if node is None:
+            return None
+        if isinstance(event, yaml.AliasEvent):
+            size, depth = self.expanded[id(node)]
+        else:
+            size, depth = 1, 1
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            for child in children:
+                child_size, child_depth = self.expanded[id(child)]
+                size += child_size
+                depth = max(depth, child_depth + 1)
+            self.expanded[id(node)] = (size, depth)
+        if size > MAX_NODES:
+            raise LimitExceeded("C024", at,
+                                f"YAML: the document holds more than {MAX_NODES} values "
+                                "(each alias counted as all it stands for)")
+        if depth + self.depth > MAX_DEPTH:
+            raise LimitExceeded("C023", at,
+                                f"YAML: the document is nested too deeply (over {MAX_DEPTH} "
+                                "levels, each alias counted as all it stands for)")
+        return node
 
 
 @dataclass
@@ -84,6 +152,9 @@ def read_yaml(name: str, text: str, environ: Mapping[str, str]) -> YamlFile:
     loader = _Composer(text)
     try:
         node = loader.get_single_node()
+    except LimitExceeded as exc:
+        doc.error(Located(doc.source, exc.index, exc.index + 1), exc.code, exc.message)
+        return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         index = mark.index if mark is not None else 0
@@ -107,29 +178,23 @@ class _Converter:
         self.doc = doc
         self.loader = loader
         self.environ = environ
-        self.budget = MAX_NODES
         self.lines = doc.lines
 
     def run(self, node: yaml.Node) -> None:
-        self.doc.data = self.convert(node, (), 0)
+        self.doc.data = self.convert(node, ())
 
     def located(self, node: yaml.Node) -> Located:
         return Located(self.doc.source, node.start_mark.index, node.end_mark.index)
 
-    def convert(self, node: yaml.Node, path: Path_, depth: int) -> Any:
-        self.budget -= 1
-        if self.budget < 0 or depth > MAX_DEPTH:
-            if self.budget == -1 or depth == MAX_DEPTH + 1:
-                what = "has too many nodes (aliases)" if self.budget < 0 else "is nested too deeply"
-                self.doc.error(self.located(node), "C001", f"YAML: the document {what}")
-            return None
+    def convert(self, node: yaml.Node, path: Path_) -> Any:
+        """The plain data of `node`; the composer's limits bound how deep and how much."""
         self.doc.places[path] = self.located(node)
         if not isinstance(node, yaml.ScalarNode) and not self.plain_tag(node):
             return None
         if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, path, depth)
+            return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
         return self.scalar(node, path)
 
@@ -141,7 +206,7 @@ class _Converter:
                        "only plain YAML values are read (safe loading)")
         return False
 
-    def mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+    def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
         own = {id(k) for k, _ in node.value}
         try:
             self.loader.flatten_mapping(node)  # `<<: *anchor` merge keys
@@ -169,7 +234,7 @@ class _Converter:
             if id(key_node) not in own:
                 merged.add(key)
             self.doc.key_places[(*path, key)] = where
-            out[key] = self.convert(value_node, (*path, key), depth + 1)
+            out[key] = self.convert(value_node, (*path, key))
         return out
 
     def scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:

@@ -8,6 +8,7 @@ import pytest
 
 from engine.config.checks import check_settings
 from engine.config.loader import load_settings, read_settings
+from engine.config.yamlfile import MAX_DEPTH, MAX_FILE_BYTES, MAX_SCALAR_CHARS, read_yaml
 from engine.errors import ConfigError
 from tests.config.conftest import FIXTURES, where
 
@@ -145,7 +146,31 @@ def test_alias_bomb_does_not_hang(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "c.yaml")
-    assert any("too many nodes" in d.message for d in info.value.diagnostics)
+    assert [(d.line, d.code) for d in info.value.diagnostics] == [(5, "C024")]
+
+
+def test_limits_are_checked_while_composing(tmp_path: Path) -> None:
+    deep = "a: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n"
+    # An alias deepens what it stands for: 40 levels used inside 40 more is too deep.
+    through_alias = ("a: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 40 + "*a"
+                     + "]" * 40 + "\n")
+    merges = "m0: &m0 {k: v}\n" + "".join(
+        f"m{i}: &m{i} {{<<: *m{i - 1}}}\n" for i in range(1, MAX_DEPTH + 2))
+    long_value = "a: " + "x" * (MAX_SCALAR_CHARS + 1) + "\n"
+    for text, code, line in [(deep, "C023", 1), (through_alias, "C023", 2),
+                             (merges, "C023", MAX_DEPTH - 1), (long_value, "C025", 1)]:
+        doc = read_yaml("c.yaml", text, {})
+        assert [(d.code, d.line) for d in doc.diagnostics] == [(code, line)], text[:80]
+    fits = MAX_DEPTH - 1  # the top mapping is the first level
+    assert read_yaml("c.yaml", "a: " + "[" * fits + "]" * fits, {}).diagnostics == []
+
+
+def test_a_file_over_the_size_limit_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "big.yaml").write_text("streams: []\n" + "#" * MAX_FILE_BYTES)
+    (tmp_path / "c.yaml").write_text("mappings: [big.yaml]\n")
+    _settings, problems = read_settings(tmp_path / "c.yaml")
+    assert [(d.file, d.line, d.column, d.code) for d in problems] == [
+        (str(tmp_path / "c.yaml"), 1, 12, "C025")]
 
 
 def test_lql_mapping_file(tmp_path: Path) -> None:
@@ -164,3 +189,27 @@ def test_extra_files_are_read_as_mapping_files() -> None:
     assert problems == []
     assert {m.name for m in settings.mappings} == {"users"}
     assert len(settings.files) == 3
+
+
+def test_named_files_are_confined_to_the_config_folder_unless_allowed(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "m.yaml").write_text("streams: [{name: events}]\n")
+    config = tmp_path / "conf" / "c.yaml"
+    config.write_text("mappings: [../shared/m.yaml]\n")
+    _s, problems = read_settings(config, environ={})
+    assert [(d.line, d.column, d.code) for d in problems] == [(1, 12, "C026")]
+    for allowed, environ in [([tmp_path / "shared"], {}),
+                             ([], {"ENGINE_ALLOW_PATHS": str(tmp_path / "shared")})]:
+        settings, problems = read_settings(config, environ=environ, allow_paths=allowed)
+        assert problems == [] and [s.name for s in settings.streams] == ["events"]
+
+
+def test_a_file_that_is_not_a_config_is_reported_without_its_content(tmp_path: Path) -> None:
+    (tmp_path / "key.yaml").write_text("secret_token: abc123\n")
+    (tmp_path / "key.lql").write_text("secret abc123\n")
+    (tmp_path / "c.yaml").write_text("mappings: [key.yaml, key.lql]\n")
+    _s, problems = read_settings(tmp_path / "c.yaml", environ={})
+    assert {(Path(d.file).name, d.line, d.code) for d in problems} >= {("key.yaml", 1, "C002")}
+    for d in problems:
+        assert "abc123" not in d.render() and "secret" not in d.render()

@@ -44,3 +44,12 @@ def test_schema_ships_in_the_wheel_config() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert 'packages = ["engine"]' in text  # hatch ships every file under engine/, JSON included
     assert (ROOT / "engine" / "config" / "schemas" / "config.schema.json").is_file()
+
+
+def test_one_name_rule_for_yaml_and_lql() -> None:
+    from engine.config.schema import name_problem
+
+    assert name_problem("cio_events") is None and name_problem("a.b-c_1") is None
+    for bad in ("full name", "$n", "1st", "", "ev/ents"):
+        problem = name_problem(bad)
+        assert problem is not None and problem[0] == f"`{bad}` is not a valid name"
