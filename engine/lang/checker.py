@@ -165,6 +165,11 @@ class _Checker:
                                f"argument `{param.name}` of `{fn.name}` must be "
                                f"{' or '.join(sorted(t.value for t in param.types))}, "
                                f"got {_a(infer(arg).value)} {arg.value!r}")
+                elif fn.check_constant is not None and arg.value is not None:
+                    problem = fn.check_constant(index, arg.value)
+                    if problem is not None:
+                        self.error(arg.span, "E109",
+                                   f"argument `{param.name}` of `{fn.name}`: {problem}")
             else:
                 got = infer(arg)
                 if not accepts(param.types, got):

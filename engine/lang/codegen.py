@@ -113,6 +113,14 @@ def _may_raise(node: n.Expr) -> bool:
 _FLAT_TEST_ONCE = 10
 
 
+# `oneof` with more arguments than this is a plain call: unrolled, each argument nests one
+# conditional deeper, and Python's compiler gives up (RecursionError) in the thousands.
+_UNROLL_MAX = 64
+# Fields sharing leading conditions nest under one ``if`` per condition down to this depth;
+# deeper conditions are tested flat in each field's own ``if`` (Python refuses to compile
+# blocks nested about a hundred deep).
+_NEST_MAX = 16
+
 # Types whose values are never "" (a value that is not missing is present).
 _NEVER_EMPTY = (Type.INT, Type.NUMBER, Type.BOOL, Type.DATE)
 
@@ -464,7 +472,7 @@ class _Generator:
         folded = self.fold(fn, args)
         if folded is not None:
             return folded
-        if fn.name == "oneof" and safe:
+        if fn.name == "oneof" and safe and len(args) <= _UNROLL_MAX:
             return self.oneof(args, rtype)
         if fn.inline is not None and all(a.atom for a in args):
             text = fn.inline([a.text for a in args], [a.const for a in args])
@@ -600,6 +608,10 @@ def _value_code(g: _Generator, expr: n.Expr) -> str:
 
 def _emit_fields(g: _Generator, fields: list[_Field], depth: int) -> None:
     """Emit fields, nesting those that share a leading safe condition under one ``if``."""
+    if depth > _NEST_MAX:
+        for f in fields:
+            _emit_field(g, f, depth)
+        return
     groups: dict[Any, list[_Field]] = {}
     order: list[Any] = []
     for f in fields:

@@ -67,18 +67,35 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class LoneSurrogate(ValueError):
+    """A string that no UTF-8 text can hold: it could be neither printed nor stored."""
+
+
 def unescape(body: str) -> str:
-    """Backslash escapes of a quoted string: \\n \\t \\uXXXX; any other char stands for itself."""
+    """Backslash escapes of a quoted string: \\n \\t \\uXXXX; any other char stands for itself.
+
+    A ``\\uD83D\\uDE00`` pair is the one character it encodes, as in JSON; half of a pair alone
+    raises `LoneSurrogate`.
+    """
     if "\\" not in body:
-        return body
+        text = body
+    else:
+        def repl(m: re.Match[str]) -> str:
+            esc = m.group(1)
+            if esc[0] == "u" and len(esc) == 5:
+                return chr(int(esc[1:], 16))
+            return _ESCAPES.get(esc, esc)
 
-    def repl(m: re.Match[str]) -> str:
-        esc = m.group(1)
-        if esc[0] == "u" and len(esc) == 5:
-            return chr(int(esc[1:], 16))
-        return _ESCAPES.get(esc, esc)
-
-    return _ESCAPE.sub(repl, body)
+        text = _ESCAPE.sub(repl, body)
+    if _SURROGATE.search(text) is None:
+        return text
+    try:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        raise LoneSurrogate(body) from None
 
 
 _NEGATED_OPS = {
@@ -96,7 +113,12 @@ class _ToAst(Transformer[Token, Any]):
 
     # ---- literals and names
     def string(self, meta: Any, ch: list[Token]) -> n.Literal:
-        return n.Literal(_span_of(meta), unescape(ch[0][1:-1]))
+        try:
+            return n.Literal(_span_of(meta), unescape(ch[0][1:-1]))
+        except LoneSurrogate:
+            raise _Misplaced(meta, "this string holds half of a UTF-16 surrogate pair "
+                                   "(\\uD800-\\uDFFF alone), which no text can hold",
+                             "E004") from None
 
     def int_lit(self, meta: Any, ch: list[Token]) -> n.Literal:
         text = str(ch[0])
@@ -272,9 +294,10 @@ class _ToAst(Transformer[Token, Any]):
 
 
 class _Misplaced(Exception):
-    def __init__(self, where: Any, message: str) -> None:
+    def __init__(self, where: Any, message: str, code: str = "E001") -> None:
         self.span = _span_of(where)
         self.message = message
+        self.code = code
 
 
 _FRIENDLY = {
@@ -355,7 +378,7 @@ def _parse(source: Source, start: str) -> Any:
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, _Misplaced):
             m = exc.orig_exc
-            raise ConfigError([Diagnostic(source, m.span.start, m.span.end, "E001", m.message)]) \
+            raise ConfigError([Diagnostic(source, m.span.start, m.span.end, m.code, m.message)]) \
                 from exc
         raise
 

@@ -20,6 +20,11 @@ Context = Literal["time", "event"] | None
 # Given the Python source of each argument (already atoms or constants), return an inline
 # expression or None to fall back to a call. Used only for functions whose cost is the call.
 Inliner = Callable[[Sequence[str], Sequence[Any]], str | None]
+# Given an argument's position and its value when the config writes it as a constant, why the
+# function cannot take it (or None). Runs when the config loads, so a constant the function
+# would refuse on every event is a diagnostic instead; it may also prepare the constant (compile
+# a pattern into its cache) so the first event does not pay for it.
+ConstantCheck = Callable[[int, Any], str | None]
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Function:
     `"event"`: it receives the whole event first. `safe`: it never raises, so the code
     generator may compute it early and share it between fields. `total`: it always answers
     (never missing), so generated code skips the presence test on its result.
+    `check_constant`: the checker hands it each constant argument (E109 when it objects).
     """
 
     name: str
@@ -45,6 +51,7 @@ class Function:
     safe: bool = False
     total: bool = False
     inline: Inliner | None = None
+    check_constant: ConstantCheck | None = None
     aliases: tuple[str, ...] = ()
     examples: tuple[tuple[str, str], ...] = field(default=())
 
@@ -86,6 +93,7 @@ def function(
     safe: bool = False,
     total: bool = False,
     inline: Inliner | None = None,
+    check_constant: ConstantCheck | None = None,
     examples: Sequence[tuple[str, str]] = (),
 ) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
     """Register the decorated implementation under `name` (and `aliases`)."""
@@ -103,6 +111,7 @@ def function(
             safe=safe,
             total=total,
             inline=inline,
+            check_constant=check_constant,
             aliases=tuple(aliases),
             examples=tuple(examples),
         )

@@ -8,12 +8,11 @@ when it is exactly ``True``.
 
 from __future__ import annotations
 
-import functools
-import re
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from engine.lang.glob import glob_matcher
 from engine.lang.values import (
     EvalFailure,
     Value,
@@ -213,22 +212,16 @@ def contains(a: Value, b: Value) -> bool:
     return sa is not None and sb in sa
 
 
-@functools.lru_cache(maxsize=1024)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """An anchored, case-sensitive glob where ``*`` and ``%`` match any run of characters."""
-    parts = re.split(r"[*%]", pattern)
-    return re.compile(".*".join(re.escape(p) for p in parts), re.DOTALL)
-
-
 def like(a: Value, pattern: Value) -> bool:
+    """Anchored, case-sensitive glob (`engine.lang.glob`); a list matches when any item does."""
     sp = to_str(pattern)
     if a is None or sp is None:
         return False
-    rx = glob_regex(sp)
+    match = glob_matcher(sp)
     if isinstance(a, list):
-        return any(rx.fullmatch(s) for s in (to_str(x) for x in a) if s is not None)
+        return any(match(s) for s in (to_str(x) for x in a) if s is not None)
     sa = to_str(a)
-    return sa is not None and rx.fullmatch(sa) is not None
+    return sa is not None and match(sa)
 
 
 def truth(a: Value) -> bool:

@@ -134,3 +134,32 @@ def test_deep_nesting_is_a_clean_error() -> None:
             engine.compile_expression(text)
         except ConfigError as exc:
             assert exc.diagnostics[0].code in ("E001", "E003")
+
+
+@pytest.mark.parametrize("text", [r'"\uD800"', r'"a\uDFFFb"', r'"\uDE00\uD83D"', "'\ud800'"])
+def test_a_lone_surrogate_is_E004(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        engine.compile_expression(f"oneof(x, {text})")
+    (d,) = info.value.diagnostics
+    assert (d.code, d.column, d.end_column) == ("E004", 10, 10 + len(text))
+
+
+def test_an_escaped_surrogate_pair_is_its_character() -> None:
+    assert engine.compile_expression(r'"\uD83D\uDE00"').evaluate({}) == "\U0001f600"
+
+
+@pytest.mark.parametrize("width", [64, 65, 3000])
+def test_a_wide_oneof_compiles_and_answers_like_a_narrow_one(width: int) -> None:
+    args = ", ".join(f"tolower(f{i})" for i in range(width))
+    expr = engine.compile_expression(f"oneof({args})")
+    assert expr.evaluate({f"f{width - 1}": "Last", "f0": ""}) == "last"
+    assert expr.evaluate({}) is None
+
+
+def test_deeply_shared_conditions_compile() -> None:
+    terms = [f"exists(f{i})" for i in range(300)]
+    fields = [FieldSpec(f"x{j}", "uid", guard="AND(" + ", ".join(terms[: 200 + j]) + ")")
+              for j in range(3)]
+    group = compile_group(fields, name="wide")
+    assert group.apply({"uid": "u", **{f"f{i}": 1 for i in range(300)}}) == {
+        "x0": "u", "x1": "u", "x2": "u"}

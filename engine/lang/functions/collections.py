@@ -8,10 +8,10 @@ wanted is a run-time failure. Results that would be empty are missing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from engine.lang.glob import glob_matcher
 from engine.lang.registry import function
 from engine.lang.values import EvalFailure, Value, is_empty, map_key, to_int, to_str, type_name
 
@@ -201,26 +201,24 @@ def _build_matcher(patterns: tuple[str, ...]) -> _Matcher:
     """One test for a set of patterns: with `*` (or `%`) an anchored glob, else a prefix; the
     empty pattern matches only the empty string."""
     prefixes: list[str] = []
-    globs: list[str] = []
+    globs: list[_Matcher] = []
     empty = False
-    for raw in patterns:
-        p = raw.replace("%", "*")
+    for p in patterns:
         if not p:
             empty = True
-        elif "*" in p:
-            globs.append(".*".join(re.escape(part) for part in p.split("*")))
+        elif "*" in p or "%" in p:
+            globs.append(glob_matcher(p))
         else:
             prefixes.append(p)
     starts = tuple(prefixes)
-    glob = re.compile(f"(?:{'|'.join(globs)})\\Z", re.DOTALL).match if globs else None
-    empty = empty or (glob is not None and glob("") is not None)
+    empty = empty or any(g("") for g in globs)
 
     def test(s: str) -> bool:
         if not s:
             return empty
         if starts and s.startswith(starts):
             return True
-        return glob is not None and glob(s) is not None
+        return any(g(s) for g in globs)
 
     return test
 

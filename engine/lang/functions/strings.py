@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from engine.lang import regex
 from engine.lang.registry import function
 from engine.lang.values import EvalFailure, Value, to_int, to_list, to_str, type_name
 
@@ -345,32 +347,20 @@ def length(x: Value) -> int | None:
 
 # --- regex.match --------------------------------------------------------------------------------
 
-_REGEX_CACHE: dict[str, re.Pattern[str] | str] = {}
-_REGEX_CACHE_MAX = 1024
-
-
-def _regex(pattern: str) -> re.Pattern[str]:
-    """The compiled pattern; RE2-like: ``\\d \\w \\s \\b`` are ASCII-only, as in RE2."""
-    rx = _REGEX_CACHE.get(pattern)
+def _regex(pattern: str) -> Any:
+    rx = regex.compiled(pattern)
     if rx is None:
-        try:
-            rx = re.compile(pattern, re.ASCII)
-        except (re.error, RecursionError, OverflowError) as e:
-            rx = f"regex.match: bad pattern {pattern!r}: {e}"
-        if len(_REGEX_CACHE) >= _REGEX_CACHE_MAX:
-            _REGEX_CACHE.clear()
-        _REGEX_CACHE[pattern] = rx
-    if isinstance(rx, str):
-        raise EvalFailure(rx)
+        raise EvalFailure(f"regex.match: bad pattern {pattern!r}: {regex.problem(pattern)}")
     return rx
 
 
 @function(
     "regex.match",
     "(s: string|list, pattern: string) -> bool",
-    doc="Whether `pattern` (regular expression, RE2-like) matches anywhere in `s` (any item, for "
-    "a list); a bad pattern is a failure.",
+    doc="Whether `pattern` (a regular expression in RE2 syntax) matches anywhere in `s` (any "
+    "item, for a list); a bad pattern is a failure.",
     group="extras",
+    check_constant=regex.pattern_arguments,
     examples=[
         ('regex.match("order-1234", "[0-9]{4}$")', "true"),
         ('regex.match("Order", "^order")', "false"),
@@ -383,8 +373,8 @@ def regex_match(s: Value, pattern: Value) -> bool | None:
         return None
     rx = _regex(p)
     if isinstance(s, str):
-        return rx.search(s) is not None
+        return regex.search(rx, s)
     if isinstance(s, list):
-        return _any_item(s, lambda t: rx.search(t) is not None)
+        return _any_item(s, lambda t: regex.search(rx, t))
     t = _text(s, "regex.match")
-    return t is not None and rx.search(t) is not None
+    return t is not None and regex.search(rx, t)

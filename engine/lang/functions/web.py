@@ -12,11 +12,12 @@ regular expression for the common shape before the full parser.
 from __future__ import annotations
 
 import functools
-import re
+from typing import Any
 
 import phonenumbers
 from publicsuffixlist import PublicSuffixList
 
+from engine.lang import regex
 from engine.lang.netmail import parse_address, parse_mailbox
 from engine.lang.neturl import (
     FAST_HOST_PATH,
@@ -275,19 +276,20 @@ def urlminusqs(url: Value, key: Value) -> str | None:
     return f"{base}?{rest}" if rest else base
 
 
-@functools.lru_cache(maxsize=256)
-def _pattern(text: str) -> re.Pattern[str]:
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise EvalFailure(f"bad regular expression {text!r}: {exc}") from None
+def _pattern(text: str) -> Any:
+    rx = regex.compiled(text)
+    if rx is None:
+        raise EvalFailure(f"bad regular expression {text!r}: {regex.problem(text)}")
+    return rx
 
 
 @function(
     "url.matchqs",
     "(url: string|list, *patterns: string) -> string",
-    doc="Host and path plus only the query parameters whose names match one of the regexes.",
+    doc="Host and path plus only the query parameters whose names match one of the regexes "
+    "(RE2 syntax).",
     group=_GROUP,
+    check_constant=regex.pattern_arguments,
     examples=[('url.matchqs("http://go.gl?qx=abc&lb=true", "q[a-z]")', '"go.gl?qx=abc"')],
 )
 def url_matchqs(url: Value, *patterns: Value) -> str | None:
@@ -299,7 +301,7 @@ def url_matchqs(url: Value, *patterns: Value) -> str | None:
         return None
     regexes = [_pattern(t) for t in map(_text, patterns) if t]
     base = parsed[1] + parsed[2]
-    kept = [kv for kv in query_pairs(parsed[3]) if any(r.search(kv[0]) for r in regexes)]
+    kept = [kv for kv in query_pairs(parsed[3]) if any(regex.search(r, kv[0]) for r in regexes)]
     rest = encode_query(kept)
     return f"{base}?{rest}" if rest else base
 
