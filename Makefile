@@ -21,7 +21,11 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/engine validate --config $(CONFIG)
 	$(BIN)/engine test --config $(CONFIG)
-	$(BIN)/python -m pytest
+	rm -f .coverage .coverage.*
+	COVERAGE_FILE=$(CURDIR)/.coverage $(BIN)/coverage run -m pytest
+	# processes the crash tests kill -9 leave partial data files: combine names and skips them
+	$(BIN)/coverage combine --quiet
+	$(BIN)/python .ci/coverage_packages.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/eval.py
@@ -35,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .engine .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .engine .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
 
 docs: $(STAMP)
 	$(BIN)/python -m engine.lang.docs docs/functions.md
