@@ -47,6 +47,8 @@ from webhooks import webhooks
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = Path(sys.executable).parent / "engine"
+# The configs are written to a scratch folder and name the stock mappings of this checkout.
+ALLOW_MAPPINGS = ("--allow-path", str(ROOT / "mappings"))
 TARGET_MEMBERS_PER_S = 10_000
 DATA = ROOT / ".engine" / "bench"
 EVENTS_PER_PERSON = 2
@@ -134,8 +136,9 @@ def copy_store(source: Path, target: Path) -> None:
 
 
 def ingest(config: Path, store: Path, data: Path) -> None:
-    cmd = [str(ENGINE), "ingest", "--config", str(config), "--set", f"storage.path={store}",
-           "--stream", "customerio", "--progress", "never", str(data)]
+    cmd = [str(ENGINE), "ingest", "--config", str(config), *ALLOW_MAPPINGS,
+           "--set", f"storage.path={store}", "--stream", "customerio", "--progress", "never",
+           str(data)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -195,7 +198,7 @@ def run_export(config: Path, pristine: Path, workdir: Path, port: int, members: 
     copy_store(pristine, store)
     call(port, "/_sandbox/requests", "DELETE")
     call(port, "/_sandbox/people", "DELETE")
-    cmd = [str(ENGINE), "export", "run", "--config", str(config),
+    cmd = [str(ENGINE), "export", "run", "--config", str(config), *ALLOW_MAPPINGS,
            "--set", f"storage.path={store}", JOB, "--existing-users"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
