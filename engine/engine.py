@@ -745,7 +745,7 @@ class Engine:
         for name in sorted(prof.fields):
             if name not in rendered:
                 continue
-            _acc, ts, tb, seq = prof.fields[name]
+            _acc, ts, tb, seq = prof.fields[name][:4]  # a timed count map has key times
             entry: dict[str, Any] = {"value": rendered[name]}
             if seq not in events:
                 events[seq] = self.store.event(seq)

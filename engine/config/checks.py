@@ -278,9 +278,11 @@ def _aggregate(spec_expr: str | n.Expr, source: Source | None) -> str | None:
     return node.name if isinstance(node, n.Call) and node.name in AGGREGATE_MERGES else None
 
 
-# Types whose entries `capacity` can evict (a count per key has no time to rank it by).
-_EVICTABLE = frozenset({"[]string", "[]time", "map[string]int", "map[string]number",
-                        "map[string]string", "map[string]bool", "map[string]time"})
+# Types whose entries `capacity` can evict: sets and maps (a count map then keeps, per key, the
+# time it was last counted, to rank it by).
+_EVICTABLE = frozenset({"[]string", "[]time", "map[string]int", "map[string]intsum",
+                        "map[string]number", "map[string]string", "map[string]bool",
+                        "map[string]time"})
 
 
 def _check_retention(f: MappingField, report: _Report) -> None:
@@ -288,12 +290,12 @@ def _check_retention(f: MappingField, report: _Report) -> None:
     if f.capacity is not None and ftype not in _EVICTABLE:
         report.add(_place(f, "capacity"), "C022",
                    f"`capacity` has no effect on a field of type `{ftype}`",
-                   "it keeps the most recently updated entries of a set or a map (not of "
-                   "map[string]intsum, whose counts carry no time)")
+                   "it keeps the most recently updated entries of a set or a map")
     if f.keep_days is not None and ftype == "map[string]intsum":
         report.add(_place(f, "keep_days"), "C022",
                    "`keep_days` has no effect on a field of type `map[string]intsum`",
-                   "its counts carry no time; use map[string]int with merge max, or a set")
+                   "a count sums every event ever counted, so it cannot forget old days; "
+                   "bound it with `capacity`, or use map[string]int with merge max, or a set")
 
 
 def _check_merge(spec: FieldSpec, merge: str | None, where: Located | None,

@@ -6,6 +6,8 @@ winner for latest/oldest/min/max, the newest contributor for sums and unions. `s
 position in the log) is provenance for ``profile get --explain`` only; it never takes part in a
 decision, so the same set of events gives the same profile in any order. States are kept small:
 a profile is read and written as one document, and its size is what ingest speed depends on.
+A count map with a `capacity` has a fifth element, ``{key: event time of its newest count}``,
+which its counts cannot hold and eviction ranks by; states stored without it still load.
 
 `fold` adds one event's contribution to a state; `combine` joins two states (two profiles being
 merged). Each rule is commutative and associative: ties are broken by ``(ts, tb)``, then value.
@@ -16,18 +18,20 @@ registry in spirit: the type checker, the validator and the runtime all read it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import heapq
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from engine.lang.values import date_to_ms, to_date, to_float, to_int, to_str
 
-State = list[Any]  # [acc, ts, tb, seq]
+State = list[Any]  # [acc, ts, tb, seq], and [acc, ts, tb, seq, key times] for timed counts
 Fold = Callable[[State | None, Any, int, str, int], State]
 Combine = Callable[[State, State], State]
 
 _MS_PER_DAY = 86_400_000
+_NEVER = -1 << 62  # before any event time
 
 
 # ---- normalising a contribution into the field's stored representation (dates: epoch ms)
@@ -201,7 +205,7 @@ def _fold_union(state: State | None, v: list[Any], ts: int, tb: str, seq: int) -
     acc = state[0]
     get = acc.get
     for e in v:
-        if get(e, -1 << 62) < ts:
+        if get(e, _NEVER) < ts:
             acc[e] = ts
     _stamp(state, ts, tb, seq)
     return state
@@ -210,7 +214,7 @@ def _fold_union(state: State | None, v: list[Any], ts: int, tb: str, seq: int) -
 def _combine_union(a: State, b: State) -> State:
     acc = dict(a[0])
     for k, t in b[0].items():
-        if acc.get(k, -1 << 62) < t:
+        if acc.get(k, _NEVER) < t:
             acc[k] = t
     return _join_stamp(a, b, acc)
 
@@ -231,6 +235,47 @@ def _combine_count_map(a: State, b: State) -> State:
     for k, n in b[0].items():
         acc[k] = acc.get(k, 0) + n
     return _join_stamp(a, b, acc)
+
+
+def _key_times(state: State) -> dict[str, int]:
+    """A timed count map's per-key times, attached to `state` if it has none.
+
+    A state stored before the field had a `capacity` (or by an engine without timed counts)
+    has no times, and one whose keys were counted while it had none lacks some: such a key is
+    given the state's newest event time, the latest it can have been counted at.
+    """
+    if len(state) < 5:
+        state.append({})
+    times: dict[str, int] = state[4]
+    if len(times) != len(state[0]):
+        for k in state[0]:
+            times.setdefault(k, state[1])
+    return times
+
+
+def _fold_timed_count_map(state: State | None, v: dict[str, int], ts: int, tb: str, seq: int
+                          ) -> State:
+    if state is None:
+        return [dict(v), ts, tb, seq, dict.fromkeys(v, ts)]
+    acc = state[0]
+    times = _key_times(state)
+    get = times.get
+    for k, n in v.items():
+        acc[k] = acc.get(k, 0) + n
+        if get(k, _NEVER) < ts:
+            times[k] = ts
+    _stamp(state, ts, tb, seq)
+    return state
+
+
+def _combine_timed_count_map(a: State, b: State) -> State:
+    joined = _combine_count_map(a, b)
+    times = dict(_key_times(a))
+    for k, t in _key_times(b).items():
+        if times.get(k, _NEVER) < t:
+            times[k] = t
+    joined.append(times)
+    return joined
 
 
 def _per_key(better: Callable[[Any, int, str, Any, int, str], bool]) -> tuple[Fold, Combine]:
@@ -265,7 +310,9 @@ _map_latest = _per_key(lambda v, ts, tb, cv, cts, ctb: (ts, tb) > (cts, ctb))
 _map_max = _per_key(lambda v, ts, tb, cv, cts, ctb: v > cv or (v == cv and (ts, tb) > (cts, ctb)))
 _map_min = _per_key(lambda v, ts, tb, cv, cts, ctb: v < cv or (v == cv and (ts, tb) > (cts, ctb)))
 
-# (kind, merge) -> (fold, combine). Kinds: scalar, set, countmap, map.
+# (kind, merge) -> (fold, combine). Kinds: scalar, set, countmap, map. A rule with a `_timed`
+# variant uses it when the field has `capacity` or `keep_days`: it keeps the per-entry event
+# times they need, which fields without them do not pay for.
 RULES: dict[tuple[str, str], tuple[Fold, Combine]] = {
     ("scalar", "latest"): (_fold_latest, _combine_latest),
     ("scalar", "oldest"): (_fold_oldest, _combine_oldest),
@@ -276,6 +323,7 @@ RULES: dict[tuple[str, str], tuple[Fold, Combine]] = {
     ("set", "union_timed"): (_fold_union, _combine_union),  # with capacity or keep_days
     ("set", "latest"): (_fold_latest, _combine_latest),
     ("countmap", "sum"): (_fold_count_map, _combine_count_map),
+    ("countmap", "sum_timed"): (_fold_timed_count_map, _combine_timed_count_map),  # capacity
     ("map", "latest"): _map_latest,
     ("map", "max"): _map_max,
     ("map", "min"): _map_min,
@@ -309,25 +357,36 @@ class FieldRule:
     def build(cls, field: str, field_type: str, merge: str, capacity: int | None = None,
               keep_days: int | None = None) -> FieldRule:
         kind = kind_of(field_type)
-        timed = kind == "set" and merge == "union" and (capacity is not None
-                                                         or keep_days is not None)
-        fold, combine = RULES[(kind, "union_timed" if timed else merge)]
+        timed = (kind, f"{merge}_timed") in RULES and (capacity is not None
+                                                        or keep_days is not None)
+        fold, combine = RULES[(kind, f"{merge}_timed" if timed else merge)]
         return cls(field, field_type, merge, fold, combine, NORMALISE[field_type], capacity,
                    keep_days)
 
     def trim(self, state: State) -> State:
-        """Apply `capacity`: keep the most recently updated entries of a set or map."""
+        """Apply `capacity`: keep the most recently updated entries of a set or map, the
+        greater key first among entries updated by the same event (docs/pipeline.md).
+
+        Only the excess is looked for, so a full map that gains one key per event pays a
+        scan for the oldest, not a sort.
+        """
         acc = state[0]
         if self.capacity is None or not isinstance(acc, dict) or len(acc) <= self.capacity:
             return state
-        if self.type == "map[string]intsum":
-            return state  # counts carry no per-key time; capacity is rejected by the checker
-        if kind_of(self.type) == "set":
-            ranked = sorted(acc.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        kind = kind_of(self.type)
+        times: dict[str, int] | None = None
+        ranked: Iterator[tuple[Any, ...]]  # (when updated…, key): keys are unique
+        if kind == "countmap":
+            times = _key_times(state)
+            ranked = ((t, k) for k, t in times.items())
+        elif kind == "set":
+            ranked = ((t, k) for k, t in acc.items())
         else:
-            ranked = sorted(acc.items(), key=lambda kv: (kv[1][1], kv[1][2], kv[0]),
-                            reverse=True)
-        state[0] = dict(ranked[: self.capacity])
+            ranked = ((x[1], x[2], k) for k, x in acc.items())
+        for entry in heapq.nsmallest(len(acc) - self.capacity, ranked):
+            del acc[entry[-1]]
+            if times is not None:
+                del times[entry[-1]]
         return state
 
     def render(self, state: State, newest_ms: int) -> Any:

@@ -222,3 +222,27 @@ def test_bulk_ingest_partitions_by_the_identity_most_events_carry(config: Config
     bodies: list[bytes | None] = [json.dumps(h).encode() for h in hooks]
     order = partition_order(config.pipeline, "customerio", T0, [*bodies, b"[1]", b"{", None])
     assert order == [("email", "cio_customer_id")]
+
+
+def test_counts_keep_their_newest_keys_event_by_event_in_bulk_and_across_merges(
+        config: Config, tmp_path: Path) -> None:
+    # The stock `cio_events` keeps 100 keys. 150 invented metrics, one second apart: half for
+    # the person known by email, half by id, and an event with both that merges the two.
+    by_email = [webhook(f"m{i}", "email", f"m{i:03d}", T0 + i, email="ann@example.com")
+                for i in range(0, 150, 2)]
+    by_id = [webhook(f"m{i}", "email", f"m{i:03d}", T0 + i, id="usr_ann")
+             for i in range(1, 150, 2)]
+    both = webhook("join", "email", "opened", T0 + 150, id="usr_ann", email="ann@example.com")
+    want = {"email_opened": 1, **{f"email_m{i:03d}": 1 for i in range(51, 150)}}
+    lines = tmp_path / "many.jsonl"
+    lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in [*by_email, *by_id, both]))
+    with Engine(config, store_path=tmp_path / "one.db") as eng:
+        eng.ingest("customerio", by_email)
+        eng.ingest("customerio", by_id)
+        eng.ingest("customerio", [both])
+        merged = eng.profile("email", "ann@example.com")
+        assert merged is not None and merged["cio_events"] == want
+    with Engine(config, store_path=tmp_path / "bulk.db", batch_size=7) as eng:
+        eng.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
+        bulk = eng.profile("email", "ann@example.com")
+        assert bulk is not None and bulk["cio_events"] == want
