@@ -18,7 +18,7 @@ FULL, NORMAL = 2, 1  # PRAGMA synchronous answers with the level's number
 
 
 def _pragmas(engine: Engine) -> tuple[str, int]:
-    db = engine.store.db  # type: ignore[attr-defined]
+    db = engine.store.db
     return (db.execute("PRAGMA journal_mode").fetchone()[0],
             db.execute("PRAGMA synchronous").fetchone()[0])
 
