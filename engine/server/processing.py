@@ -35,6 +35,7 @@ from engine.exports.daemon import Exporters
 from engine.server.metrics import Metrics
 
 if TYPE_CHECKING:
+    from engine.config import Config
     from engine.engine import Engine
 
 log = logging.getLogger("engine.server")
@@ -236,6 +237,21 @@ def _failures(engine: Engine) -> dict[str, dict[str, int]]:
     return {name: f for name, group in groups if (f := group.failures())}
 
 
+def open_apply_engine(config: Config) -> Engine:
+    """The engine the processor applies the log with.
+
+    The apply lock: a processor left over from a daemon killed with -9 (where the kernel
+    could not end it along with its parent) finishes its slice before this one starts. Its
+    commits skip the fsync (WAL, synchronous=NORMAL) and so hold the store's write lock
+    briefly: what a power cut takes back - profiles with their position, and the outbox
+    entries they made - is applied again from the log, which the server fsyncs.
+    """
+    from engine.engine import Engine
+
+    return Engine(config, drain=False, locks=("apply",), wait_for_locks=True,
+                  synchronous="NORMAL", autocheckpoint=False)
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to kill this process when the daemon dies (kill -9 included): a processor
     must not outlive the server whose log it applies."""
@@ -254,7 +270,6 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
           slice_events: int, parent: int) -> None:
     """The processor process: apply the log, slice by slice, until told to stop."""
     from engine.config import load_config
-    from engine.engine import Engine
     from engine.server.serve import setup_logging
 
     _die_with_parent(parent)
@@ -262,13 +277,7 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config = load_config(path, overrides)
     setup_logging(config)
-    # The apply lock: a processor left over from a daemon killed with -9 (where the kernel
-    # could not end it along with its parent) finishes its slice before this one starts.
-    # Its commits skip the fsync (WAL, synchronous=NORMAL) and so hold the store's write lock
-    # briefly: what a power cut takes back - profiles with their position, and the outbox
-    # entries they made - is applied again from the log, which the server fsyncs.
-    with Engine(config, drain=False, locks=("apply",), wait_for_locks=True,
-                synchronous="NORMAL", autocheckpoint=False) as engine:
+    with open_apply_engine(config) as engine:
         loop = _Processor(engine, conn, wake, slice_events, path, overrides)
         try:
             loop.run()

@@ -40,7 +40,7 @@ from engine.errors import ConfigError, RuntimeFailure
 from engine.server.app import Daemon, create_app
 from engine.server.metrics import Live, Metrics
 from engine.server.processing import Processing
-from engine.server.writer import Writer
+from engine.server.writer import Writer, open_log_engine
 from engine.store.sqlite import Checkpointer
 from engine.testing import run_config_tests
 
@@ -196,8 +196,7 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None)
         sockets = [inherited_socket(listen_fd)]
         host, port = sockets[0].getsockname()[:2]
     processing = Processing(path, overrides)
-    writer = Writer(lambda c: Engine(c, drain=False, locks=("log",), autocheckpoint=False),
-                    config,
+    writer = Writer(open_log_engine, config,
                     max_queue_events=config.settings.server.max_queue_events,
                     on_commit=processing.notify)
     metrics = Metrics(Live(failures=lambda: processing.report.failures,

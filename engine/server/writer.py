@@ -49,6 +49,13 @@ class Unstorable(Exception):
     """A request holds an event the log cannot store; retrying it will not help."""
 
 
+def open_log_engine(config: Config) -> Engine:
+    """The engine the writer appends with: its commits are fsync'd (``synchronous=FULL``, the
+    store's default), since a 200 promises the events survive a power cut; no automatic
+    checkpoint, so that no commit waits for one (the daemon's `Checkpointer` does them)."""
+    return Engine(config, drain=False, locks=("log",), autocheckpoint=False)
+
+
 @dataclass
 class _Submission:
     stream: str

@@ -146,6 +146,16 @@ def test_bulk_ingest_gives_the_memberships_event_by_event_ingest_gives(tmp_path:
                           eng.next_due()))
     assert found[0] == found[1]
     assert found[0][0]["active"] + found[0][0]["lapsed"] == 5
+    # by hand: each u_k has 8 visits, and for every k one of them has i % 7 == 0 (a visit at
+    # T0) and one has i % 3 == 0 (plan pro); so all five are active, loyal and pro, none has
+    # lapsed, and the next change is the active ones' exit 30 days after T0
+    assert found[0][0] == {"active": 5, "lapsed": 0, "loyal_active": 5, "pro": 5}
+    assert found[0][2] == T0 + 30 * DAY
+    for workers in (0, 1):
+        with Engine(_config(tmp_path / f"w{workers}"), read_only=True) as eng:
+            members = {p["user_id"]: (p["visits"], p["plans"], p["last_active_ts"])
+                       for p in eng.audience_members("loyal_active")}
+        assert members == {f"u{k}": (8, ["pro"], "2026-01-21T12:53:20.000Z") for k in range(5)}
 
 
 def test_audience_list_and_members_commands(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.expected import FIXTURE_PEOPLE, people
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "customerio"
 
@@ -60,12 +62,16 @@ def test_ingest_profile_get_explain_export_and_replay(tmp_path: Path) -> None:
 
     export = engine("profile", "export", db=db)
     assert len(export.stdout.splitlines()) == 4
+    exported = [json.loads(line) for line in export.stdout.splitlines()]
+    assert people(exported) == FIXTURE_PEOPLE
 
     replay = engine("replay", db=db)
     assert replay.returncode == 0 and "4 profiles" in replay.stdout
     replayed = json.loads(engine("profile", "get", "cio_customer_id=usr_48213", db=db).stdout)
     assert {k: v for k, v in replayed.items() if k != "_id"} == \
         {k: v for k, v in profile.items() if k != "_id"}
+    assert people(json.loads(line) for line in engine("profile", "export", db=db)
+                  .stdout.splitlines()) == FIXTURE_PEOPLE
 
 
 def test_ingest_reports_bad_lines_and_exits_1(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from engine.config import Config
 from engine.engine import Engine
 from engine.pipeline.decode import partition_order
 from engine.pipeline.files import read_events
+from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people
 from tests.pipeline.conftest import EXPECTED, fixture_events, webhook
 
 T0 = 1_769_420_000
@@ -78,6 +79,9 @@ def test_replay_rebuilds_the_same_profiles(engine: Engine) -> None:
     stats = engine.replay()
     assert stats.events == len(fixture_events())
     assert _all_profiles(engine) == before
+    # a mistake live ingest and replay share would pass the comparison above
+    assert people(_all_profiles(engine)) == FIXTURE_PEOPLE
+    assert fields(engine.profile("cio_customer_id", "usr_48213")) == USR_48213
 
 
 def test_decoder_processes_give_the_same_profiles(config: Config, tmp_path: Path) -> None:
@@ -90,6 +94,8 @@ def test_decoder_processes_give_the_same_profiles(config: Config, tmp_path: Path
         result = b.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
         assert result.accepted == len(fixture_events())
         assert _all_profiles(b) == want
+        assert people(want) == FIXTURE_PEOPLE
+        assert fields(b.profile("email", "maria.lopez@example.com")) == USR_48213
 
 
 # ---- any order, any split, re-delivery: identical profiles (SPEC §6.3)
@@ -203,6 +209,14 @@ def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path
         result = eng.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
         assert (result.accepted, result.duplicates) == (len(_POOL) + 1, len(_POOL))
         assert _all_profiles(eng) == want
+    # by hand: usr_a~a@ and usr_b~b@ are each one person, and `late` joins usr_b with a@, so
+    # all of the pool is one profile; its 18 events are the six kinds three times each, and
+    # `late` is one more email_clicked
+    assert people(want) == [{
+        "_identities": {"cio_customer_id": ["usr_a", "usr_b"],
+                        "email": ["a@example.com", "b@example.com"]},
+        "cio_events": {"email_opened": 3, "email_clicked": 4, "push_sent": 3, "sms_clicked": 3,
+                       "in_app_opened": 3, "email_sent": 3}}]
 
 
 def test_non_objects_in_an_array_are_rejected_in_bulk_mode(engine: Engine) -> None:

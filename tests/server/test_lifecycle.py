@@ -16,6 +16,7 @@ import httpx
 from engine.config import load_config
 from engine.engine import Engine
 from engine.pipeline.files import read_events
+from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people
 from tests.server.conftest import (
     ENGINE,
     ROOT,
@@ -56,6 +57,10 @@ def test_signed_fixture_posts_give_the_profiles_engine_ingest_gives(tmp_path: Pa
     want = _profiles(config)
     assert len(want) == 4
     assert _profiles(served / "config.yaml") == want
+    # both paths map with the same code: compare with the profiles worked out by hand too
+    assert people(want) == FIXTURE_PEOPLE
+    (maria,) = (p for p in want if p["_identities"].get("cio_customer_id") == ["usr_48213"])
+    assert fields(maria) == USR_48213
 
 
 def _hooks(request: int, size: int) -> list[dict[str, Any]]:
@@ -109,6 +114,14 @@ def test_kill_9_under_concurrent_load_loses_and_doubles_nothing(tmp_path: Path) 
     total = sum(len(_hooks(n, 1 + n % 5)) for n in requests)
     profiles = _profiles(config)
     assert sum(p["cio_events"]["email_opened"] for p in profiles) == total
+    per_person: dict[str, int] = {}
+    for n in requests:
+        for hook in _hooks(n, 1 + n % 5):
+            person = hook["data"]["identifiers"]["id"]
+            per_person[person] = per_person.get(person, 0) + 1
+    assert {p["_identities"]["cio_customer_id"][0]: p["cio_events"]["email_opened"]
+            for p in profiles} == per_person
+    assert len(profiles) == len(per_person) == 7
     with Engine(load_config(config), read_only=True) as eng:
         assert eng.store.count_events() == total
 
