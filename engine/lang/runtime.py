@@ -12,6 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from engine.lang import budget
 from engine.lang.glob import glob_matcher
 from engine.lang.values import (
     EvalFailure,
@@ -131,9 +132,10 @@ def eq(a: Value, b: Value, anchor: int | None = None) -> bool:
         return bool(a == b)
     if isinstance(a, list):
         if isinstance(b, list):
+            budget.sized(len(a) + len(b))
             return sorted(map(str, a)) == sorted(map(str, b))
         sb = to_str(b)
-        return sb is not None and any(to_str(x) == sb for x in a)
+        return sb is not None and any(to_str(x) == sb for x in budget.paced(a, len(a)))
     if isinstance(a, dict):
         return bool(a == b)
     return compare(a, b, anchor) == 0
@@ -145,7 +147,7 @@ def ne(a: Value, b: Value, anchor: int | None = None) -> bool:
 
 def _ordered(a: Value, b: Value, anchor: int | None, test: Any) -> bool:
     if isinstance(a, list):  # a list field matches when any element does
-        return any(_ordered(x, b, anchor, test) for x in a)
+        return any(_ordered(x, b, anchor, test) for x in budget.paced(a, len(a)))
     c = compare(a, b, anchor)
     return c is not None and bool(test(c))
 
@@ -189,9 +191,10 @@ def in_(a: Value, items: Any, anchor: int | None = None) -> bool:
             elif eq(a, item, anchor):
                 return True
         return False
+    items = budget.paced(items, len(items))
     if isinstance(a, list):
         wanted = {to_str(i) for i in items}
-        return any(to_str(x) in wanted for x in a)
+        return any(to_str(x) in wanted for x in budget.paced(a, len(a)))
     if isinstance(a, dict):
         return any(to_str(i) in a for i in items)
     return any(eq(a, item, anchor) for item in items)
@@ -205,7 +208,7 @@ def contains(a: Value, b: Value) -> bool:
     if not sb:
         return False
     if isinstance(a, list):
-        return any(sb in s for s in (to_str(x) for x in a) if s is not None)
+        return any(sb in s for s in (to_str(x) for x in budget.paced(a, len(a))) if s is not None)
     if isinstance(a, dict):
         return sb in a
     sa = to_str(a)
@@ -219,9 +222,12 @@ def like(a: Value, pattern: Value) -> bool:
         return False
     match = glob_matcher(sp)
     if isinstance(a, list):
-        return any(match(s) for s in (to_str(x) for x in a) if s is not None)
+        return any(match(s) for s in (to_str(x) for x in budget.paced(a, len(a))) if s is not None)
     sa = to_str(a)
-    return sa is not None and match(sa)
+    if sa is None:
+        return False
+    budget.sized(len(sa))
+    return match(sa)
 
 
 def truth(a: Value) -> bool:
@@ -279,7 +285,7 @@ def set_contribution(v: Value) -> list[str] | None:
     if v is None:
         return None
     if isinstance(v, list):
-        out = [s for s in (to_str(x) for x in v) if s]
+        out = [s for s in (to_str(x) for x in budget.paced(v, len(v))) if s]
         return out or None
     s = to_str(v)
     return [s] if s else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from engine.lang import budget
 from engine.lang.registry import function
 from engine.lang.values import EvalFailure, Value, to_bool, to_float, to_int, to_str, type_name
 
@@ -129,7 +130,7 @@ def tostring(x: Value) -> str:
     if x is None:
         return ""
     if isinstance(x, list):
-        return ",".join([t for t in map(to_str, x) if t is not None])
+        return ",".join([t for t in map(to_str, budget.paced(x, len(x))) if t is not None])
     s = to_str(x)
     if s is None:
         raise _unreadable("tostring", x, "a string")

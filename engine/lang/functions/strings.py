@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine.lang import regex
+from engine.lang import budget, regex
 from engine.lang.registry import function
 from engine.lang.values import EvalFailure, Value, to_int, to_list, to_str, type_name
 
@@ -28,6 +28,7 @@ _WHITESPACE = " \t\n\r"
 def _text(v: Value, fn: str) -> str | None:
     """`v` read as a string: a list gives its first item, missing gives None, a map fails."""
     if isinstance(v, str):
+        budget.sized(len(v))
         return v
     s = to_str(v)
     if s is None and isinstance(v, dict):
@@ -46,7 +47,7 @@ def _int_arg(v: Value, fn: str) -> int:
 
 
 def _any_item(items: list[Value], test: Callable[[str], bool]) -> bool:
-    for item in items:
+    for item in budget.paced(items, len(items)):
         t = item if isinstance(item, str) else to_str(item)
         if t is not None and test(t):
             return True
@@ -61,6 +62,7 @@ def _string_test(s: Value, needle: Value, fn: str, test: Callable[[str, str], bo
     if not sub:
         return None
     if isinstance(s, str):
+        budget.sized(len(s))
         return test(s, sub)
     if isinstance(s, list):
         return _any_item(s, lambda t: test(t, sub))
@@ -174,7 +176,15 @@ def titlecase(s: Value) -> str | None:
     t = s if isinstance(s, str) else _text(s, "string.titlecase")
     if t is None:
         return None
-    return _WORD_START.sub(_upper_match, t)
+    if len(t) <= budget.LARGE:
+        return _WORD_START.sub(_upper_match, t)
+    parts: list[str] = []  # a callback per word: long text is done word by word, within the budget
+    last = 0
+    for m in budget.paced(_WORD_START.finditer(t), len(t)):
+        parts += (t[last:m.start()], m.group().upper())
+        last = m.end()
+    parts.append(t[last:])
+    return "".join(parts)
 
 
 @function(
@@ -193,6 +203,7 @@ def split(s: Value, sep: Value) -> list[str] | None:
     by = sep if isinstance(sep, str) else _text(sep, "split")
     if not t or not by:
         return None
+    budget.sized(len(t))
     return t.split(by)
 
 
@@ -208,6 +219,7 @@ def strip(x: Value) -> str | list[str] | None:
     if isinstance(x, str):
         return x.strip(_WHITESPACE)
     if isinstance(x, list):
+        budget.sized(len(x))
         return [t.strip(_WHITESPACE) for t in to_list(x) or ()]
     t = _text(x, "strip")
     return None if t is None else t.strip(_WHITESPACE)
@@ -232,6 +244,7 @@ def replace(s: Value, old: Value, new: Value = None) -> str | None:
         return None
     if not o:
         return t
+    budget.sized(len(t))
     n = new if isinstance(new, str) else _text(new, "replace")
     return t.replace(o, n or "")
 
@@ -264,7 +277,7 @@ def join(*args: Value) -> str | None:
             if a:
                 parts.append(a)
         elif isinstance(a, list):
-            for item in a:
+            for item in budget.paced(a, len(a)):
                 t = item if isinstance(item, str) else to_str(item)
                 if t:
                     parts.append(t)
@@ -373,6 +386,7 @@ def regex_match(s: Value, pattern: Value) -> bool | None:
         return None
     rx = _regex(p)
     if isinstance(s, str):
+        budget.sized(len(s))
         return regex.search(rx, s)
     if isinstance(s, list):
         return _any_item(s, lambda t: regex.search(rx, t))
