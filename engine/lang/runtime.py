@@ -15,6 +15,8 @@ from typing import Any
 from engine.lang import budget
 from engine.lang.glob import glob_matcher
 from engine.lang.values import (
+    INT64_MAX,
+    INT64_MIN,
     EvalFailure,
     Value,
     map_key,
@@ -256,19 +258,30 @@ def arith(op: str, a: Value, b: Value) -> Value:
         return a + b
     x, y = _number(a), _number(b)
     if x is None or y is None:
-        raise EvalFailure(f"cannot apply `{op}` to {a!r} and {b!r}")
+        raise EvalFailure(f"cannot apply `{op}` to {a!r:.40} and {b!r:.40}")
     if op == "+":
-        return x + y
+        return _int64(x + y)
     if op == "-":
-        return x - y
+        return _int64(x - y)
     if op == "*":
-        return x * y
+        return _int64(x * y)
     if y == 0:
         raise EvalFailure("division by zero")
     if op == "/":
-        q = x / y
-        return int(q) if isinstance(x, int) and isinstance(y, int) and x % y == 0 else q
-    return x % y
+        if isinstance(x, int) and isinstance(y, int) and x % y == 0:
+            return _int64(x // y)
+        try:
+            return x / y
+        except OverflowError:  # ints too big for a float
+            raise EvalFailure("a quotient past the range of numbers") from None
+    return _int64(x % y)
+
+
+def _int64(n: int | float) -> int | float:
+    """An int result within 64 bits (the language's ints, what the store holds), or a failure."""
+    if n.__class__ is int and not INT64_MIN <= n <= INT64_MAX:
+        raise EvalFailure("an int result past 64 bits")
+    return n
 
 
 def negate(a: Value) -> Value:
@@ -276,8 +289,8 @@ def negate(a: Value) -> Value:
         return None
     x = _number(a)
     if x is None:
-        raise EvalFailure(f"cannot negate {a!r}")
-    return -x
+        raise EvalFailure(f"cannot negate {a!r:.40}")
+    return _int64(-x)
 
 
 def set_contribution(v: Value) -> list[str] | None:

@@ -10,7 +10,17 @@ import math
 
 from engine.lang import budget
 from engine.lang.registry import function
-from engine.lang.values import EvalFailure, Value, to_bool, to_float, to_int, to_str, type_name
+from engine.lang.values import (
+    INT64_MAX,
+    INT64_MIN,
+    EvalFailure,
+    Value,
+    to_bool,
+    to_float,
+    to_int,
+    to_str,
+    type_name,
+)
 
 GROUP = "casting"
 
@@ -46,13 +56,16 @@ def _unreadable(fn: str, v: Value, wanted: str) -> EvalFailure:
     ],
 )
 def toint(x: Value) -> int | None:
-    if x.__class__ is int:
+    if x.__class__ is int and INT64_MIN <= x <= INT64_MAX:
         return x
     if isinstance(x, str):
         try:
-            return int(x)  # plain digits: same answer as to_int, without its clean-up pass
+            plain = int(x)  # plain digits: same answer as to_int, without its clean-up pass
         except ValueError:
             pass
+        else:
+            if INT64_MIN <= plain <= INT64_MAX:
+                return plain
     n = to_int(x)
     if n is None:
         if _is_blank(x):
