@@ -192,3 +192,15 @@ def test_a_field_normaliser_gives_missing_for_an_int_past_64_bits() -> None:
     assert NORMALISE["int"](1.8446744073709552e19) is None
     assert NORMALISE["map[string]int"]({"a": 2**64, "b": 1}) == {"b": 1}
     assert NORMALISE["int"]("9223372036854775807") == 2**63 - 1
+
+
+def test_nested_replaces_cannot_multiply_a_text_past_memory() -> None:
+    """Each replace multiplies the length by 10: three make 200 MB of a 200 kB field, and a
+    fourth would ask for 2 GB in one step, past any time budget's reach."""
+    text = 'replace(replace(replace(a0, "a", "aaaaaaaaaa"), "a", "aaaaaaaaaa"), "a", ' \
+           '"aaaaaaaaaa")'
+    expr = _compiled(text)
+    before = expr.failures
+    assert expr._function({"a0": "a" * 200_000}, 0) is None
+    assert expr.failures == before + 1
+    assert _compiled('replace(a0, "a", "bb")')._function({"a0": "a" * 1000}, 0) == "bb" * 1000

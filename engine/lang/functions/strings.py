@@ -23,6 +23,9 @@ from engine.lang.values import EvalFailure, Value, to_int, to_list, to_str, type
 GROUP = "strings"
 
 _WHITESPACE = " \t\n\r"
+# The longest text `replace` makes: nested replaces multiply a text's length, so a few of them
+# over one event could otherwise ask for more memory than the machine has, in one step.
+MAX_REPLACED_CHARS = 16 * 1024 * 1024
 
 
 def _text(v: Value, fn: str) -> str | None:
@@ -229,7 +232,7 @@ def strip(x: Value) -> str | list[str] | None:
     "replace",
     "(s: string, old: string, new?: string) -> string",
     doc="`s` with every `old` replaced by `new` (default: removed); an empty `old` changes "
-    "nothing.",
+    "nothing; a result over 16 Mi characters is a failure.",
     group=GROUP,
     examples=[
         ('replace("M20:30", "M")', '"20:30"'),
@@ -245,8 +248,10 @@ def replace(s: Value, old: Value, new: Value = None) -> str | None:
     if not o:
         return t
     budget.sized(len(t))
-    n = new if isinstance(new, str) else _text(new, "replace")
-    return t.replace(o, n or "")
+    n = (new if isinstance(new, str) else _text(new, "replace")) or ""
+    if len(n) > len(o) and len(t) + t.count(o) * (len(n) - len(o)) > MAX_REPLACED_CHARS:
+        raise EvalFailure(f"replace: the result would be over {MAX_REPLACED_CHARS:,} characters")
+    return t.replace(o, n)
 
 
 _JOINABLE = "string|int|number|bool|date|list"
