@@ -128,7 +128,10 @@ def to_int(v: Value) -> int | None:
     if isinstance(v, int):
         n = v
     elif isinstance(v, str) and _INT_TEXT.fullmatch(s := _clean_number_text(v)):
-        n = int(s)
+        try:
+            n = int(s)
+        except ValueError:  # more digits than Python reads as an int: far past 64 bits
+            return None
     else:
         f = to_float(v)
         if f is None:
