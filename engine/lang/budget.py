@@ -57,11 +57,15 @@ class BudgetExceeded(BaseException):
             text += f" field {self.field}"
         return text
 
-    def located(self, where: str, field: str | None) -> BudgetExceeded:
-        """This exception with the place named, unless an inner evaluation named it first."""
+    def located(self, where: str, field: str | None, budget_ms: int | None = None
+                ) -> BudgetExceeded:
+        """This exception with the place named, unless an inner evaluation named it first,
+        and the budget it ran out of when the caller knows it better than the thread's state."""
         if not self.where:
             self.where, self.field = where, field
-            self.args = (self.reason,)
+        if budget_ms is not None:
+            self.budget_ms = budget_ms
+        self.args = (self.reason,)
         return self
 
 
@@ -70,7 +74,9 @@ class _State(threading.local):
     budget_ms: int = DEFAULT_BUDGET_MS
 
 
-_state = _State()
+# The per-event path (`Pipeline.fan_out`) sets and reads `state.deadline` inline, without the
+# calls of `start`, `check` and `stop`: it runs for every event, the others only for big inputs.
+state = _state = _State()
 
 
 def start(budget_ms: int) -> None:

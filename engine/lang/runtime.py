@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.lang import budget
+from engine.lang.budget import CHECK_EVERY, LARGE
 from engine.lang.glob import glob_matcher
 from engine.lang.values import (
     INT64_MAX,
@@ -134,7 +135,8 @@ def eq(a: Value, b: Value, anchor: int | None = None) -> bool:
         return bool(a == b)
     if isinstance(a, list):
         if isinstance(b, list):
-            budget.sized(len(a) + len(b))
+            if len(a) + len(b) > LARGE:  # a clock reading only where the work is worth one
+                budget.check()
             return sorted(map(str, a)) == sorted(map(str, b))
         sb = to_str(b)
         return sb is not None and any(to_str(x) == sb for x in budget.paced(a, len(a)))
@@ -193,7 +195,8 @@ def in_(a: Value, items: Any, anchor: int | None = None) -> bool:
             elif eq(a, item, anchor):
                 return True
         return False
-    items = budget.paced(items, len(items))
+    if len(items) > CHECK_EVERY:
+        items = budget.paced(items, len(items))
     if isinstance(a, list):
         wanted = {to_str(i) for i in items}
         return any(to_str(x) in wanted for x in budget.paced(a, len(a)))
@@ -228,7 +231,8 @@ def like(a: Value, pattern: Value) -> bool:
     sa = to_str(a)
     if sa is None:
         return False
-    budget.sized(len(sa))
+    if len(sa) > LARGE:  # a clock reading only where the work is worth one
+        budget.check()
     return match(sa)
 
 

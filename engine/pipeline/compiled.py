@@ -8,6 +8,7 @@ store-facing code (`engine.pipeline.processor`) never looks at expressions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -214,6 +215,7 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.budget_ms = settings.pipeline.event_budget_ms
+        self.budget_s = self.budget_ms / 1000
         diagnostics: list[Diagnostic] = []
         self.streams = _compile_all(settings.streams, _compile_stream, diagnostics)
         self.mappings = _compile_all(settings.mappings, _compile_mapping, diagnostics)
@@ -271,7 +273,8 @@ class Pipeline:
         The whole of it runs within the event budget: `BudgetExceeded` (naming the mapping or
         transform and its field) when it runs out.
         """
-        budget.start(self.budget_ms)
+        state = budget.state
+        state.deadline = budget.clock() + self.budget_s
         try:
             results: list[Contribution] = []
             pending = [(stream, event)]
@@ -280,9 +283,11 @@ class Pipeline:
                 for m in s.mappings:
                     try:
                         out = m.function(ev, ts)
-                        budget.check()
                     except BudgetExceeded as exc:
-                        raise exc.located(f"mapping {m.name}", m.group.field_at(exc)) from None
+                        raise exc.located(f"mapping {m.name}", m.group.field_at(exc),
+                                          self.budget_ms) from None
+                    if budget.clock() > state.deadline:
+                        raise BudgetExceeded(self.budget_ms, f"mapping {m.name}")
                     if out:
                         results.append((m, out))
                 for child in s.derived:
@@ -290,15 +295,15 @@ class Pipeline:
                         derived = child.transform_function(ev, ts)
                     except BudgetExceeded as exc:
                         assert child.transform is not None
-                        raise exc.located(f"stream {child.name}",
-                                          child.transform.field_at(exc)) from None
+                        raise exc.located(f"stream {child.name}", child.transform.field_at(exc),
+                                          self.budget_ms) from None
                     except Exception:  # generated code counts its own failures; never lose it
                         derived = None
                     if derived is not None:
                         pending.append((child, derived))
             return results
         finally:
-            budget.stop()
+            state.deadline = math.inf
 
 
 class FailureWatch:

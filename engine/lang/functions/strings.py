@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.lang import budget, regex
+from engine.lang.budget import LARGE
 from engine.lang.registry import function
 from engine.lang.values import EvalFailure, Value, to_int, to_list, to_str, type_name
 
@@ -31,7 +32,8 @@ MAX_REPLACED_CHARS = 16 * 1024 * 1024
 def _text(v: Value, fn: str) -> str | None:
     """`v` read as a string: a list gives its first item, missing gives None, a map fails."""
     if isinstance(v, str):
-        budget.sized(len(v))
+        if len(v) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return v
     s = to_str(v)
     if s is None and isinstance(v, dict):
@@ -65,7 +67,8 @@ def _string_test(s: Value, needle: Value, fn: str, test: Callable[[str, str], bo
     if not sub:
         return None
     if isinstance(s, str):
-        budget.sized(len(s))
+        if len(s) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return test(s, sub)
     if isinstance(s, list):
         return _any_item(s, lambda t: test(t, sub))
@@ -179,7 +182,7 @@ def titlecase(s: Value) -> str | None:
     t = s if isinstance(s, str) else _text(s, "string.titlecase")
     if t is None:
         return None
-    if len(t) <= budget.LARGE:
+    if len(t) <= LARGE:
         return _WORD_START.sub(_upper_match, t)
     parts: list[str] = []  # a callback per word: long text is done word by word, within the budget
     last = 0
@@ -206,7 +209,8 @@ def split(s: Value, sep: Value) -> list[str] | None:
     by = sep if isinstance(sep, str) else _text(sep, "split")
     if not t or not by:
         return None
-    budget.sized(len(t))
+    if len(t) > LARGE:  # a clock reading only where the work is worth one
+        budget.check()
     return t.split(by)
 
 
@@ -222,7 +226,8 @@ def strip(x: Value) -> str | list[str] | None:
     if isinstance(x, str):
         return x.strip(_WHITESPACE)
     if isinstance(x, list):
-        budget.sized(len(x))
+        if len(x) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return [t.strip(_WHITESPACE) for t in to_list(x) or ()]
     t = _text(x, "strip")
     return None if t is None else t.strip(_WHITESPACE)
@@ -247,7 +252,8 @@ def replace(s: Value, old: Value, new: Value = None) -> str | None:
         return None
     if not o:
         return t
-    budget.sized(len(t))
+    if len(t) > LARGE:  # a clock reading only where the work is worth one
+        budget.check()
     n = (new if isinstance(new, str) else _text(new, "replace")) or ""
     if len(n) > len(o) and len(t) + t.count(o) * (len(n) - len(o)) > MAX_REPLACED_CHARS:
         raise EvalFailure(f"replace: the result would be over {MAX_REPLACED_CHARS:,} characters")
@@ -391,7 +397,8 @@ def regex_match(s: Value, pattern: Value) -> bool | None:
         return None
     rx = _regex(p)
     if isinstance(s, str):
-        budget.sized(len(s))
+        if len(s) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return regex.search(rx, s)
     if isinstance(s, list):
         return _any_item(s, lambda t: regex.search(rx, t))
