@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from engine.errors import ConfigError, EngineError, RuntimeFailure, render_all
+from engine.lang import budget
+from engine.lang.budget import BudgetExceeded
 from engine.lang.compiler import compile_expression
 from engine.lang.dates import parse_date
 from engine.output import to_json
@@ -65,7 +67,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     at = date_argument(args.at, "--at")
     event = read_event_argument(args.event)
     expr = compile_expression(args.expr)
-    value = expr.evaluate(event, event_time=at)
+    with budget.limit(budget.DEFAULT_BUDGET_MS):
+        value = expr.evaluate(event, event_time=at)
     sys.stdout.write(to_json(value) + "\n")
     return EXIT_OK
 
@@ -188,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = EXIT_INVALID
     except RuntimeFailure as exc:
         print(f"engine: error: {exc}", file=sys.stderr)
+        code = EXIT_RUNTIME
+    except BudgetExceeded as exc:  # `eval`, `map`: the one event they evaluate took too long
+        print(f"engine: error: {exc.reason}", file=sys.stderr)
         code = EXIT_RUNTIME
     except EngineError as exc:
         print(f"engine: error: {exc}", file=sys.stderr)

@@ -18,6 +18,8 @@ import orjson
 from engine.config import Config
 from engine.engine import Engine, IngestResult
 from engine.errors import EngineError
+from engine.lang import budget
+from engine.lang.budget import BudgetExceeded
 from engine.lang.printer import expression_text
 from engine.lang.values import date_to_ms
 from engine.output import to_json
@@ -113,7 +115,10 @@ def cmd_map(args: argparse.Namespace) -> int:
     def visit(s: Any, ev: dict[str, Any]) -> None:
         entry: dict[str, Any] = {"stream": s.name, "event": ev, "mappings": []}
         for m in s.mappings:
-            out = m.apply(ev, event_time=_dt(ts))
+            try:
+                out = m.apply(ev, event_time=_dt(ts))
+            except BudgetExceeded as exc:
+                raise exc.located(f"mapping {m.name}", m.group.field_at(exc)) from None
             rows = []
             for f in m.spec.fields:
                 if f.name in out:
@@ -137,7 +142,8 @@ def cmd_map(args: argparse.Namespace) -> int:
             code.extend(f"# mapping {m.name}\n{m.group.code}" for m in s.mappings)
         sys.stdout.write("\n".join(code))
         return EXIT_OK
-    pipeline.derive(stream, event, ts, visit)
+    with budget.limit(pipeline.budget_ms):
+        pipeline.derive(stream, event, ts, visit)
     if args.format == "json":
         sys.stdout.write(to_json({"id": key, "time": _dt(ts), "streams": report}) + "\n")
         return EXIT_OK

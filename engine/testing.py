@@ -17,6 +17,8 @@ import orjson
 from engine.config import Config
 from engine.config.model import TestCase
 from engine.engine import Engine
+from engine.lang import budget
+from engine.lang.budget import BudgetExceeded
 from engine.lang.values import format_date, ms_to_date
 
 # What `expect:` may hold; keys not in here are reported rather than silently ignored.
@@ -118,7 +120,12 @@ def _check_derived(config: Config, case: TestCase, want: list[Any], result: Case
             if s is not stream:
                 got.append({"stream": s.name, **ev})
 
-        config.pipeline.derive(stream, event, ts, visit)
+        try:
+            with budget.limit(config.pipeline.budget_ms):
+                config.pipeline.derive(stream, event, ts, visit)
+        except BudgetExceeded as exc:
+            result.failures.append(exc.reason)
+            return
     stripped = [{k: v for k, v in g.items() if k != "stream"} for g in got]
     if stripped != want and got != want:
         result.failures.append(f"derived events differ:\n  expected {want}\n  got      "

@@ -33,6 +33,7 @@ from engine.config.model import (
     Located,
     MappingField,
     MappingSpec,
+    PipelineSpec,
     ServerSpec,
     Settings,
     StorageSpec,
@@ -95,7 +96,7 @@ def read_settings(path: str | Path, *, overrides: Mapping[str, str] | None = Non
         path=name,
         version=main.data.get("version", 1) if main and isinstance(main.data, dict) else 1,
         storage=reader.storage, transport=reader.transport, server=reader.server,
-        identity=reader.identity,
+        identity=reader.identity, pipeline=reader.pipeline,
         authorizations=tuple(reader.authorizations), imports=tuple(reader.imports),
         streams=tuple(reader.streams), mappings=tuple(reader.mappings),
         audiences=tuple(reader.audiences), exports=tuple(reader.exports),
@@ -169,6 +170,7 @@ class _Reader:
     transport: TransportSpec = field(default_factory=TransportSpec)
     server: ServerSpec = field(default_factory=ServerSpec)
     identity: IdentitySpec = field(default_factory=IdentitySpec)
+    pipeline: PipelineSpec = field(default_factory=PipelineSpec)
     authorizations: list[AuthorizationSpec] = field(default_factory=list)
     imports: list[ImportSpec] = field(default_factory=list)
     streams: list[StreamSpec] = field(default_factory=list)
@@ -328,6 +330,10 @@ class _Reader:
         assert isinstance(ident, dict)
         self.identity = IdentitySpec(_int(ident.get("max_profiles_per_value"),
                                           IdentitySpec.max_profiles_per_value))
+        pipe = data.get("pipeline") if isinstance(data.get("pipeline"), dict) else {}
+        assert isinstance(pipe, dict)
+        self.pipeline = PipelineSpec(_int(pipe.get("event_budget_ms"),
+                                          PipelineSpec.event_budget_ms))
         auths = data.get("authorizations")
         for label, body in (auths.items() if isinstance(auths, dict) else ()):
             if isinstance(body, dict):

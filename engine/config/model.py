@@ -217,6 +217,12 @@ class IdentitySpec:
 
 
 @dataclass(frozen=True)
+class PipelineSpec:
+    # An event whose evaluation (transforms and mappings) runs longer is a dead letter.
+    event_budget_ms: int = 1000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything in the config files, resolved and interpolated, not yet compiled."""
 
@@ -226,6 +232,7 @@ class Settings:
     transport: TransportSpec = TransportSpec()
     server: ServerSpec = ServerSpec()
     identity: IdentitySpec = IdentitySpec()
+    pipeline: PipelineSpec = PipelineSpec()
     authorizations: tuple[AuthorizationSpec, ...] = ()
     imports: tuple[ImportSpec, ...] = ()
     streams: tuple[StreamSpec, ...] = ()

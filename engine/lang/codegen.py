@@ -50,6 +50,7 @@ class Generated:
     errors: list[int]  # failures per field
     fields: list[str | None]
     failed: list[int] = field(default_factory=lambda: [0])  # all failures: one cell to watch
+    line_fields: dict[int, str] = field(default_factory=dict)  # generated line -> its field
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class _Generator:
     namespace: dict[str, Any] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     line_map: dict[int, tuple[Source | None, n.Span]] = field(default_factory=dict)
+    line_fields: dict[int, str] = field(default_factory=dict)
     idents: dict[tuple[str, bool], str] = field(default_factory=dict)
     containers: dict[tuple[str, ...], str] = field(default_factory=dict)
     # Set when the group reads enough dotted names that one test per event for flat keys
@@ -590,7 +592,7 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
     ns["__builtins__"] = {}
     exec(code, ns)
     return Generated(ns[g.fname], source, g.line_map, errors, [it.field for it in items],
-                     failed)
+                     failed, g.line_fields)
 
 
 def _value_code(g: _Generator, expr: n.Expr) -> str:
@@ -650,6 +652,13 @@ def _emit_fields(g: _Generator, fields: list[_Field], depth: int) -> None:
 
 
 def _emit_field(g: _Generator, f: _Field, depth: int) -> None:
+    first = len(g.lines) + 1
+    _emit_field_lines(g, f, depth)
+    if f.item.field is not None:  # which field a line evaluates, for a spent budget's reason
+        g.line_fields.update(dict.fromkeys(range(first, len(g.lines) + 1), f.item.field))
+
+
+def _emit_field_lines(g: _Generator, f: _Field, depth: int) -> None:
     item = f.item
     g.current = (item.source, item.expr.span)
     key = repr(item.field)

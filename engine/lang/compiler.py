@@ -130,6 +130,17 @@ class CompiledGroup:
         """A live one-cell counter of every failure of the group (cheap to watch)."""
         return self._generated.failed
 
+    def field_at(self, exc: BaseException) -> str | None:
+        """The field this group's function was evaluating when `exc` was raised through it."""
+        code = self.function.__code__
+        tb = exc.__traceback__
+        field = None
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                field = self._generated.line_fields.get(tb.tb_lineno, field)
+            tb = tb.tb_next
+        return field
+
     def failures(self) -> dict[str, int]:
         """Run-time failures so far, per field (only fields that failed)."""
         return {f: c for f, c in zip(self.fields, self._generated.errors, strict=True) if c}

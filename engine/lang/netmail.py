@@ -18,6 +18,9 @@ import base64
 import ipaddress
 import re
 
+from engine.lang import budget
+from engine.lang.budget import CHECK_EVERY
+
 __all__ = ["Mailbox", "parse_address", "parse_mailbox"]
 
 _AT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\U0010ffff"  # atext; >= 0x80 per RFC 6532
@@ -113,6 +116,8 @@ class _AddressParser:
         s, i, n, depth = self.s, self.i, len(self.s), 1
         out: list[str] = []
         while i < n and depth:
+            if not i % CHECK_EVERY:
+                budget.check()
             c = s[i]
             if c == "\\" and i + 1 < n:
                 i += 1
@@ -223,6 +228,8 @@ class _AddressParser:
         while True:
             if i >= n:
                 raise _BadAddress
+            if not i % CHECK_EVERY:
+                budget.check()
             c = s[i]
             if escaped:
                 if not (_vchar(c) or c in " \t"):
@@ -246,6 +253,8 @@ class _AddressParser:
         words: list[str] = []
         prev_encoded = False
         while True:
+            if not len(words) % CHECK_EVERY:
+                budget.check()
             if words and not self.skip_cfws():
                 raise _BadAddress
             self.skip_space()

@@ -12,8 +12,12 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from engine.lang import budget
+from engine.lang.budget import CHECK_EVERY, LARGE
 from engine.lang.glob import glob_matcher
 from engine.lang.values import (
+    INT64_MAX,
+    INT64_MIN,
     EvalFailure,
     Value,
     map_key,
@@ -131,9 +135,11 @@ def eq(a: Value, b: Value, anchor: int | None = None) -> bool:
         return bool(a == b)
     if isinstance(a, list):
         if isinstance(b, list):
+            if len(a) + len(b) > LARGE:  # a clock reading only where the work is worth one
+                budget.check()
             return sorted(map(str, a)) == sorted(map(str, b))
         sb = to_str(b)
-        return sb is not None and any(to_str(x) == sb for x in a)
+        return sb is not None and any(to_str(x) == sb for x in budget.paced(a, len(a)))
     if isinstance(a, dict):
         return bool(a == b)
     return compare(a, b, anchor) == 0
@@ -145,7 +151,7 @@ def ne(a: Value, b: Value, anchor: int | None = None) -> bool:
 
 def _ordered(a: Value, b: Value, anchor: int | None, test: Any) -> bool:
     if isinstance(a, list):  # a list field matches when any element does
-        return any(_ordered(x, b, anchor, test) for x in a)
+        return any(_ordered(x, b, anchor, test) for x in budget.paced(a, len(a)))
     c = compare(a, b, anchor)
     return c is not None and bool(test(c))
 
@@ -189,9 +195,11 @@ def in_(a: Value, items: Any, anchor: int | None = None) -> bool:
             elif eq(a, item, anchor):
                 return True
         return False
+    if len(items) > CHECK_EVERY:
+        items = budget.paced(items, len(items))
     if isinstance(a, list):
         wanted = {to_str(i) for i in items}
-        return any(to_str(x) in wanted for x in a)
+        return any(to_str(x) in wanted for x in budget.paced(a, len(a)))
     if isinstance(a, dict):
         return any(to_str(i) in a for i in items)
     return any(eq(a, item, anchor) for item in items)
@@ -205,7 +213,7 @@ def contains(a: Value, b: Value) -> bool:
     if not sb:
         return False
     if isinstance(a, list):
-        return any(sb in s for s in (to_str(x) for x in a) if s is not None)
+        return any(sb in s for s in (to_str(x) for x in budget.paced(a, len(a))) if s is not None)
     if isinstance(a, dict):
         return sb in a
     sa = to_str(a)
@@ -219,9 +227,13 @@ def like(a: Value, pattern: Value) -> bool:
         return False
     match = glob_matcher(sp)
     if isinstance(a, list):
-        return any(match(s) for s in (to_str(x) for x in a) if s is not None)
+        return any(match(s) for s in (to_str(x) for x in budget.paced(a, len(a))) if s is not None)
     sa = to_str(a)
-    return sa is not None and match(sa)
+    if sa is None:
+        return False
+    if len(sa) > LARGE:  # a clock reading only where the work is worth one
+        budget.check()
+    return match(sa)
 
 
 def truth(a: Value) -> bool:
@@ -250,19 +262,30 @@ def arith(op: str, a: Value, b: Value) -> Value:
         return a + b
     x, y = _number(a), _number(b)
     if x is None or y is None:
-        raise EvalFailure(f"cannot apply `{op}` to {a!r} and {b!r}")
+        raise EvalFailure(f"cannot apply `{op}` to {a!r:.40} and {b!r:.40}")
     if op == "+":
-        return x + y
+        return _int64(x + y)
     if op == "-":
-        return x - y
+        return _int64(x - y)
     if op == "*":
-        return x * y
+        return _int64(x * y)
     if y == 0:
         raise EvalFailure("division by zero")
     if op == "/":
-        q = x / y
-        return int(q) if isinstance(x, int) and isinstance(y, int) and x % y == 0 else q
-    return x % y
+        if isinstance(x, int) and isinstance(y, int) and x % y == 0:
+            return _int64(x // y)
+        try:
+            return x / y
+        except OverflowError:  # ints too big for a float
+            raise EvalFailure("a quotient past the range of numbers") from None
+    return _int64(x % y)
+
+
+def _int64(n: int | float) -> int | float:
+    """An int result within 64 bits (the language's ints, what the store holds), or a failure."""
+    if n.__class__ is int and not INT64_MIN <= n <= INT64_MAX:
+        raise EvalFailure("an int result past 64 bits")
+    return n
 
 
 def negate(a: Value) -> Value:
@@ -270,8 +293,8 @@ def negate(a: Value) -> Value:
         return None
     x = _number(a)
     if x is None:
-        raise EvalFailure(f"cannot negate {a!r}")
-    return -x
+        raise EvalFailure(f"cannot negate {a!r:.40}")
+    return _int64(-x)
 
 
 def set_contribution(v: Value) -> list[str] | None:
@@ -279,7 +302,7 @@ def set_contribution(v: Value) -> list[str] | None:
     if v is None:
         return None
     if isinstance(v, list):
-        out = [s for s in (to_str(x) for x in v) if s]
+        out = [s for s in (to_str(x) for x in budget.paced(v, len(v))) if s]
         return out or None
     s = to_str(v)
     return [s] if s else None

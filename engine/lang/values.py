@@ -16,6 +16,8 @@ from typing import Any
 Value = Any  # str | int | float | bool | datetime | list[Any] | dict[str, Any] | None
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# An int of the language is 64-bit (docs/language.md): what the store can hold.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class EvalFailure(Exception):
@@ -120,18 +122,22 @@ def to_float(v: Value) -> float | None:
 
 
 def to_int(v: Value) -> int | None:
+    """`v` as a 64-bit int; None when it is not a number or is one past 64 bits."""
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, int):
-        return v
-    if isinstance(v, str):
-        s = _clean_number_text(v)
-        if _INT_TEXT.fullmatch(s):
-            return int(s)
-    f = to_float(v)
-    if f is None:
-        return None
-    return int(f)
+        n = v
+    elif isinstance(v, str) and _INT_TEXT.fullmatch(s := _clean_number_text(v)):
+        try:
+            n = int(s)
+        except ValueError:  # more digits than Python reads as an int: far past 64 bits
+            return None
+    else:
+        f = to_float(v)
+        if f is None:
+            return None
+        n = int(f)
+    return n if INT64_MIN <= n <= INT64_MAX else None
 
 
 _TRUE = frozenset({"t", "true", "1", "y", "yes"})

@@ -8,6 +8,7 @@ store-facing code (`engine.pipeline.processor`) never looks at expressions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,9 @@ from typing import Any, Protocol, TypeVar
 
 from engine.config.model import AGGREGATE_MERGE, FIELD_TYPES, MappingSpec, Settings, StreamSpec
 from engine.errors import ConfigError, Diagnostic
+from engine.lang import budget
 from engine.lang import nodes as n
+from engine.lang.budget import BudgetExceeded
 from engine.lang.compiler import (
     CompiledExpression,
     CompiledGroup,
@@ -211,6 +214,8 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.budget_ms = settings.pipeline.event_budget_ms
+        self.budget_s = self.budget_ms / 1000
         diagnostics: list[Diagnostic] = []
         self.streams = _compile_all(settings.streams, _compile_stream, diagnostics)
         self.mappings = _compile_all(settings.mappings, _compile_mapping, diagnostics)
@@ -246,35 +251,59 @@ class Pipeline:
 
     def derive(self, stream: CompiledStream, event: Event, ts: int,
                visit: Callable[[CompiledStream, Event], None]) -> None:
-        """Call `visit` for `event` on `stream` and for each event derived from it."""
+        """Call `visit` for `event` on `stream` and for each event derived from it.
+
+        Runs inside the caller's budget (`budget.limit`); a spent one names the transform.
+        """
         visit(stream, event)
         for child in stream.derived:
             assert child.transform is not None
             try:
                 out = child.transform.function(event, ts)
+            except BudgetExceeded as exc:
+                raise exc.located(f"stream {child.name}", child.transform.field_at(exc)) from None
             except Exception:  # generated code counts its own failures; never lose the event
                 out = None
             if out is not None:
                 self.derive(child, out, ts, visit)
 
     def fan_out(self, stream: CompiledStream, event: Event, ts: int) -> list[Contribution]:
-        """Every mapping's contributions for one raw event and all events derived from it."""
-        results: list[Contribution] = []
-        pending = [(stream, event)]
-        while pending:
-            s, ev = pending.pop()
-            for m in s.mappings:
-                out = m.function(ev, ts)
-                if out:
-                    results.append((m, out))
-            for child in s.derived:
-                try:
-                    derived = child.transform_function(ev, ts)
-                except Exception:  # generated code counts its own failures; never lose it
-                    derived = None
-                if derived is not None:
-                    pending.append((child, derived))
-        return results
+        """Every mapping's contributions for one raw event and all events derived from it.
+
+        The whole of it runs within the event budget: `BudgetExceeded` (naming the mapping or
+        transform and its field) when it runs out.
+        """
+        state = budget.state
+        state.deadline = budget.clock() + self.budget_s
+        try:
+            results: list[Contribution] = []
+            pending = [(stream, event)]
+            while pending:
+                s, ev = pending.pop()
+                for m in s.mappings:
+                    try:
+                        out = m.function(ev, ts)
+                    except BudgetExceeded as exc:
+                        raise exc.located(f"mapping {m.name}", m.group.field_at(exc),
+                                          self.budget_ms) from None
+                    if budget.clock() > state.deadline:
+                        raise BudgetExceeded(self.budget_ms, f"mapping {m.name}")
+                    if out:
+                        results.append((m, out))
+                for child in s.derived:
+                    try:
+                        derived = child.transform_function(ev, ts)
+                    except BudgetExceeded as exc:
+                        assert child.transform is not None
+                        raise exc.located(f"stream {child.name}", child.transform.field_at(exc),
+                                          self.budget_ms) from None
+                    except Exception:  # generated code counts its own failures; never lose it
+                        derived = None
+                    if derived is not None:
+                        pending.append((child, derived))
+            return results
+        finally:
+            state.deadline = math.inf
 
 
 class FailureWatch:

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from engine.audiences.compiled import Audiences
+from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
@@ -88,8 +89,8 @@ def partition_order(pipeline: Pipeline, stream_name: str, received_ms: int,
                 continue
             _key, ts = stream.key_and_time(event, received_ms)
             contributions = pipeline.fan_out(stream, event, ts)
-        except Exception:  # noqa: S112 -- a sample: an unusable event just does not count
-            continue
+        except (Exception, BudgetExceeded):  # noqa: S112 -- a sample: an unusable event
+            continue  # just does not count
         for m, out in contributions:
             counts = present[index[id(m)]]
             for field in counts:
@@ -140,6 +141,9 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
             try:
                 contribs = [(index[id(m)], o) for m, o in pipeline.fan_out(stream, event, ts)]
                 failure = check()
+            except BudgetExceeded as exc:  # a dead letter, as in `Processor.apply`
+                check()
+                failure = exc.reason
             except Exception as exc:
                 check()
                 failure = failure_reason("mapping the event failed", exc)

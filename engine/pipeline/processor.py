@@ -24,6 +24,7 @@ from engine.audiences import membership
 from engine.audiences.compiled import Audiences
 from engine.audiences.membership import Diff, Moves, Standing
 from engine.exports.jobs import Counts, ExportJobs
+from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import (
     MAX_EVENT_MS,
     MIN_EVENT_MS,
@@ -246,6 +247,10 @@ class Processor:
             tb = key if key is not None else f"~{seq}"
             try:
                 contributions = pipeline.fan_out(stream, event, ts)
+            except BudgetExceeded as exc:  # not applied at all: its fields are partial
+                check()
+                self.fail(seq, stream_name, exc.reason)
+                continue
             except Exception as exc:  # whatever one event does, the others flow on
                 check()
                 self.fail(seq, stream_name, failure_reason("mapping the event failed", exc))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from engine.lang import runtime
 from engine.lang.registry import function
-from engine.lang.values import Value, to_float
+from engine.lang.values import INT64_MAX, INT64_MIN, Value, to_float
 
 GROUP = "aggregates"
 
@@ -42,7 +42,7 @@ def sum_(x: Value) -> int | float | None:
     f = to_float(x)
     if f is None:
         return None
-    return int(f) if f.is_integer() else f
+    return int(f) if f.is_integer() and INT64_MIN <= f <= INT64_MAX else f
 
 
 @function(

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import math
 
+from engine.lang import budget
 from engine.lang.registry import function
-from engine.lang.values import EvalFailure, Value, to_bool, to_float, to_int, to_str, type_name
+from engine.lang.values import (
+    INT64_MAX,
+    INT64_MIN,
+    EvalFailure,
+    Value,
+    to_bool,
+    to_float,
+    to_int,
+    to_str,
+    type_name,
+)
 
 GROUP = "casting"
 
@@ -45,13 +56,16 @@ def _unreadable(fn: str, v: Value, wanted: str) -> EvalFailure:
     ],
 )
 def toint(x: Value) -> int | None:
-    if x.__class__ is int:
+    if x.__class__ is int and INT64_MIN <= x <= INT64_MAX:
         return x
     if isinstance(x, str):
         try:
-            return int(x)  # plain digits: same answer as to_int, without its clean-up pass
+            plain = int(x)  # plain digits: same answer as to_int, without its clean-up pass
         except ValueError:
             pass
+        else:
+            if INT64_MIN <= plain <= INT64_MAX:
+                return plain
     n = to_int(x)
     if n is None:
         if _is_blank(x):
@@ -129,7 +143,7 @@ def tostring(x: Value) -> str:
     if x is None:
         return ""
     if isinstance(x, list):
-        return ",".join([t for t in map(to_str, x) if t is not None])
+        return ",".join([t for t in map(to_str, budget.paced(x, len(x))) if t is not None])
     s = to_str(x)
     if s is None:
         raise _unreadable("tostring", x, "a string")

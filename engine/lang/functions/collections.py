@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from engine.lang import budget
 from engine.lang.glob import glob_matcher
 from engine.lang.registry import function
 from engine.lang.values import EvalFailure, Value, is_empty, map_key, to_int, to_str, type_name
@@ -91,7 +92,7 @@ def match(event: dict[str, Any], *prefixes: Value) -> dict[str, Any] | None:
         if not prefix:
             continue
         cut = len(prefix)
-        for key, val in event.items():
+        for key, val in budget.paced(event.items(), len(event)):
             if val is not None and len(key) > cut and key.startswith(prefix):
                 out[key[cut:]] = val
         if "." in prefix:
@@ -130,7 +131,7 @@ def mapvalues(m: Value) -> list[str] | None:
     if not isinstance(m, dict):
         raise _wrong_type("mapvalues", m, "a map")
     values: dict[str, None] = {}
-    for v in m.values():
+    for v in budget.paced(m.values(), len(m)):
         t = v if isinstance(v, str) else to_str(v)
         if t:
             values[t] = None
@@ -249,11 +250,12 @@ def _select(x: Value, patterns: tuple[Value, ...], keep: bool, fn: str) -> Value
     """Keep (`keep=True`) or drop the list items / map keys / string that match a pattern."""
     test = _matcher(patterns, fn)
     if isinstance(x, list):
-        items = [t for t in (v if isinstance(v, str) else to_str(v) for v in x) if t is not None]
+        items = [t for t in (v if isinstance(v, str) else to_str(v)
+                             for v in budget.paced(x, len(x))) if t is not None]
         kept = [t for t in items if test(t) is keep]
         return kept or None
     if isinstance(x, dict):
-        picked = {k: v for k, v in x.items() if test(k) is keep}
+        picked = {k: v for k, v in budget.paced(x.items(), len(x)) if test(k) is keep}
         return picked or None
     s = x if isinstance(x, str) else to_str(x)
     if not s:

@@ -16,18 +16,24 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine.lang import regex
+from engine.lang import budget, regex
+from engine.lang.budget import LARGE
 from engine.lang.registry import function
 from engine.lang.values import EvalFailure, Value, to_int, to_list, to_str, type_name
 
 GROUP = "strings"
 
 _WHITESPACE = " \t\n\r"
+# The longest text `replace` makes: nested replaces multiply a text's length, so a few of them
+# over one event could otherwise ask for more memory than the machine has, in one step.
+MAX_REPLACED_CHARS = 16 * 1024 * 1024
 
 
 def _text(v: Value, fn: str) -> str | None:
     """`v` read as a string: a list gives its first item, missing gives None, a map fails."""
     if isinstance(v, str):
+        if len(v) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return v
     s = to_str(v)
     if s is None and isinstance(v, dict):
@@ -46,7 +52,7 @@ def _int_arg(v: Value, fn: str) -> int:
 
 
 def _any_item(items: list[Value], test: Callable[[str], bool]) -> bool:
-    for item in items:
+    for item in budget.paced(items, len(items)):
         t = item if isinstance(item, str) else to_str(item)
         if t is not None and test(t):
             return True
@@ -61,6 +67,8 @@ def _string_test(s: Value, needle: Value, fn: str, test: Callable[[str, str], bo
     if not sub:
         return None
     if isinstance(s, str):
+        if len(s) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return test(s, sub)
     if isinstance(s, list):
         return _any_item(s, lambda t: test(t, sub))
@@ -174,7 +182,15 @@ def titlecase(s: Value) -> str | None:
     t = s if isinstance(s, str) else _text(s, "string.titlecase")
     if t is None:
         return None
-    return _WORD_START.sub(_upper_match, t)
+    if len(t) <= LARGE:
+        return _WORD_START.sub(_upper_match, t)
+    parts: list[str] = []  # a callback per word: long text is done word by word, within the budget
+    last = 0
+    for m in budget.paced(_WORD_START.finditer(t), len(t)):
+        parts += (t[last:m.start()], m.group().upper())
+        last = m.end()
+    parts.append(t[last:])
+    return "".join(parts)
 
 
 @function(
@@ -193,6 +209,8 @@ def split(s: Value, sep: Value) -> list[str] | None:
     by = sep if isinstance(sep, str) else _text(sep, "split")
     if not t or not by:
         return None
+    if len(t) > LARGE:  # a clock reading only where the work is worth one
+        budget.check()
     return t.split(by)
 
 
@@ -208,6 +226,8 @@ def strip(x: Value) -> str | list[str] | None:
     if isinstance(x, str):
         return x.strip(_WHITESPACE)
     if isinstance(x, list):
+        if len(x) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return [t.strip(_WHITESPACE) for t in to_list(x) or ()]
     t = _text(x, "strip")
     return None if t is None else t.strip(_WHITESPACE)
@@ -217,7 +237,7 @@ def strip(x: Value) -> str | list[str] | None:
     "replace",
     "(s: string, old: string, new?: string) -> string",
     doc="`s` with every `old` replaced by `new` (default: removed); an empty `old` changes "
-    "nothing.",
+    "nothing; a result over 16 Mi characters is a failure.",
     group=GROUP,
     examples=[
         ('replace("M20:30", "M")', '"20:30"'),
@@ -232,8 +252,12 @@ def replace(s: Value, old: Value, new: Value = None) -> str | None:
         return None
     if not o:
         return t
-    n = new if isinstance(new, str) else _text(new, "replace")
-    return t.replace(o, n or "")
+    if len(t) > LARGE:  # a clock reading only where the work is worth one
+        budget.check()
+    n = (new if isinstance(new, str) else _text(new, "replace")) or ""
+    if len(n) > len(o) and len(t) + t.count(o) * (len(n) - len(o)) > MAX_REPLACED_CHARS:
+        raise EvalFailure(f"replace: the result would be over {MAX_REPLACED_CHARS:,} characters")
+    return t.replace(o, n)
 
 
 _JOINABLE = "string|int|number|bool|date|list"
@@ -264,7 +288,7 @@ def join(*args: Value) -> str | None:
             if a:
                 parts.append(a)
         elif isinstance(a, list):
-            for item in a:
+            for item in budget.paced(a, len(a)):
                 t = item if isinstance(item, str) else to_str(item)
                 if t:
                     parts.append(t)
@@ -373,6 +397,8 @@ def regex_match(s: Value, pattern: Value) -> bool | None:
         return None
     rx = _regex(p)
     if isinstance(s, str):
+        if len(s) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return regex.search(rx, s)
     if isinstance(s, list):
         return _any_item(s, lambda t: regex.search(rx, t))

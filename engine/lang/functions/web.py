@@ -17,7 +17,8 @@ from typing import Any
 import phonenumbers
 from publicsuffixlist import PublicSuffixList
 
-from engine.lang import regex
+from engine.lang import budget, regex
+from engine.lang.budget import LARGE
 from engine.lang.netmail import parse_address, parse_mailbox
 from engine.lang.neturl import (
     FAST_HOST_PATH,
@@ -36,6 +37,8 @@ _GROUP = "email/url"
 def _text(v: Value) -> str | None:
     """A string argument: scalars read as text, a list as its first element, a map is a failure."""
     if isinstance(v, str):
+        if len(v) > LARGE:  # a clock reading only where the work is worth one
+            budget.check()
         return v
     if isinstance(v, dict):
         raise EvalFailure(f"expected a string, got {type_name(v)}")
