@@ -85,6 +85,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
+            if self.transport.is_closing():
+                return
             self.answer(503, "too_many_connections",
                         f"over {self.limits.max_connections} connections are open "
                         "(server.max_connections); retry later", retry_after=True)
