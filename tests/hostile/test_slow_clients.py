@@ -125,6 +125,12 @@ def test_trickled_headers_are_cut_off_and_the_daemon_keeps_answering(tmp_path: P
                 assert headers["connection"] == "close"
                 assert "server.header_timeout_s" in body["message"]
             works(daemon, "after-slow")
+            with connect(daemon) as kept:  # on a kept-alive connection, from the first byte
+                kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                read_until(kept, b'{"status":"ok"}')
+                kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                status, _headers, body = answer(read_to_close(kept))
+                assert (status, body["error"]) == (408, "header_timeout"), body
         finally:
             for sock in slow:
                 sock.close()
