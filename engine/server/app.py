@@ -95,9 +95,9 @@ def ok(doc: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(doc), status_code=status, media_type="application/json")
 
 
-async def _body(request: Request, limit: int, timeout_s: float) -> bytes:
+async def _body(request: Request, limit: int) -> bytes:
     """The whole body; `BodyError` past `limit` bytes, or when the connection's protocol marks
-    it late (`BODY_LATE`: it then wakes this reader with nothing new)."""
+    it late (`BODY_LATE`, the reason: it then wakes this reader with nothing new)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, "body_too_large", f"the body is over {limit} bytes")
@@ -116,9 +116,9 @@ async def _body(request: Request, limit: int, timeout_s: float) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-        if not chunk and request.scope.get("state", {}).get(BODY_LATE):
-            raise BodyError(408, "body_timeout", f"the body stalled for over {timeout_s:g}s "
-                            "(server.body_timeout_s)")
+        late = None if chunk else request.scope.get("state", {}).get(BODY_LATE)
+        if late:
+            raise BodyError(408, "body_timeout", late)
 
 
 def _records(body: bytes, content_type: str | None, stream: CompiledStream, received: int,
@@ -167,7 +167,7 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
         if not compiled.spec.collectable:
             return refuse(404, "not_collectable", compiled.spec.not_collectable())
         try:
-            body = await _body(request, server.max_body_bytes, server.body_timeout_s)
+            body = await _body(request, server.max_body_bytes)
             guard = daemon.guards.get(stream)
             if guard is not None:
                 why = guard.check(request.headers, body, daemon.clock())

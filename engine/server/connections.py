@@ -9,9 +9,11 @@ client and no request is complete:
 - headers (`server.header_timeout_s`): from the connection's opening, or from the first byte of
   a request on a kept-alive one (until then uvicorn's keep-alive timeout bounds the idle time),
   to the end of its headers. Late, the connection gets 408 ``header_timeout`` and is closed.
-- body (`server.body_timeout_s`): the most time between two reads of a body. Late, the request
-  is marked (`BODY_LATE` in its scope's state) and its reader woken; the collect handler then
-  answers 408 ``body_timeout`` itself and the connection is closed.
+- body: the most time between two reads of a body (`server.body_timeout_s`), and for the whole
+  body (`server.body_total_timeout_s`, else a trickle of a byte now and then holds it). Late,
+  the request is marked (`BODY_LATE` in its scope's state, with the reason) and its reader
+  woken; the collect handler then answers 408 ``body_timeout`` itself and the connection is
+  closed.
 
 A request that arrives whole in one read (every request of a healthy client) arms and cancels
 nothing: the checks after each read are a few attribute reads, the cost of keeping this out of
@@ -33,7 +35,8 @@ from uvicorn.server import ServerState
 
 from engine.config.model import ServerSpec
 
-# Key in a request's ASGI ``scope["state"]``: its body came too slowly (the handler answers 408).
+# Key in a request's ASGI ``scope["state"]``: why its body came too slowly (the handler answers
+# 408 with it).
 BODY_LATE = "engine.body_late"
 
 
@@ -48,11 +51,13 @@ class ConnectionLimits:
 
     header_timeout_s: float = ServerSpec.header_timeout_s
     body_timeout_s: float = ServerSpec.body_timeout_s
+    body_total_timeout_s: float = ServerSpec.body_total_timeout_s
     max_connections: int = ServerSpec.max_connections
 
     def use(self, server: ServerSpec) -> None:
         self.header_timeout_s = server.header_timeout_s
         self.body_timeout_s = server.body_timeout_s
+        self.body_total_timeout_s = server.body_total_timeout_s
         self.max_connections = server.max_connections
 
 
@@ -72,6 +77,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.deadline: TimerHandle | None = None
         self.body_due = False  # the deadline is a body's (else a request's headers)
         self.body_read_at = 0.0  # loop time of the last read of an incomplete body
+        self.body_since = 0.0  # loop time of the end of its headers
         self.refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -100,6 +106,7 @@ class GuardedProtocol(HttpToolsProtocol):
         elif cycle.more_body:  # the handler has the request; its body is still coming
             self.body_read_at = self.loop.time()
             if not self.body_due:  # the headers were due until now
+                self.body_since = self.body_read_at
                 self.disarm()
                 self.arm(self.limits.body_timeout_s, body=True)
         elif self.deadline is not None:  # the request is whole: nothing is due
@@ -126,12 +133,22 @@ class GuardedProtocol(HttpToolsProtocol):
         if cycle is not None and not cycle.response_complete and cycle.scope is self.scope:
             if not cycle.more_body:
                 return
-            late = self.loop.time() - self.body_read_at
-            if late < self.limits.body_timeout_s or self.flow.read_paused:
-                # Read recently, or not read because the handler has not taken what came.
-                self.arm(max(self.limits.body_timeout_s - late, 0.001), body=True)
+            limits, now = self.limits, self.loop.time()
+            idle, total = now - self.body_read_at, now - self.body_since
+            if total >= limits.body_total_timeout_s:
+                why = f"the body took over {limits.body_total_timeout_s:g}s " \
+                      "(server.body_total_timeout_s)"
+            elif idle >= limits.body_timeout_s:
+                why = f"the body stalled for over {limits.body_timeout_s:g}s " \
+                      "(server.body_timeout_s)"
+            else:
+                why = ""
+            if not why or self.flow.read_paused:
+                # In time, or not read because the handler has not taken what came.
+                left = min(limits.body_timeout_s - idle, limits.body_total_timeout_s - total)
+                self.arm(max(left, 0.001), body=True)
                 return
-            cycle.scope["state"][BODY_LATE] = True
+            cycle.scope["state"][BODY_LATE] = why
             cycle.message_event.set()  # the handler's receive() returns; it answers 408
             return
         if cycle is not None and not cycle.response_complete:

@@ -43,6 +43,7 @@ def connect(daemon: Daemon) -> socket.socket:
     parts = urlsplit(daemon.url)
     assert parts.hostname is not None and parts.port is not None
     sock = socket.create_connection((parts.hostname, parts.port), timeout=DEADLINE_S)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a trickled byte leaves at once
     return sock
 
 
@@ -136,20 +137,34 @@ def test_trickled_headers_are_cut_off_and_the_daemon_keeps_answering(tmp_path: P
                 sock.close()
 
 
-def test_a_stalled_body_answers_408_and_closes(tmp_path: Path) -> None:
-    with daemon_with(tmp_path, "  body_timeout_s: 0.3") as daemon:
+HEAD = (f"POST {COLLECT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: 100000\r\n\r\n").encode()
+
+
+def test_a_stalled_or_trickled_body_answers_408_and_closes(tmp_path: Path) -> None:
+    server = "  body_timeout_s: 0.5\n  body_total_timeout_s: 1.5"
+    with daemon_with(tmp_path, server) as daemon:
         for sent in (b"", b'{"event_id": '):  # stalled before any byte of it, or midway
-            head = (f"POST {COLLECT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: 100\r\n\r\n").encode()
             with connect(daemon) as sock:
-                sock.sendall(head + sent)
+                sock.sendall(HEAD + sent)
                 status, headers, body = answer(read_to_close(sock))
             assert (status, body["error"]) == (408, "body_timeout"), body
             assert headers["connection"] == "close"
             assert "server.body_timeout_s" in body["message"]
+        with connect(daemon) as sock:  # a byte at a time, never pausing for long
+            sock.sendall(HEAD + b"[")
+            give_up = time.monotonic() + DEADLINE_S
+            with selectors.DefaultSelector() as selector:
+                selector.register(sock, selectors.EVENT_READ)
+                while not selector.select(0.02) and time.monotonic() < give_up:
+                    sock.sendall(b" ")
+            status, headers, body = answer(read_to_close(sock))
+        assert (status, body["error"]) == (408, "body_timeout"), body
+        assert headers["connection"] == "close"
+        assert "server.body_total_timeout_s" in body["message"]
         works(daemon, "after-stall")
         with daemon.client() as c:
-            assert ('engine_requests_rejected_total{code="body_timeout",stream="customerio"} 2.0'
+            assert ('engine_requests_rejected_total{code="body_timeout",stream="customerio"} 3.0'
                     in c.get("/metrics").text)
 
 
