@@ -325,6 +325,8 @@ class _Reader:
             header_timeout_s=_seconds(server.get("header_timeout_s"),
                                       ServerSpec.header_timeout_s),
             body_timeout_s=_seconds(server.get("body_timeout_s"), ServerSpec.body_timeout_s),
+            body_total_timeout_s=_seconds(server.get("body_total_timeout_s"),
+                                          ServerSpec.body_total_timeout_s),
             max_connections=_int(server.get("max_connections"), ServerSpec.max_connections))
         ident = data.get("identity") if isinstance(data.get("identity"), dict) else {}
         assert isinstance(ident, dict)

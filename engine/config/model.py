@@ -208,6 +208,7 @@ class ServerSpec:
     max_events_per_request: int = 10_000  # more in one body get 413
     header_timeout_s: float = 10.0  # a request's headers must be whole by then, else 408
     body_timeout_s: float = 30.0  # most seconds between two pieces of a body, else 408
+    body_total_timeout_s: float = 120.0  # most seconds for a whole body, else 408
     max_connections: int = 1000  # open at once; more get 503 and are closed
 
 

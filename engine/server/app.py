@@ -18,7 +18,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Lifespan
@@ -29,6 +29,7 @@ from engine.pipeline.compiled import CompiledStream
 from engine.pipeline.intake import Record, unstorable
 from engine.server.auth import Signatures, request_token, token_ok
 from engine.server.bodies import BodyError, parse
+from engine.server.connections import BODY_LATE, error_body
 from engine.server.metrics import Metrics
 from engine.server.processing import Processing
 from engine.server.writer import QueueFull, Unstorable, Writer, WriterStopped
@@ -86,7 +87,7 @@ def signature_guards(config: Config) -> dict[str, Signatures]:
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None
           ) -> Response:
-    return Response(orjson.dumps({"error": code, "message": message}), status_code=status,
+    return Response(error_body(code, message), status_code=status,
                     media_type="application/json", headers=headers)
 
 
@@ -95,20 +96,29 @@ def ok(doc: Any, status: int = 200) -> Response:
 
 
 async def _body(request: Request, limit: int) -> bytes:
+    """The whole body; `BodyError` past `limit` bytes, or when the connection's protocol marks
+    it late (`BODY_LATE`, the reason: it then wakes this reader with nothing new)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, "body_too_large", f"the body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BodyError(400, "client_disconnected", "the body did not arrive whole")
+        chunk: bytes = message.get("body", b"")
+        if chunk:
             size += len(chunk)
             if size > limit:
                 raise BodyError(413, "body_too_large", f"the body is over {limit} bytes")
             chunks.append(chunk)
-    except ClientDisconnect:
-        raise BodyError(400, "client_disconnected", "the body did not arrive whole") from None
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+        late = None if chunk else request.scope.get("state", {}).get(BODY_LATE)
+        if late:
+            raise BodyError(408, "body_timeout", late)
 
 
 def _records(body: bytes, content_type: str | None, stream: CompiledStream, received: int,
@@ -172,7 +182,9 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
             else:
                 records = _records(*args)
         except BodyError as exc:
-            return refuse(exc.status, exc.code, exc.message)
+            # A late body may still be coming: the answer closes the connection.
+            close = {"Connection": "close"} if exc.status == 408 else None
+            return refuse(exc.status, exc.code, exc.message, headers=close)
         metrics.events_in.labels(stream).inc(len(records))
         retry = {"Retry-After": str(RETRY_AFTER_S)}
         try:

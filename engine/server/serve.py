@@ -38,6 +38,7 @@ from engine.config.report import render
 from engine.engine import Engine
 from engine.errors import ConfigError, RuntimeFailure
 from engine.server.app import Daemon, create_app
+from engine.server.connections import ConnectionLimits, guarded_protocol
 from engine.server.metrics import Live, Metrics
 from engine.server.processing import Processing
 from engine.server.writer import Writer, open_log_engine
@@ -215,6 +216,8 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None)
     checkpointer.start()
     reader = Engine(config, read_only=True)
     daemon = Daemon(config, writer, reader, metrics, processing)
+    limits = ConnectionLimits()
+    limits.use(config.settings.server)
 
     async def reload() -> None:
         log.info("reloading the config", extra={"config": path})
@@ -237,6 +240,7 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None)
         processing.reload()
         reader.reconfigure(fresh)
         daemon.use(fresh)
+        limits.use(fresh.settings.server)
         formatter.set_secrets([*formatter.secrets, *secrets_of(fresh)])
         metrics.reloads.labels("ok").inc()
         log.info("config reloaded", extra={"config": path})
@@ -271,7 +275,7 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None)
     app = create_app(daemon, lifespan=lifespan)
     server = _Server(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-        loop="auto", http="auto", timeout_graceful_shutdown=30))
+        loop="auto", http=guarded_protocol(limits), timeout_graceful_shutdown=30))
     try:
         server.run(sockets=sockets)
     finally:
