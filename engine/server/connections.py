@@ -1,4 +1,4 @@
-"""Slow and surplus clients: the daemon's HTTP connections under a deadline and a cap (SPEC §10).
+"""Slow and surplus clients: the daemon's connections under a deadline and a cap (docs/http.md).
 
 uvicorn closes a keep-alive connection that stays idle (`timeout_keep_alive`), but any byte
 cancels that: a client that sends a header byte now and then, or headers and then a body that

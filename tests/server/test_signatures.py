@@ -1,4 +1,4 @@
-"""Customer.io webhook signatures (SPEC §9.1): good, bad, missing, stale, future-dated, rotated.
+"""Customer.io webhook signatures (docs/http.md): good, bad, missing, stale, future-dated, rotated.
 
 Requests are signed here by `cio_signature`, written from Customer.io's documented recipe
 (docs/http.md) and checked against its worked example, not by the engine's own `signature()`:
