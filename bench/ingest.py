@@ -1,4 +1,4 @@
-"""`make bench`: the SPEC §11 ingest benchmark.
+"""`make bench`: the ingest benchmark (docs/performance.md).
 
 Generates Customer.io reporting webhooks (`webhooks.py`; 10 events per person) and pushes them
 through `engine ingest --stream customerio` into a fresh SQLite store, as a user would, in a
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{size:>10,} | {people:>8,} | {rate:>10,.0f} | {rss / 2**20:>7,.0f}MB")
     rate = rows[-1][2]
     verdict = "MET" if rate >= TARGET_EVENTS_PER_S else "NOT MET"
-    print(f"\nSPEC §11 ingest target, >= {TARGET_EVENTS_PER_S:,} events/s: {verdict} "
+    print(f"\ningest target (docs/performance.md), >= {TARGET_EVENTS_PER_S:,} events/s: {verdict} "
           f"({rate:,.0f} events/s)")
     growth = rows[-1][3] / rows[0][3]
     print(f"peak RSS at {sizes[-1]:,} events is {growth:.2f}x the RSS at {sizes[0]:,} events "

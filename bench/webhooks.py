@@ -1,4 +1,4 @@
-"""Synthetic Customer.io reporting webhooks (SPEC §9.1), shaped like the real ones.
+"""Synthetic Customer.io reporting webhooks (docs/customerio.md), shaped like the real ones.
 
 Deterministic for a seed: the same call writes the same bytes, so runs compare. The mix follows
 what a Customer.io workspace sends: mostly email deliveries and opens, then push, SMS, in-app,

@@ -1,8 +1,8 @@
 """The benchmark workload: the seed's 29-row Customer.io mapping and synthetic flattened events.
 
-Events are the derived `customerio_events` stream of SPEC §9.2 (one flat dict per event) with an
-event time in epoch ms beside each. The row table below is the seed table
-(`../shared/seed/customerio-lytics.txt`) turned into data, so every candidate is built from the
+Events are the derived `customerio_events` stream of docs/customerio.md (one flat dict per event)
+with an event time in epoch ms beside each. The row table below is the default mapping table of
+docs/customerio.md turned into data, so every candidate is built from the
 same rows and cannot drift from the others.
 """
 
@@ -101,7 +101,7 @@ def propagate_missing(fn: Fn) -> Fn:
 
 
 # --------------------------------------------------------------------------------------------
-# Synthetic flattened Customer.io events (SPEC §9.2), deterministic per seed.
+# Synthetic flattened Customer.io events (docs/customerio.md), deterministic per seed.
 # --------------------------------------------------------------------------------------------
 
 # (object_type as the derived stream spells it, raw Customer.io spelling, weight)

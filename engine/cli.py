@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--at", metavar="ISO", help="the event time (default: now)")
     ev.set_defaults(run=cmd_eval)
     va = sub.add_parser("validate", help="check the config and every file it references",
-                        description="Check the config and every file it references (SPEC §4.6)"
+                        description="Check the config and every file it references (docs/config.md)"
                                     " without touching storage; report every problem.")
     add_config_arguments(va)
     va.add_argument("--format", choices=("text", "json", "github"), default="text",

@@ -1,5 +1,5 @@
 """The export commands of ``engine``: ``engine export run JOB`` and
-``engine sandbox customerio`` (SPEC §3, §9.4).
+``engine sandbox customerio`` (docs/cli.md, docs/exports.md).
 
 They only parse arguments and call `engine.exports`: `export run` drains one job's outbox;
 `sandbox` runs the Customer.io stand-in of `engine.exports.sandbox` in the foreground until
@@ -80,7 +80,8 @@ def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser],
     `add_config_arguments` is taken for the same shape as the other command groups; the
     sandbox reads no config, so it does not use it."""
     p = sub.add_parser("sandbox", help="run a local stand-in for an export provider",
-                       description="Run a local Customer.io Track API stand-in (SPEC §9.4): it "
+                       description="Run a local Customer.io Track API stand-in "
+                        "(docs/exports.md): it "
                                    "enforces the auth, endpoints and limits of the Track API, "
                                    "keeps the people it was sent, and lists every request at "
                                    "GET /_sandbox/requests. Ctrl+C stops it.")

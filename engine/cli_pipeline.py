@@ -328,7 +328,8 @@ def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser],
     p.set_defaults(run=cmd_errors)
 
     p = sub.add_parser("serve", help="run the daemon: collect API, processing, metrics",
-                       description="Run the HTTP daemon (SPEC §7) on server.listen. SIGTERM or "
+                       description="Run the HTTP daemon (docs/http.md) on server.listen. "
+                        "SIGTERM or "
                                    "SIGINT stops it gracefully; SIGHUP reloads the config.")
     add_config_arguments(p)
     p.add_argument("--listen-fd", type=int, metavar="N",

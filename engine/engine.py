@@ -1,9 +1,9 @@
-"""`Engine`: the façade that drives the pipeline over a store (SPEC §12).
+"""`Engine`: the façade that drives the pipeline over a store (docs/python-api.md).
 
 It owns the store connection and the processor, and offers what the CLI and the daemon need:
 ingest events (durable on return), drain the log, read profiles, explain a profile, replay.
 Events reach profiles through the log: each ingest batch is appended to the log and applied to
-profiles in the same transaction, together with the processed position (SPEC §6.5).
+profiles in the same transaction, together with the processed position (docs/pipeline.md).
 """
 
 from __future__ import annotations
@@ -599,7 +599,7 @@ class Engine:
 
     def run_due(self, limit: int = 1000) -> int:
         """Re-evaluate the audience memberships that time alone may have changed by now
-        (the scheduler's tick; SPEC §4.4); how many profiles were due."""
+        (the scheduler's tick; docs/audiences.md); how many profiles were due."""
         self._writable()
         self.flush()
         count = 0
@@ -669,7 +669,7 @@ class Engine:
                 in self.store.iter_errors(stream=stream, after=after, limit=limit)]
 
     def replay(self, *, stream: str | None = None, since_ms: int | None = None) -> Stats:
-        """Rebuild every profile from the event log with the current config (SPEC §6.6).
+        """Rebuild every profile from the event log with the current config (docs/pipeline.md).
 
         With `stream` or `since_ms`, only the matching events are applied to the rebuilt
         profiles; the rest of the log is kept but not replayed.
@@ -718,7 +718,7 @@ class Engine:
         return None if pid is None else self._load(pid)
 
     def profile(self, field: str, value: Any) -> dict[str, Any] | None:
-        """The profile JSON (SPEC §6.4) of the profile holding identity `field`=`value`."""
+        """The profile JSON (docs/pipeline.md) of the profile holding identity `field`=`value`."""
         prof = self.find(field, str(value))
         return None if prof is None else prof.to_json(self.config.pipeline.rules)
 

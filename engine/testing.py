@@ -1,4 +1,4 @@
-"""Config tests (SPEC §4.5): run the `tests:` cases of config files against a scratch store.
+"""Config tests (docs/config.md): run the `tests:` cases of config files against a scratch store.
 
 Each case gets a fresh store in a temporary directory, feeds its raw events to its stream
 through the same `Engine.ingest` as production, then compares what it expects with what

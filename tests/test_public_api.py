@@ -1,4 +1,4 @@
-"""The public API is exactly what `engine.__all__` names (SPEC §12)."""
+"""The public API is exactly what `engine.__all__` names (docs/python-api.md)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Audiences (SPEC §4.4): filters over profiles, membership with enter and exit times."""
+"""Audiences (docs/audiences.md): filters over profiles, membership with enter and exit times."""

@@ -1,4 +1,4 @@
-"""Audiences compiled: each filter (SPEC §4.4) a Python function of a profile and the clock.
+"""Audiences compiled: each filter (docs/audiences.md) a Python function of a profile and the clock.
 
 A filter reads profile fields as `Profile.view` gives them (dates as datetimes), and relative
 dates in it (``"now-30d"``) are anchored at the evaluation clock, so membership can change with

@@ -1,4 +1,5 @@
-"""Audience membership: evaluated as profiles change, in the same transaction (SPEC §4.4, §6.5).
+"""Audience membership: evaluated as profiles change, in the same transaction
+(docs/audiences.md, docs/pipeline.md).
 
 The processor calls `update` with the profiles it is about to write; the stored membership of
 those profiles is compared with what the filters say now, and only the differences are written,

@@ -1,4 +1,4 @@
-"""Configuration: YAML files with positions, interpolation, schemas, checks (SPEC §4)."""
+"""Configuration: YAML files with positions, interpolation, schemas, checks (docs/config.md)."""
 
 from engine.config.config import Config, load_config
 

@@ -1,4 +1,4 @@
-"""The checks of SPEC §4.6 that look across the config, after YAML and schema are fine.
+"""The checks of docs/config.md that look across the config, after YAML and schema are fine.
 
 Every expression is compiled in its context (mapping fields with their declared type, so a value
 that cannot fill its field is caught; transforms; conditions; audience filters), and the config
@@ -61,7 +61,7 @@ from engine.lang.checker import Context, check
 from engine.lang.compiler import FieldSpec, compile_group
 from engine.lang.parser import parse_expression, parse_filter
 
-# The merges each aggregate's contributions allow (SPEC §6.3).
+# The merges each aggregate's contributions allow (docs/pipeline.md).
 AGGREGATE_MERGES: dict[str, tuple[str, ...]] = {
     "max": ("max",), "min": ("min",), "count": ("sum",), "sum": ("sum",),
     "set": ("union", "latest"), "valuect": ("sum",),
@@ -94,7 +94,7 @@ def _place(item: object, key: str) -> Located | None:
 
 
 def check_settings(settings: Settings) -> list[Diagnostic]:
-    """Every problem of SPEC §4.6 beyond YAML and schema, in file order."""
+    """Every problem of docs/config.md beyond YAML and schema, in file order."""
     report = _Report()
     _check_names(settings, report)
     _check_streams(settings, report)

@@ -1,4 +1,4 @@
-"""Config files → `Settings`: reads the top-level file and every file it names (SPEC §4).
+"""Config files → `Settings`: reads the top-level file and every file it names (docs/config.md).
 
 Each file is read by `engine.config.yamlfile` (safe YAML, positions, ``${VAR}``), `--set`
 overrides are applied to the top-level file, each file is checked against its JSON Schema, and

@@ -13,7 +13,7 @@ from typing import Any
 from engine.errors import Source
 from engine.lang.compiler import FieldSpec
 
-# Field types of SPEC §6.2 and the `merge` values each accepts (the first is the default).
+# Field types of docs/pipeline.md and the `merge` values each accepts (the first is the default).
 FIELD_TYPES: dict[str, tuple[str, ...]] = {
     "string": ("latest", "oldest", "min", "max"),
     "int": ("latest", "oldest", "min", "max", "sum"),
@@ -30,7 +30,7 @@ FIELD_TYPES: dict[str, tuple[str, ...]] = {
     "map[string]time": ("latest", "min", "max"),
 }
 
-# The merge an aggregate implies when the field does not name one (SPEC §6.3).
+# The merge an aggregate implies when the field does not name one (docs/pipeline.md).
 AGGREGATE_MERGE: dict[str, str] = {"max": "max", "min": "min", "count": "sum", "sum": "sum",
                                    "set": "union", "valuect": "sum"}
 
@@ -173,7 +173,7 @@ class ExportSpec:
 
 @dataclass(frozen=True)
 class TestCase:
-    """A config test (SPEC §4.5): raw events into a stream, then expectations."""
+    """A config test (docs/config.md): raw events into a stream, then expectations."""
 
     name: str
     stream: str

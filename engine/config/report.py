@@ -1,4 +1,4 @@
-"""Diagnostics as the three formats `engine validate --format` offers (SPEC §4.6).
+"""Diagnostics as the three formats `engine validate --format` offers (docs/config.md).
 
 ``text`` is for people (the one renderer in `engine.errors`: location, source line, caret);
 ``json`` is for tools (one object per diagnostic); ``github`` is GitHub Actions' workflow-command

@@ -1,1 +1,2 @@
-"""Audiences out (SPEC §9.4): export providers, and a local Customer.io stand-in to try them on."""
+"""Audiences out (docs/exports.md): export providers, and a local Customer.io stand-in to try them
+on."""

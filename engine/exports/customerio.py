@@ -1,4 +1,4 @@
-"""The Customer.io Track API client (SPEC §9.4), on httpx.
+"""The Customer.io Track API client (docs/exports.md), on httpx.
 
 It turns outbox items into requests — v2 `POST /api/v2/batch` by default, or v1
 `PUT`/`DELETE /api/v1/customers/{id}` one member at a time — and every answer into one outcome
@@ -64,7 +64,7 @@ def base_url(auth: AuthorizationSpec) -> str:
 
 
 def problems(item: Item) -> str | None:
-    """Why Customer.io would refuse the item (the limits of SPEC §9.4), or None."""
+    """Why Customer.io would refuse the item (the limits of docs/exports.md), or None."""
     found = identifier_problems(item.body.get("id"), "identifiers.id")
     found += attribute_problems(item.body.get("attributes") or {}, "attributes.")
     if not found and item.action != "delete" and len(item.wire) > MAX_ITEM_BYTES:

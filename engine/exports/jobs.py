@@ -1,4 +1,4 @@
-"""Export jobs (SPEC §4.3, §9.4): what each membership change puts in the outbox.
+"""Export jobs (docs/exports.md): what each membership change puts in the outbox.
 
 The outbox is written in the same transaction as the membership change that causes it, so a
 crash can neither lose a send nor invent one: a profile that enters the job's audience gets an

@@ -1,4 +1,4 @@
-"""Customer.io Track API limits (SPEC §9.4), in one place: the exporter checks them before it
+"""Customer.io Track API limits (docs/exports.md), in one place: the exporter checks them before it
 sends, and the sandbox enforces them.
 
 Where Customer.io's "KB" is ambiguous the stricter reading is taken, so that what passes here

@@ -1,4 +1,4 @@
-"""Delivering one export job's outbox (SPEC §9.4): at least once, rate-limited, retried.
+"""Delivering one export job's outbox (docs/exports.md): at least once, rate-limited, retried.
 
 A runner takes the job's due items oldest first, packs them into requests (v2 batches within
 `batch.max_items` and `batch.max_bytes`; v1 one member per request), keeps at most

@@ -1,4 +1,5 @@
-"""A local stand-in for Customer.io's Track API (SPEC §9.4), run by `engine sandbox customerio`.
+"""A local stand-in for Customer.io's Track API (docs/exports.md), run
+by `engine sandbox customerio`.
 
 An export is only believable once it has talked to something that refuses what Customer.io
 refuses, and users should be able to try one without real credentials. So the sandbox enforces
@@ -14,7 +15,8 @@ out, with no clock in the way (docs/exports.md).
 
 Where Customer.io's "KB" is ambiguous the sandbox takes the stricter reading, so that an export
 that passes here fits Customer.io whichever reading it uses: a v2 batch may hold 500 KB =
-500,000 bytes of body (the default of SPEC's ``batch.max_bytes``), a v2 item 32 KB = 32,000
+500,000 bytes of body (the default of ``batch.max_bytes``, docs/exports.md), a
+v2 item 32 KB = 32,000
 bytes of compact JSON. Identifiers and attribute names count UTF-8 bytes; attribute values count
 UTF-8 bytes for strings and the JSON text for anything else.
 

@@ -1,4 +1,4 @@
-"""AST → Python source → one compiled function per group of expressions (SPEC §5.2).
+"""AST → Python source → one compiled function per group of expressions (docs/language.md).
 
 A group is every field of a mapping (or of a stream transform), or a single expression. The
 function reads each identifier of the event once into a local (the prefixes of dotted names too,

@@ -1,7 +1,8 @@
 """Bulk ingest: events grouped by identity before they are merged, so each profile is read and
 written about once per run instead of about once per event.
 
-Merge rules are commutative and associative (SPEC §6.3), so events may be applied in any order
+Merge rules are commutative and associative (docs/pipeline.md), so events may be applied in any
+order
 and folded in any grouping. A bulk ingest first logs every event (in input order) while decoder
 processes spill the mapped events into partitions by an identity value. Then, one
 partition at a time, a decoder folds the partition's events per set of identities

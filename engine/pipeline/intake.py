@@ -1,4 +1,4 @@
-"""Appending a batch of decoded events to the event log, deduplicated (SPEC §6.5).
+"""Appending a batch of decoded events to the event log, deduplicated (docs/pipeline.md).
 
 One function, used wherever events enter the log: by `Engine` in its own process, and by a
 decoder process that writes the log while the main process merges profiles. The caller holds

@@ -1,4 +1,4 @@
-"""Merge rules (SPEC §6.3): how one field's values from many events fold into a profile.
+"""Merge rules (docs/pipeline.md): how one field's values from many events fold into a profile.
 
 Every field of a profile is held as a *state* ``[acc, ts, tb, seq]``: `acc` is the rule's
 accumulator, and ``(ts, tb)`` is the event (event time, dedupe key) that last decided it — the

@@ -1,4 +1,4 @@
-"""Applying logged events to profiles: mappings, identity resolution and merges (SPEC §6).
+"""Applying logged events to profiles: mappings, identity resolution and merges (docs/pipeline.md).
 
 `Processor.apply` takes a batch of events that are already in the log and, inside the caller's
 transaction, turns each into field contributions, finds or creates (or merges) the profile its
@@ -169,7 +169,7 @@ class Processor:
     Between flushes, changed profiles and new identities are held in memory. The caller writes
     them with `flush()` in the same transaction that advances the processed position, so the
     store always holds profiles that match its position exactly, and events after the
-    position are simply applied again after a crash (SPEC §6.5).
+    position are simply applied again after a crash (docs/pipeline.md).
     """
 
     def __init__(self, pipeline: Pipeline, store: SqliteStore, *,
@@ -427,7 +427,7 @@ class _Batch:
         return prof
 
     def resolve(self, ids: list[IdentityKey]) -> Profile:
-        """The profile for an event's identities: found, created, or merged (SPEC §6.1)."""
+        """The profile for an event's identities: found, created, or merged (docs/pipeline.md)."""
         known = self.ids
         found = None
         several = False

@@ -1,4 +1,4 @@
-"""A profile in memory: per-field merge states, identities, and its JSON form (SPEC §6.4).
+"""A profile in memory: per-field merge states, identities, and its JSON form (docs/pipeline.md).
 
 The stored form is one compact JSON document per profile (``{"f": states, "i": identities,
 "u": newest event ms}``), so a profile is read and written in one row operation.
@@ -41,7 +41,7 @@ class Profile:
         return True
 
     def absorb(self, other: Profile, rules: Mapping[str, FieldRule]) -> None:
-        """Merge `other` into this profile with each field's `combine` (SPEC §6.1, §6.3)."""
+        """Merge `other` into this profile with each field's `combine` (docs/pipeline.md)."""
         for name, values in other.identities.items():
             for v in values:
                 self.add_identity(name, v)
@@ -77,7 +77,8 @@ class Profile:
         return out
 
     def to_json(self, rules: Mapping[str, FieldRule]) -> dict[str, Any]:
-        """The profile as SPEC §6.4 prints it: dates RFC 3339, sets sorted, maps as objects."""
+        """The profile as docs/pipeline.md prints it: dates RFC 3339, sets sorted, maps as
+        objects."""
         out: dict[str, Any] = {}
         for name in sorted(self.fields):
             state = self.fields[name]

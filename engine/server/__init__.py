@@ -1,1 +1,1 @@
-"""The daemon (SPEC §7): the collect API, durable intake, the processing loop, operations."""
+"""The daemon (docs/http.md): the collect API, durable intake, the processing loop, operations."""

@@ -1,8 +1,8 @@
-"""The HTTP API of the daemon (SPEC §7) as a Starlette application.
+"""The HTTP API of the daemon (docs/http.md) as a Starlette application.
 
 Handlers stay thin: they authenticate, read and parse the body, and hand events to the `Writer`,
 which answers once the events are durable. Every error is JSON ``{"error", "message"}`` with
-the status SPEC §7 names; no message ever repeats a secret.
+the status docs/http.md names; no message ever repeats a secret.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Daemon:
 
 
 def signature_guards(config: Config) -> dict[str, Signatures]:
-    """Per stream, the signing keys of the imports bound to it (SPEC §9.1)."""
+    """Per stream, the signing keys of the imports bound to it (docs/customerio.md)."""
     settings = config.settings
     auths = {a.name: a for a in settings.authorizations}
     keys: dict[str, list[str]] = {}

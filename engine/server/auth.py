@@ -1,4 +1,5 @@
-"""Who may post: collect tokens, the admin token, and Customer.io webhook signatures (SPEC §9.1).
+"""Who may post: collect tokens, the admin token, and Customer.io webhook signatures
+(docs/customerio.md).
 
 Every comparison with a secret is constant-time (`hmac.compare_digest`), and every key is tried,
 so the time an answer takes says nothing about which secret came close. Signatures are checked

@@ -1,6 +1,6 @@
 """Request bodies of the collect API: a JSON object, a JSON array of objects, or NDJSON.
 
-A request is all-or-nothing (SPEC §7): one unreadable line or one array item that is not an
+A request is all-or-nothing (docs/http.md): one unreadable line or one array item that is not an
 object refuses the whole body, with the position of the first problem, so the sender can fix
 and resend it without guessing which of its events were kept.
 """

@@ -1,4 +1,4 @@
-"""The daemon's Prometheus metrics (SPEC §7), on a registry of its own.
+"""The daemon's Prometheus metrics (docs/http.md), on a registry of its own.
 
 Counters move where things happen (the collect handler, the writer thread); what is cheaper to
 read than to track — queue depths, the log backlog, mapping failures per field — is read when

@@ -1,4 +1,4 @@
-"""The daemon's processing loop, in a process of its own (SPEC §6.5, §7).
+"""The daemon's processing loop, in a process of its own (docs/pipeline.md, docs/http.md).
 
 Applying events — transforms, mappings, identity resolution, merges — is Python work that
 would compete with the HTTP server for the interpreter lock; in its own process it runs on

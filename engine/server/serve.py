@@ -1,4 +1,4 @@
-"""`engine serve`: the daemon's lifecycle around uvicorn (SPEC §7).
+"""`engine serve`: the daemon's lifecycle around uvicorn (docs/http.md).
 
 Start: open the store on the writer thread, then listen. SIGTERM or SIGINT: uvicorn stops
 accepting and lets in-flight requests finish (each waits for its durable commit); then the

@@ -1,7 +1,7 @@
 """The embedded store: the event log, profiles and identities in one SQLite file (WAL mode).
 
 One writer connection. Everything a batch of events changes — log rows, profiles, identities and
-the processed position — is written inside one transaction (SPEC §6.5), and each commit is
+the processed position — is written inside one transaction (docs/pipeline.md), and each commit is
 fsync'd (``synchronous=FULL``), so an acknowledged batch survives kill -9 and a crash replays
 nothing twice. The schema is versioned (`PRAGMA user_version`) and migrated forward on open.
 """
@@ -390,7 +390,7 @@ class SqliteStore:
         self.db.execute("DELETE FROM identities")
         self.db.execute("DELETE FROM errors")
         # memberships stay: a replay re-evaluates every profile, and only real differences
-        # become enter or exit changes (SPEC §6.6); what no profile holds any more is dropped
+        # become enter or exit changes (docs/pipeline.md); what no profile holds any more is dropped
         self.db.execute("DELETE FROM audience_checks")
         self.db.execute("DELETE FROM counters WHERE name = 'next_profile'")
         self._next_profile = 1

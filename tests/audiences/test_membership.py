@@ -1,5 +1,5 @@
 """Audience membership: evaluated with each profile change, enter and exit times kept, and
-re-evaluated by the clock alone when a filter compares with a relative date (SPEC §4.4)."""
+re-evaluated by the clock alone when a filter compares with a relative date (docs/audiences.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`engine map`, `profile get --explain`, `profile export`, `test` and `replay` (SPEC §3)."""
+"""`engine map`, `profile get --explain`, `profile export`, `test` and `replay` (docs/cli.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`check_settings`: each check of SPEC §4.6 with a planted error at a known line:col."""
+"""`check_settings`: each check of docs/config.md with a planted error at a known line:col."""
 
 from __future__ import annotations
 

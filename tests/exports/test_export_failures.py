@@ -1,4 +1,4 @@
-"""Export delivery under failure (SPEC §9.4): 429 storms, 5xx, timeouts, refused items, bad
+"""Export delivery under failure (docs/exports.md): 429 storms, 5xx, timeouts, refused items, bad
 credentials. No member is lost, nothing is sent more than at-least-once asks, and the dead
 letters keep what was refused with the reason. Waiting is done on an injected clock, and a
 slow peer is a request the sandbox holds until the test releases it."""

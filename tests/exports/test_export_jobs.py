@@ -1,4 +1,4 @@
-"""Export jobs end to end (SPEC §4.3, §9.4): webhooks in → profiles → audience → outbox →
+"""Export jobs end to end (docs/exports.md): webhooks in → profiles → audience → outbox →
 the Customer.io sandbox, over real HTTP on loopback."""
 
 from __future__ import annotations

@@ -280,7 +280,7 @@ def test_each_prefix_is_read_once(flat_test: str) -> None:
     assert code.index(".get('href')") < code.index("out = {}")
 
 
-# Customer.io reporting webhooks as they arrive (SPEC §9.1), and some that do not.
+# Customer.io reporting webhooks as they arrive (docs/customerio.md), and some that do not.
 WEBHOOKS = [
     {"event_id": "01KFWV494G691NECTR7S4BQ78Y", "object_type": "email", "metric": "clicked",
      "timestamp": 1769420760,

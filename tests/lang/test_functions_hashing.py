@@ -57,7 +57,7 @@ def evaluate(expr: str, event: dict[str, Any] | None = None) -> Any:
     return eval(expr, {"__builtins__": {}}, names)
 
 
-# SPEC §5.1 and lql.md §6: SipHash-2-4, key (0, 1), signed int64.
+# docs/functions.md and lql.md §6: SipHash-2-4, key (0, 1), signed int64.
 SIP_VECTORS = [
     ("hash", "hello", -8380129865243219425),
     ("hash.sip", "http://www.google.com?q=123", 5673948842516703987),

@@ -109,7 +109,7 @@ def evaluate(expr: str, event: dict[str, Any] | None = None) -> Any:
         ("tolower", ([],), None),
         ("tolower", (True,), "true"),
         ("tolower", (A_MAP,), None),
-        # toupper / string.uppercase (SPEC requires toupper)
+        # toupper / string.uppercase (docs/functions.md names toupper)
         ("toupper", ("Apple",), "APPLE"),
         ("string.uppercase", ("Apple Lemmings",), "APPLE LEMMINGS"),
         ("toupper", ("",), ""),

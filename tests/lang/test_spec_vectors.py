@@ -1,4 +1,5 @@
-"""The exact behaviours of SPEC §5.1, each pinned through the public Python API (SPEC §12)."""
+"""The exact behaviours of docs/functions.md, each pinned through the public Python API
+(docs/python-api.md)."""
 
 from __future__ import annotations
 

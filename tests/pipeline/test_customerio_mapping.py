@@ -1,4 +1,5 @@
-"""The shipped Customer.io mapping: the YAML and the LQL form behave identically (SPEC §9.3)."""
+"""The shipped Customer.io mapping: the YAML and the LQL form behave identically
+(docs/customerio.md)."""
 
 from __future__ import annotations
 
@@ -72,4 +73,4 @@ def test_yaml_and_lql_forms_give_identical_contributions(config: Config) -> None
         want = lql.apply(ev, event_time=ms_to_date(ts)) or {}
         assert got == want, ev
         fired.update(got)
-    assert len(fired) >= SEED_FIELDS - 1  # in-app bounced never fires (SPEC §9.3)
+    assert len(fired) >= SEED_FIELDS - 1  # in-app bounced never fires (docs/customerio.md)

@@ -1,5 +1,5 @@
 """The pipeline end to end through `Engine`: identity resolution, merges, order independence,
-duplicates, replay, parallel decoding and bad input (SPEC §6)."""
+duplicates, replay, parallel decoding and bad input (docs/pipeline.md)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_decoder_processes_give_the_same_profiles(config: Config, tmp_path: Path
         assert fields(b.profile("email", "maria.lopez@example.com")) == USR_48213
 
 
-# ---- any order, any split, re-delivery: identical profiles (SPEC §6.3)
+# ---- any order, any split, re-delivery: identical profiles (docs/pipeline.md)
 
 _PEOPLE = [{"id": "usr_a", "email": "a@example.com"}, {"id": "usr_b"}, {"email": "b@example.com"},
            {"id": "usr_b", "email": "b@example.com"}, {"email": "a@example.com"}]

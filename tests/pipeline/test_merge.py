@@ -1,4 +1,5 @@
-"""Merge rules (SPEC §6.3): every rule folds events the same in any order and any grouping."""
+"""Merge rules (docs/pipeline.md): every rule folds events the same in any order and any
+grouping."""
 
 from __future__ import annotations
 

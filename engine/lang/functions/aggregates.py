@@ -1,6 +1,6 @@
 """Aggregates: allowed only at the top of a mapping expression.
 
-Each gives one event's contribution; the field's merge rule (SPEC §6.3) folds contributions
+Each gives one event's contribution; the field's merge rule (docs/pipeline.md) folds contributions
 across events. The code generator writes the common ones inline; these implementations are the
 reference it must agree with.
 """
