@@ -77,7 +77,8 @@ def config_keys(section: type) -> tuple[ConfigKey, ...]:
         if f.name in ("at", "places") or meta.get("key") is False:
             continue
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        keys.append(ConfigKey(f.name, meta.get("key") or (f.name,), str(f.type),
+        annotation = f.type.__name__ if isinstance(f.type, type) else str(f.type)
+        keys.append(ConfigKey(f.name, meta.get("key") or (f.name,), annotation,
                               dict(meta.get("schema", {})), default))
     return tuple(keys)
 

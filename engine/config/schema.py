@@ -106,6 +106,8 @@ def section_schema(section: type) -> dict[str, Any]:
 def key_schema(k: ConfigKey) -> dict[str, Any]:
     """The JSON Schema of one key's value: its type's, with the words its field adds, and its
     default."""
+    if k.type not in _TYPES:
+        raise TypeError(f"config key {k.field!r}: no JSON Schema for a {k.type}")
     words = dict(_TYPES[k.type])
     if {"$ref", "anyOf", "enum"} & k.schema.keys():
         words = {}  # they say what the value is; a type beside them would only repeat it
