@@ -54,7 +54,7 @@ MAX_FILES = 1000
 # An LQL file starts (after comments) with a statement; anything else is another kind of file.
 _LQL_START = re.compile(r"(?:\s|--[^\n]*|/\*.*?\*/)*(?:select|filter)\b",
                         re.IGNORECASE | re.DOTALL)
-_S = TypeVar("_S", bound=Hashable)
+_S = TypeVar("_S", bound=Hashable)  # a settings dataclass (`config_keys` caches by class)
 _I = TypeVar("_I", ImportSpec, ExportSpec)
 ALLOW_PATHS_ENV = "ENGINE_ALLOW_PATHS"
 """More folders a config may name files in (os.pathsep-separated), as ``--allow-path`` does."""
