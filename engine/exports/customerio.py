@@ -58,8 +58,7 @@ class Outcome:
 
 class DestinationError(RuntimeFailure):
     """Customer.io could not be asked, or its answer could not be read. `retry`: whether asking
-    again later may work (a network error, a timeout); if not (a URL that is not one), the job
-    cannot run until its config is fixed."""
+    again later may work (a network error, a timeout)."""
 
     def __init__(self, message: str, *, retry: bool) -> None:
         super().__init__(message)
@@ -67,7 +66,8 @@ class DestinationError(RuntimeFailure):
 
 
 class CredentialsError(DestinationError):
-    """Customer.io refused the job's credentials (401/403)."""
+    """The job's authorization cannot be used until the config is fixed: Customer.io refused its
+    credentials (401/403), or its `base_url` is not a URL."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retry=False)
@@ -83,7 +83,7 @@ def translated(exc: httpx.HTTPError | httpx.InvalidURL) -> DestinationError:
     if isinstance(exc, httpx.HTTPStatusError):
         return DestinationError(f"Customer.io answered {exc.response.status_code}", retry=True)
     if isinstance(exc, httpx.InvalidURL):
-        return DestinationError(f"not a URL Customer.io can be reached at: {exc}", retry=False)
+        return CredentialsError(f"not a URL Customer.io can be reached at: {exc}")
     return DestinationError(f"unreadable answer: {name}", retry=True)  # decoding, redirects
 
 
@@ -146,16 +146,18 @@ class TrackClient:
         self.http.close()
 
     def check_credentials(self) -> None:
-        """`GET /api/v1/accounts/region`: raises `CredentialsError` on 401/403, and
-        `DestinationError` when Customer.io cannot be asked or answers another error."""
+        """`GET /api/v1/accounts/region`: raises `CredentialsError` when the authorization
+        cannot be used. Anything else (Customer.io unreachable, a 5xx) says nothing about the
+        credentials, and the sends retry."""
         try:
             response = self.http.get(self.url + "/api/v1/accounts/region")
-            if response.status_code in (401, 403):
-                raise CredentialsError(
-                    f"Customer.io refused the credentials ({response.status_code})")
-            response.raise_for_status()
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise translated(exc) from exc
+            error = translated(exc)
+            if error.retry:
+                return
+            raise error from exc
+        if response.status_code in (401, 403):
+            raise CredentialsError(f"Customer.io refused the credentials ({response.status_code})")
 
     def send(self, api: str, items: Sequence[Item]) -> list[Outcome]:
         """One outcome per item, in order."""

@@ -18,7 +18,7 @@ import httpx
 
 from engine.engine import Engine
 from engine.errors import EngineError
-from engine.exports.customerio import DestinationError, TrackClient
+from engine.exports.customerio import CredentialsError, TrackClient
 from engine.exports.jobs import Counts, ExportJob
 from engine.exports.runner import JobRunner, JobStats
 from engine.store.sqlite import SqliteStore
@@ -56,14 +56,12 @@ def start_job(store: SqliteStore, job: ExportJob, client: TrackClient) -> str | 
     """Check the job's credentials; why it cannot run (and is paused), or None."""
     try:
         client.check_credentials()
-    except DestinationError as exc:
-        if not exc.retry:  # refused credentials, or no URL: only a config change helps
-            reason = (f"{exc} for authorization {job.spec.authorization!r}; the job is paused "
-                      "until the config is fixed and reloaded")
-            with store.transaction():
-                store.set_paused(job.name, reason)
-            return reason
-        # unreachable for now: the sends retry
+    except CredentialsError as exc:
+        reason = (f"{exc} for authorization {job.spec.authorization!r}; the job is paused until "
+                  "the config is fixed and reloaded")
+        with store.transaction():
+            store.set_paused(job.name, reason)
+        return reason
     with store.transaction():
         store.set_paused(job.name, None)
     return None

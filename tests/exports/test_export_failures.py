@@ -17,7 +17,15 @@ from engine.config.model import AuthorizationSpec
 from engine.engine import Engine
 from engine.errors import RuntimeFailure
 from engine.exports import service
-from engine.exports.customerio import DEAD, RETRY, SENT, DestinationError, Item, TrackClient
+from engine.exports.customerio import (
+    DEAD,
+    RETRY,
+    SENT,
+    CredentialsError,
+    Item,
+    TrackClient,
+    translated,
+)
 from engine.exports.sandbox import Sandbox, parse_script, running_sandbox
 from engine.pipeline.files import read_events
 from tests.exports.test_export_jobs import T_FIXTURES, Clock, _config, _fixtures
@@ -158,16 +166,22 @@ def test_207_marks_only_the_refused_items_dead() -> None:
 ])
 def test_httpx_errors_are_translated_in_one_place(raised: Exception, message: str,
                                                   retry: bool) -> None:
+    assert isinstance(raised, httpx.HTTPError | httpx.InvalidURL)
+    error = translated(raised)
+    assert isinstance(error, RuntimeFailure)
+    assert (str(error), error.retry) == (message, retry)
+
     def answer(request: httpx.Request) -> httpx.Response:
         raise raised
 
     auth = AuthorizationSpec("cio", "customerio", site_id="s", api_key="k",
                              base_url="http://cio.test")
     client = TrackClient(auth, transport=httpx.MockTransport(answer))
-    with pytest.raises(DestinationError) as caught:
+    if retry:  # says nothing about the credentials
         client.check_credentials()
-    assert (str(caught.value), caught.value.retry) == (message, retry)
-    assert isinstance(caught.value, RuntimeFailure)
+    else:
+        with pytest.raises(CredentialsError, match="not a URL"):
+            client.check_credentials()
     (outcome,) = client.send("v2", [Item(1, "identify", {"id": "u1", "attributes": {}})])
     client.close()
     assert (outcome.kind, outcome.response) == (RETRY if retry else DEAD, message)
