@@ -2,8 +2,10 @@
 
 Each file is read by `engine.config.yamlfile` (safe YAML, positions, ``${VAR}``), `--set`
 overrides are applied to the top-level file, each file is checked against its JSON Schema, and
-the model (`engine.config.model`) is built from whatever is well-formed. Every expression becomes
-an `Expr` or `FieldSpec` whose `Source` maps each character back to the YAML file.
+the model (`engine.config.model`) is built from whatever is well-formed: the settings sections
+and items by `_build`, from the keys their fields declare; streams, mappings, audiences and
+tests by hand, since every expression becomes an `Expr` or `FieldSpec` whose `Source` maps each
+character back to the YAML file.
 
 `read_settings` returns the settings together with every problem found (so `engine validate` can
 go on to the checks of `engine.config.checks` and report everything at once); `load_settings`
