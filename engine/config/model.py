@@ -210,7 +210,7 @@ class ImportSpec:
 @dataclass(frozen=True)
 class ExportSpec:
     name: str = field(metadata=key(ref="name"))
-    description: str = field(default="", kw_only=True)
+    description: str = field(default="", kw_only=True)  # for the config's readers
     provider: str = field(metadata=key(enum=CUSTOMERIO))
     authorization: str = field(metadata=key(ref="name"))
     audience: str = field(metadata=key(ref="name"))
