@@ -2,8 +2,10 @@
 
 Each file is read by `engine.config.yamlfile` (safe YAML, positions, ``${VAR}``), `--set`
 overrides are applied to the top-level file, each file is checked against its JSON Schema, and
-the model (`engine.config.model`) is built from whatever is well-formed. Every expression becomes
-an `Expr` or `FieldSpec` whose `Source` maps each character back to the YAML file.
+the model (`engine.config.model`) is built from whatever is well-formed: the settings sections
+and items by `_build`, from the keys their fields declare; streams, mappings, audiences and
+tests by hand, since every expression becomes an `Expr` or `FieldSpec` whose `Source` maps each
+character back to the YAML file.
 
 `read_settings` returns the settings together with every problem found (so `engine validate` can
 go on to the checks of `engine.config.checks` and report everything at once); `load_settings`
@@ -16,16 +18,17 @@ import dataclasses
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from engine.config.model import (
     AudienceSpec,
     AuthorizationSpec,
+    ConfigKey,
     ExportSpec,
     Expr,
     IdentitySpec,
@@ -40,6 +43,7 @@ from engine.config.model import (
     StreamSpec,
     TestCase,
     TransportSpec,
+    config_keys,
 )
 from engine.config.schema import SchemaName, name_problem, schema, validate
 from engine.config.yamlfile import MAX_FILE_BYTES, Path_, YamlFile, read_yaml
@@ -52,6 +56,8 @@ MAX_FILES = 1000
 # An LQL file starts (after comments) with a statement; anything else is another kind of file.
 _LQL_START = re.compile(r"(?:\s|--[^\n]*|/\*.*?\*/)*(?:select|filter)\b",
                         re.IGNORECASE | re.DOTALL)
+_S = TypeVar("_S", bound=Hashable)  # a settings dataclass (`config_keys` caches by class)
+_I = TypeVar("_I", ImportSpec, ExportSpec)
 ALLOW_PATHS_ENV = "ENGINE_ALLOW_PATHS"
 """More folders a config may name files in (os.pathsep-separated), as ``--allow-path`` does."""
 
@@ -309,39 +315,17 @@ class _Reader:
 
     def collect_main(self, doc: YamlFile) -> None:
         data = doc.data if isinstance(doc.data, dict) else {}
-        self.storage = StorageSpec(**_strings(data.get("storage"), ("backend", "path", "dsn")))
-        self.transport = TransportSpec(**_strings(data.get("transport"),
-                                                  ("backend", "url", "stream")))
-        server = data.get("server") if isinstance(data.get("server"), dict) else {}
-        assert isinstance(server, dict)
-        self.server = ServerSpec(
-            listen=str(server.get("listen", ServerSpec.listen)),
-            collect_tokens=tuple(str(t) for t in _list(server.get("collect_tokens"))),
-            admin_token=str(server.get("admin_token") or ""),
-            max_body_bytes=_int(server.get("max_body_bytes"), ServerSpec.max_body_bytes),
-            max_queue_events=_int(server.get("max_queue_events"), ServerSpec.max_queue_events),
-            max_events_per_request=_int(server.get("max_events_per_request"),
-                                        ServerSpec.max_events_per_request),
-            header_timeout_s=_seconds(server.get("header_timeout_s"),
-                                      ServerSpec.header_timeout_s),
-            body_timeout_s=_seconds(server.get("body_timeout_s"), ServerSpec.body_timeout_s),
-            body_total_timeout_s=_seconds(server.get("body_total_timeout_s"),
-                                          ServerSpec.body_total_timeout_s),
-            max_connections=_int(server.get("max_connections"), ServerSpec.max_connections))
-        ident = data.get("identity") if isinstance(data.get("identity"), dict) else {}
-        assert isinstance(ident, dict)
-        self.identity = IdentitySpec(_int(ident.get("max_profiles_per_value"),
-                                          IdentitySpec.max_profiles_per_value))
-        pipe = data.get("pipeline") if isinstance(data.get("pipeline"), dict) else {}
-        assert isinstance(pipe, dict)
-        self.pipeline = PipelineSpec(_int(pipe.get("event_budget_ms"),
-                                          PipelineSpec.event_budget_ms))
+        self.storage = _build(StorageSpec, data.get("storage"))
+        self.transport = _build(TransportSpec, data.get("transport"))
+        self.server = _build(ServerSpec, data.get("server"))
+        self.identity = _build(IdentitySpec, data.get("identity"))
+        self.pipeline = _build(PipelineSpec, data.get("pipeline"))
         auths = data.get("authorizations")
         for label, body in (auths.items() if isinstance(auths, dict) else ()):
             if isinstance(body, dict):
                 self.authorizations.append(_authorization(doc, label, body))
         for i, item in enumerate(_list(data.get("imports"))):
-            spec = _import(doc, ("imports", i), item)
+            spec = _item(ImportSpec, doc, ("imports", i), item)
             if spec is not None:
                 self.imports.append(spec)
         self.collect_sections(doc)
@@ -416,19 +400,44 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+def _build(section: type[_S], item: Any, **given: Any) -> _S:
+    """A settings section or item from its declared keys (`config_keys`), `given` besides.
+
+    A value of the wrong type or out of range, which the schema reports, leaves its key at its
+    default, so the checks still see the rest; but a required key (a name, a provider) keeps
+    what was written, as text, for the checks to quote."""
+    data = item if isinstance(item, dict) else {}
+    values = {}
+    for k in config_keys(section):
+        if k.field not in given:
+            value: Any = data
+            for part in k.path:
+                value = value.get(part) if isinstance(value, dict) else None
+            values[k.field] = _value(k, value)
+    return section(**values, **given)
 
 
-def _seconds(value: Any, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        and value > 0 else default
-
-
-def _strings(value: Any, keys: tuple[str, ...]) -> dict[str, str]:
-    if not isinstance(value, dict):
-        return {}
-    return {k: str(value[k]) for k in keys if isinstance(value.get(k), str | int)}
+def _value(k: ConfigKey, value: Any) -> Any:
+    if k.required:
+        return str(value or "")
+    default = k.default
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if k.type == "str":
+        return value if isinstance(value, str) else str(value) if number else default
+    if k.type == "str | None":
+        return value if isinstance(value, str) else default
+    if k.type == "bool":
+        return value if isinstance(value, bool) else default
+    if k.type == "tuple[str, ...]":
+        return tuple(str(v) for v in value) if isinstance(value, list) else default
+    if not number or (k.type == "int" and not isinstance(value, int)):
+        return default
+    low, high = k.schema.get("minimum"), k.schema.get("maximum")
+    above = k.schema.get("exclusiveMinimum")
+    if (low is not None and value < low) or (high is not None and value > high) or (
+            above is not None and value <= above):
+        return default
+    return float(value) if k.type == "float" else value
 
 
 def _places(doc: YamlFile, path: Path_, item: dict[str, Any]) -> dict[str, Located]:
@@ -541,57 +550,23 @@ def _audience(doc: YamlFile, path: Path_, item: Any) -> AudienceSpec | None:
                         at=doc.at(path), places=_places(doc, path, item))
 
 
-def _export(doc: YamlFile, path: Path_, item: Any) -> ExportSpec | None:
+def _item(section: type[_I], doc: YamlFile, path: Path_, item: Any) -> _I | None:
+    """An import or export: skipped without a name, as the checks could not refer to it."""
     name = _name(item)
     if name is None:
         return None
-    batch = item.get("batch") if isinstance(item.get("batch"), dict) else {}
-    rate = item.get("rate_limit_per_s")
-    email = item.get("email_field")
-    return ExportSpec(
-        name=name, provider=str(item.get("provider") or ""),
-        authorization=str(item.get("authorization") or ""),
-        audience=str(item.get("audience") or ""), id_field=str(item.get("id_field") or ""),
-        email_field=email if isinstance(email, str) else None,
-        extra_attributes=tuple(str(a) for a in _list(item.get("extra_attributes"))),
-        existing_users=item.get("existing_users") is True,
-        on_exit=str(item.get("on_exit") or "none"),
-        rate_limit_per_s=float(rate) if isinstance(rate, int | float)
-        and not isinstance(rate, bool) else ExportSpec.rate_limit_per_s,
-        batch_max_items=_int(batch.get("max_items"), ExportSpec.batch_max_items),
-        batch_max_bytes=_int(batch.get("max_bytes"), ExportSpec.batch_max_bytes),
-        api=str(item.get("api") or ExportSpec.api),
-        concurrency=_int(item.get("concurrency"), ExportSpec.concurrency),
-        retry_horizon_s=_int(item.get("retry_horizon_s"), ExportSpec.retry_horizon_s),
-        at=doc.at(path), places=_places(doc, path, item))
+    return _build(section, item, name=name, at=doc.at(path), places=_places(doc, path, item))
+
+
+def _export(doc: YamlFile, path: Path_, item: Any) -> ExportSpec | None:
+    return _item(ExportSpec, doc, path, item)
 
 
 def _authorization(doc: YamlFile, label: str, body: dict[str, Any]) -> AuthorizationSpec:
     path: Path_ = ("authorizations", label)
-
-    def text(key: str, default: str = "") -> str:
-        value = body.get(key)
-        return str(value) if isinstance(value, str | int) and not isinstance(value, bool) \
-            else default
-
     places = _places(doc, path, body)
     places["name"] = doc.key_at(path)
-    return AuthorizationSpec(
-        name=label, provider=text("provider"), site_id=text("site_id"), api_key=text("api_key"),
-        region=text("region", "us"), base_url=text("base_url"),
-        webhook_signing_keys=tuple(str(k) for k in _list(body.get("webhook_signing_keys"))),
-        webhook_max_age_s=_int(body.get("webhook_max_age_s"), AuthorizationSpec.webhook_max_age_s),
-        at=doc.key_at(path), places=places)
-
-
-def _import(doc: YamlFile, path: Path_, item: Any) -> ImportSpec | None:
-    name = _name(item)
-    if name is None:
-        return None
-    return ImportSpec(name=name, provider=str(item.get("provider") or ""),
-                      authorization=str(item.get("authorization") or ""),
-                      stream=str(item.get("stream") or ""),
-                      at=doc.at(path), places=_places(doc, path, item))
+    return _build(AuthorizationSpec, body, name=label, at=doc.key_at(path), places=places)
 
 
 def _test(doc: YamlFile, path: Path_, item: Any) -> TestCase | None:

@@ -7,6 +7,8 @@ or touches storage; `engine.pipeline` compiles streams and mappings from these s
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,52 @@ FIELD_TYPES: dict[str, tuple[str, ...]] = {
 # The merge an aggregate implies when the field does not name one (docs/pipeline.md).
 AGGREGATE_MERGE: dict[str, str] = {"max": "max", "min": "min", "count": "sum", "sum": "sum",
                                    "set": "union", "valuect": "sum"}
+
+
+def key(path: str = "", ref: str = "", **schema: Any) -> dict[str, Any]:
+    """The metadata of a dataclass field that is a config key, for what its annotation and
+    default do not say: the JSON Schema words its value must meet (``enum``, ``minimum``, …;
+    `ref` names a ``$defs`` entry such as ``name``) and, when the YAML key is not the field's
+    name, its dotted `path` in the item (``batch.max_items``). The schema's section and the
+    loader's builder are both made from the fields (docs/config.md, "Adding a config key")."""
+    if ref:
+        schema = {"$ref": f"#/$defs/{ref}", **schema}
+    return {"key": tuple(path.split(".")) if path else None, "schema": schema}
+
+
+NOT_A_KEY: dict[str, Any] = {"key": False}
+"""The metadata of a field that is not a key of its item (an authorization's name is its label)."""
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One config key, as its dataclass field declares it."""
+
+    field: str
+    path: tuple[str, ...]  # where the value sits in the section or item: ("batch", "max_items")
+    type: str  # the field's annotation: str, int, float, bool, tuple[str, ...] or str | None
+    schema: dict[str, Any]  # the JSON Schema words beyond the type's
+    default: Any  # dataclasses.MISSING: a required key
+
+    @property
+    def required(self) -> bool:
+        return self.default is dataclasses.MISSING
+
+
+@functools.cache
+def config_keys(section: type) -> tuple[ConfigKey, ...]:
+    """The keys of a settings section or item (`StorageSpec`, `ExportSpec`, …), in the order
+    of its fields: every field but `at`, `places` and those marked `NOT_A_KEY`."""
+    keys = []
+    for f in dataclasses.fields(section):
+        meta = f.metadata
+        if f.name in ("at", "places") or meta.get("key") is False:
+            continue
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        annotation = f.type.__name__ if isinstance(f.type, type) else str(f.type)
+        keys.append(ConfigKey(f.name, meta.get("key") or (f.name,), annotation,
+                              dict(meta.get("schema", {})), default))
+    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -126,47 +174,63 @@ class AudienceSpec:
     places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
+# The settings sections and items below declare each config key once, as a field: its type,
+# its default (none: the key is required) and, in `key(...)`, what else the schema requires of
+# it. `engine.config.schema` makes their JSON Schema from the fields, `engine.config.loader`
+# builds them from the fields (docs/config.md, "Adding a config key").
+
+CUSTOMERIO = ("customerio",)  # the providers an authorization, import or export may name
+
+
 @dataclass(frozen=True)
 class AuthorizationSpec:
-    name: str
-    provider: str
-    site_id: str = ""
+    name: str = field(metadata=NOT_A_KEY)  # its label under `authorizations:`
+    provider: str = field(metadata=key(enum=CUSTOMERIO))
+    site_id: str = field(default="", metadata=key(type=["string", "integer"]))
     api_key: str = ""
-    region: str = "us"
+    region: str = field(default="us", metadata=key(enum=("us", "eu")))
     base_url: str = ""
     webhook_signing_keys: tuple[str, ...] = ()
-    webhook_max_age_s: int = 300  # a signed request older than this is refused; 0: any age
+    # a signed request older than this is refused; 0: any age
+    webhook_max_age_s: int = field(default=300, metadata=key(minimum=0))
     at: Located | None = None
     places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class ImportSpec:
-    name: str
-    provider: str
-    authorization: str
-    stream: str
+    name: str = field(metadata=key(ref="name"))
+    provider: str = field(metadata=key(enum=CUSTOMERIO))
+    authorization: str = field(metadata=key(ref="name"))
+    stream: str = field(metadata=key(ref="name"))
     at: Located | None = None
     places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class ExportSpec:
-    name: str
-    provider: str
-    authorization: str
-    audience: str
-    id_field: str
-    email_field: str | None = None
-    extra_attributes: tuple[str, ...] = ()
+    name: str = field(metadata=key(ref="name"))
+    description: str = field(default="", kw_only=True)  # for the config's readers
+    provider: str = field(metadata=key(enum=CUSTOMERIO))
+    authorization: str = field(metadata=key(ref="name"))
+    audience: str = field(metadata=key(ref="name"))
+    id_field: str = field(metadata=key(ref="name"))
+    email_field: str | None = field(
+        default=None, metadata=key(anyOf=[{"$ref": "#/$defs/name"}, {"type": "null"}]))
+    extra_attributes: tuple[str, ...] = field(
+        default=(), metadata=key(items={"$ref": "#/$defs/name"}))
     existing_users: bool = False
-    on_exit: str = "none"
-    rate_limit_per_s: float = 100.0  # requests per second; 0: no limit
-    batch_max_items: int = 100
-    batch_max_bytes: int = 500_000
-    api: str = "v2"  # v2: POST /api/v2/batch; v1: PUT /api/v1/customers/{id} per member
-    concurrency: int = 2  # requests in flight at once
-    retry_horizon_s: int = 86_400  # a failing item is retried this long, then dead-lettered
+    on_exit: str = field(default="none", metadata=key(enum=("none", "delete", "attribute")))
+    # requests per second; 0: no limit
+    rate_limit_per_s: float = field(default=100.0, metadata=key(minimum=0))
+    batch_max_items: int = field(default=100, metadata=key("batch.max_items", minimum=1))
+    batch_max_bytes: int = field(default=500_000, metadata=key("batch.max_bytes", minimum=1))
+    # v2: POST /api/v2/batch; v1: PUT /api/v1/customers/{id} per member
+    api: str = field(default="v2", metadata=key(enum=("v2", "v1")))
+    # requests in flight at once
+    concurrency: int = field(default=2, metadata=key(minimum=1, maximum=64))
+    # a failing item is retried this long, then dead-lettered
+    retry_horizon_s: int = field(default=86_400, metadata=key(minimum=0))
     at: Located | None = None
     places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 
@@ -186,16 +250,24 @@ class TestCase:
 
 @dataclass(frozen=True)
 class StorageSpec:
-    backend: str = "sqlite"
+    backend: str = field(default="sqlite", metadata=key(enum=("sqlite", "postgres")))
     path: str = "./.engine/engine.db"
     dsn: str = ""
 
 
 @dataclass(frozen=True)
 class TransportSpec:
-    backend: str = "local"
+    backend: str = field(default="local", metadata=key(enum=("local", "nats")))
     url: str = ""
     stream: str = ""
+
+
+def _at_least_1(default: int) -> Any:
+    return field(default=default, metadata=key(minimum=1))
+
+
+def _seconds(default: float) -> Any:
+    return field(default=default, metadata=key(exclusiveMinimum=0))
 
 
 @dataclass(frozen=True)
@@ -203,24 +275,24 @@ class ServerSpec:
     listen: str = "127.0.0.1:8080"
     collect_tokens: tuple[str, ...] = ()
     admin_token: str = ""
-    max_body_bytes: int = 1_048_576
-    max_queue_events: int = 100_000  # events waiting for their commit; more get 429
-    max_events_per_request: int = 10_000  # more in one body get 413
-    header_timeout_s: float = 10.0  # a request's headers must be whole by then, else 408
-    body_timeout_s: float = 30.0  # most seconds between two pieces of a body, else 408
-    body_total_timeout_s: float = 120.0  # most seconds for a whole body, else 408
-    max_connections: int = 1000  # open at once; more get 503 and are closed
+    max_body_bytes: int = _at_least_1(1_048_576)
+    max_queue_events: int = _at_least_1(100_000)  # events waiting for their commit; more get 429
+    max_events_per_request: int = _at_least_1(10_000)  # more in one body get 413
+    header_timeout_s: float = _seconds(10.0)  # a request's headers must be whole by then, else 408
+    body_timeout_s: float = _seconds(30.0)  # most seconds between two pieces of a body, else 408
+    body_total_timeout_s: float = _seconds(120.0)  # most seconds for a whole body, else 408
+    max_connections: int = _at_least_1(1000)  # open at once; more get 503 and are closed
 
 
 @dataclass(frozen=True)
 class IdentitySpec:
-    max_profiles_per_value: int = 100
+    max_profiles_per_value: int = _at_least_1(100)
 
 
 @dataclass(frozen=True)
 class PipelineSpec:
     # An event whose evaluation (transforms and mappings) runs longer is a dead letter.
-    event_budget_ms: int = 1000
+    event_budget_ms: int = _at_least_1(1000)
 
 
 @dataclass(frozen=True)

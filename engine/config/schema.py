@@ -1,7 +1,10 @@
 """The JSON Schemas of the config files, and their errors turned into located diagnostics.
 
 The schemas ship inside the package (``engine/config/schemas/*.schema.json``); `engine schema`
-prints them for editors. Validation uses jsonschema's ``iter_errors`` so that every problem is
+prints them, whole, for editors. Each definition is written once: the mapping schema refers to the
+config schema's ``$defs``, and the ``$defs`` of the settings sections (`SECTIONS`) are made here
+from the dataclass fields of `engine.config.model` that declare each key (docs/config.md,
+"Adding a config key"). Validation uses jsonschema's ``iter_errors`` so that every problem is
 reported, and each error is placed on the YAML node it concerns: an unknown key on the key
 itself (with "did you mean" when a known key is close), a wrong value on the value.
 """
@@ -19,6 +22,19 @@ from typing import Any, Literal
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from engine.config.model import (
+    FIELD_TYPES,
+    AuthorizationSpec,
+    ConfigKey,
+    ExportSpec,
+    IdentitySpec,
+    ImportSpec,
+    PipelineSpec,
+    ServerSpec,
+    StorageSpec,
+    TransportSpec,
+    config_keys,
+)
 from engine.config.yamlfile import YamlFile
 
 SchemaName = Literal["config", "mapping"]
@@ -31,16 +47,75 @@ _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string",
                "null": "null"}
 
 
+# The ``$defs`` entries made from the settings dataclasses, one per section or item.
+SECTIONS: dict[str, type] = {
+    "storage": StorageSpec, "transport": TransportSpec, "server": ServerSpec,
+    "identity": IdentitySpec, "pipeline": PipelineSpec, "authorization": AuthorizationSpec,
+    "import": ImportSpec, "export": ExportSpec,
+}
+# The JSON Schema of each field annotation a config key may have.
+_TYPES: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"},
+    "bool": {"type": "boolean"}, "tuple[str, ...]": {"type": "array", "items": {"type": "string"}},
+    "str | None": {"type": ["string", "null"]},
+}
+
+
 def schema_text(name: SchemaName) -> str:
-    """The schema as shipped, for `engine schema`."""
-    return resources.files("engine.config").joinpath(f"schemas/{name}.schema.json").read_text(
+    """The whole schema, definitions filled in, for `engine schema`."""
+    return json.dumps(schema(name), indent=2, ensure_ascii=False) + "\n"
+
+
+def _shipped(name: SchemaName) -> dict[str, Any]:
+    text = resources.files("engine.config").joinpath(f"schemas/{name}.schema.json").read_text(
         encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 @functools.cache
 def schema(name: SchemaName) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(schema_text(name))
-    return loaded
+    """Schema `name` with every definition in it: the config schema's own ``$defs``, those of
+    `SECTIONS`, and a mapping field's types and merges (`FIELD_TYPES`); the mapping schema,
+    which only refers to them, gets the same."""
+    doc = _shipped(name)
+    if name == "config":
+        doc["$defs"] = {**doc["$defs"], **{n: section_schema(c) for n, c in SECTIONS.items()}}
+        row = doc["$defs"]["mappingField"]["properties"]
+        row["type"] = {"enum": list(FIELD_TYPES)}
+        row["merge"] = {"enum": list(dict.fromkeys(m for ms in FIELD_TYPES.values() for m in ms))}
+    else:
+        doc["$defs"] = schema("config")["$defs"]
+    return doc
+
+
+def section_schema(section: type) -> dict[str, Any]:
+    """The JSON Schema of a settings section or item, from its keys (`config_keys`)."""
+    properties: dict[str, Any] = {}
+    for k in config_keys(section):
+        node = properties
+        for part in k.path[:-1]:  # a nested key (batch.max_items) sits in an object of its own
+            node = node.setdefault(part, {"type": "object", "additionalProperties": False,
+                                          "properties": {}})["properties"]
+        node[k.path[-1]] = key_schema(k)
+    required = [k.path[0] for k in config_keys(section) if k.required]
+    return {"type": "object", "additionalProperties": False,
+            **({"required": required} if required else {}), "properties": properties}
+
+
+def key_schema(k: ConfigKey) -> dict[str, Any]:
+    """The JSON Schema of one key's value: its type's, with the words its field adds, and its
+    default."""
+    if k.type not in _TYPES:
+        raise TypeError(f"config key {k.field!r}: no JSON Schema for a {k.type}")
+    words = dict(_TYPES[k.type])
+    if {"$ref", "anyOf", "enum"} & k.schema.keys():
+        words = {}  # they say what the value is; a type beside them would only repeat it
+    words.update(k.schema)
+    if not k.required:
+        words["default"] = k.default
+    plain: dict[str, Any] = json.loads(json.dumps(words))  # tuples become JSON arrays
+    return plain
 
 
 @functools.cache

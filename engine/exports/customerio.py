@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from engine.config.model import AuthorizationSpec
+from engine.errors import RuntimeFailure
 from engine.exports.limits import (
     MAX_BATCH_BYTES,
     MAX_ITEM_BYTES,
@@ -55,8 +56,35 @@ class Outcome:
     retry_after_s: float | None = None
 
 
-class CredentialsError(Exception):
-    """Customer.io refused the job's credentials (401/403)."""
+class DestinationError(RuntimeFailure):
+    """Customer.io could not be asked, or its answer could not be read. `retry`: whether asking
+    again later may work (a network error, a timeout)."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class CredentialsError(DestinationError):
+    """The job's authorization cannot be used until the config is fixed: Customer.io refused its
+    credentials (401/403), or its `base_url` is not a URL."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry=False)
+
+
+def translated(exc: httpx.HTTPError | httpx.InvalidURL) -> DestinationError:
+    """The engine's error for an httpx exception (raise it ``from exc``)."""
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return DestinationError(f"timed out: {name}", retry=True)
+    if isinstance(exc, httpx.TransportError):
+        return DestinationError(f"network error: {name}", retry=True)
+    if isinstance(exc, httpx.HTTPStatusError):
+        return DestinationError(f"Customer.io answered {exc.response.status_code}", retry=True)
+    if isinstance(exc, httpx.InvalidURL):
+        return CredentialsError(f"not a URL Customer.io can be reached at: {exc}")
+    return DestinationError(f"unreadable answer: {name}", retry=True)  # decoding, redirects
 
 
 def base_url(auth: AuthorizationSpec) -> str:
@@ -107,21 +135,29 @@ class TrackClient:
 
     def __init__(self, auth: AuthorizationSpec, *, timeout_s: float = 10.0,
                  transport: httpx.BaseTransport | None = None) -> None:
+        # The base URL is joined per request, not given to httpx: a `base_url` that is no URL
+        # then fails the request (translated), not the construction.
         self.url = base_url(auth)
-        self.http = httpx.Client(base_url=self.url, auth=(auth.site_id, auth.api_key),
-                                 timeout=timeout_s, transport=transport,
+        self.http = httpx.Client(auth=(auth.site_id, auth.api_key), timeout=timeout_s,
+                                 transport=transport,
                                  headers={"content-type": "application/json"})
 
     def close(self) -> None:
         self.http.close()
 
     def check_credentials(self) -> None:
-        """`GET /api/v1/accounts/region`: raises `CredentialsError` on 401/403 (and httpx's
-        errors when Customer.io cannot be reached)."""
-        response = self.http.get("/api/v1/accounts/region")
+        """`GET /api/v1/accounts/region`: raises `CredentialsError` when the authorization
+        cannot be used. Anything else (Customer.io unreachable, a 5xx) says nothing about the
+        credentials, and the sends retry."""
+        try:
+            response = self.http.get(self.url + "/api/v1/accounts/region")
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            error = translated(exc)
+            if error.retry:
+                return
+            raise error from exc
         if response.status_code in (401, 403):
             raise CredentialsError(f"Customer.io refused the credentials ({response.status_code})")
-        response.raise_for_status()
 
     def send(self, api: str, items: Sequence[Item]) -> list[Outcome]:
         """One outcome per item, in order."""
@@ -144,11 +180,10 @@ class TrackClient:
 
     def _request(self, method: str, path: str, body: bytes | None) -> httpx.Response | Outcome:
         try:
-            return self.http.request(method, path, content=body)
-        except httpx.TimeoutException as exc:
-            return Outcome(RETRY, 0, f"timed out: {type(exc).__name__}")
-        except httpx.TransportError as exc:
-            return Outcome(RETRY, 0, f"network error: {type(exc).__name__}")
+            return self.http.request(method, self.url + path, content=body)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            error = translated(exc)
+            return Outcome(RETRY if error.retry else DEAD, 0, str(error))
 
     def _v1(self, item: Item) -> Outcome:
         path = f"/api/v1/customers/{quote(str(item.body['id']), safe='')}"
@@ -181,8 +216,3 @@ class TrackClient:
 
 
 BATCH_FRAME = len(b'{"batch":[]}')  # the bytes of a v2 batch body around its items
-
-
-def batch_bytes(items: Sequence[Item]) -> int:
-    """The size of the v2 batch body these items make."""
-    return BATCH_FRAME + sum(len(i.wire) for i in items) + max(0, len(items) - 1)

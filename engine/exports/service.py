@@ -62,8 +62,6 @@ def start_job(store: SqliteStore, job: ExportJob, client: TrackClient) -> str | 
         with store.transaction():
             store.set_paused(job.name, reason)
         return reason
-    except httpx.HTTPError:
-        pass  # unreachable for now: the sends retry
     with store.transaction():
         store.set_paused(job.name, None)
     return None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from engine.config.checks import check_settings
 from engine.config.loader import load_settings, read_settings
+from engine.config.model import ConfigKey, config_keys
 from engine.config.yamlfile import MAX_DEPTH, MAX_FILE_BYTES, MAX_SCALAR_CHARS, read_yaml
 from engine.errors import ConfigError
 from tests.config.conftest import FIXTURES, where
@@ -30,6 +33,49 @@ def test_valid_config_builds_the_model() -> None:
     assert s.tests[0].expect["fields"] == {"opens": 1}
     assert [Path(p).name for p in s.files] == ["valid.yaml", "valid_mapping.yaml"]
     assert check_settings(s) == []
+
+
+def _other_value(k: ConfigKey) -> Any:
+    """A valid value of key `k` that is not its default."""
+    if "enum" in k.schema:
+        return next(v for v in k.schema["enum"] if v != k.default)
+    if k.type in ("int", "float"):
+        return k.default + 1
+    if k.type == "bool":
+        return not k.default
+    if k.type == "tuple[str, ...]":
+        return ["a_1", "b_2"]
+    return f"v_{k.field}"
+
+
+def test_every_declared_key_is_read_into_the_model(tmp_path: Path) -> None:
+    """Each settings key written with a value other than its default reaches its field."""
+    from engine.config.schema import SECTIONS
+
+    doc: dict[str, Any] = {"version": 1}
+    items = {"authorization": ("authorizations", "a_1"), "import": ("imports", 0),
+             "export": ("exports", 0)}
+    for name, section in SECTIONS.items():
+        body: dict[str, Any] = {}
+        for k in config_keys(section):
+            node = body
+            for part in k.path[:-1]:
+                node = node.setdefault(part, {})
+            node[k.path[-1]] = _other_value(k)
+        where_, index = items.get(name, (name, None))
+        doc[where_] = {index: body} if isinstance(index, str) else [body] if index == 0 else body
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(doc))
+    settings, problems = read_settings(tmp_path / "c.yaml", environ={})
+    assert [d for d in problems if d.code in ("C002", "C004")] == []
+    built = {"storage": settings.storage, "transport": settings.transport,
+             "server": settings.server, "identity": settings.identity,
+             "pipeline": settings.pipeline, "authorization": settings.authorizations[0],
+             "import": settings.imports[0], "export": settings.exports[0]}
+    for name, section in SECTIONS.items():
+        for k in config_keys(section):
+            wanted = _other_value(k)
+            wanted = tuple(wanted) if isinstance(wanted, list) else wanted
+            assert getattr(built[name], k.field) == wanted, (name, k.field)
 
 
 def test_field_type_defaults_to_the_aggregate_kind(tmp_path: Path) -> None:

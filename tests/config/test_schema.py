@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import jsonschema
 
 from engine.config.checks import validate_config
-from engine.config.schema import SCHEMAS, schema, schema_text
+from engine.config.model import config_keys, key
+from engine.config.schema import SCHEMAS, SECTIONS, schema, schema_text, section_schema
 from tests.config.conftest import FIXTURES, where
 
 
@@ -19,8 +21,59 @@ def test_schemas_are_valid_json_schemas() -> None:
 
 def test_mapping_schema_shares_the_config_definitions() -> None:
     assert schema("mapping")["$defs"] == schema("config")["$defs"]
-    for key in ("streams", "mappings", "audiences", "exports", "tests"):
-        assert schema("mapping")["properties"][key] == schema("config")["properties"][key]
+    for section in ("streams", "mappings", "audiences", "exports", "tests"):
+        assert schema("mapping")["properties"][section] == schema("config")["properties"][section]
+
+
+def test_each_definition_is_shipped_once() -> None:
+    """The mapping schema only refers to the config schema's definitions, and the settings
+    sections are not in the shipped file at all: their fields in model.py declare them."""
+    from tests.config.conftest import ROOT
+
+    folder = ROOT / "engine" / "config" / "schemas"
+    mapping = json.loads((folder / "mapping.schema.json").read_text())
+    assert "$defs" not in mapping
+    assert all(set(p) == {"$ref"} for p in mapping["properties"].values())
+    shipped = json.loads((folder / "config.schema.json").read_text())
+    assert not set(SECTIONS) & set(shipped["$defs"])
+    assert set(SECTIONS) <= set(schema("config")["$defs"])
+
+
+def test_settings_schema_is_made_from_the_model_fields() -> None:
+    """Every key of a settings dataclass is in its schema section, with the field's default."""
+    for name, section in SECTIONS.items():
+        made = schema("config")["$defs"][name]
+        for k in config_keys(section):
+            node = made
+            for part in k.path:
+                node = node["properties"][part]
+            if k.required:
+                assert k.path[0] in made["required"], (name, k.field)
+            else:
+                default = list(k.default) if isinstance(k.default, tuple) else k.default
+                assert node["default"] == default, (name, k.field)
+
+
+def test_a_key_declared_on_its_field_is_in_the_schema_and_the_loader() -> None:
+    """What adding a config key takes (docs/config.md): one field; schema and loader follow."""
+    from engine.config.loader import _build
+
+    @dataclass(frozen=True)
+    class Section:
+        name: str = field(metadata=key(ref="name"))
+        workers: int = field(default=4, metadata=key(minimum=1))
+        mode: str = field(default="fast", metadata=key(enum=("fast", "safe")))
+        deep: float = field(default=1.5, metadata=key("nested.deep", exclusiveMinimum=0))
+
+    made = section_schema(Section)
+    assert made["required"] == ["name"]
+    assert made["properties"]["workers"] == {"type": "integer", "minimum": 1, "default": 4}
+    assert made["properties"]["mode"] == {"enum": ["fast", "safe"], "default": "fast"}
+    assert made["properties"]["nested"]["properties"]["deep"] == {
+        "type": "number", "exclusiveMinimum": 0, "default": 1.5}
+    built = _build(Section, {"name": "a", "workers": 8, "nested": {"deep": 2}})
+    assert built == Section("a", 8, "fast", 2.0)
+    assert _build(Section, {"workers": 0, "nested": {"deep": -1}}) == Section("")
 
 
 def test_schema_errors_are_located_with_hints() -> None:

@@ -15,8 +15,17 @@ import pytest
 from engine.config import load_config
 from engine.config.model import AuthorizationSpec
 from engine.engine import Engine
+from engine.errors import RuntimeFailure
 from engine.exports import service
-from engine.exports.customerio import DEAD, SENT, Item, TrackClient
+from engine.exports.customerio import (
+    DEAD,
+    RETRY,
+    SENT,
+    CredentialsError,
+    Item,
+    TrackClient,
+    translated,
+)
 from engine.exports.sandbox import Sandbox, parse_script, running_sandbox
 from engine.pipeline.files import read_events
 from tests.exports.test_export_jobs import T_FIXTURES, Clock, _config, _fixtures
@@ -147,3 +156,42 @@ def test_207_marks_only_the_refused_items_dead() -> None:
     client.close()
     assert [o.kind for o in outcomes] == [SENT, DEAD, SENT]
     assert "bad id" in outcomes[1].response and outcomes[1].status == 207
+
+
+@pytest.mark.parametrize(("raised", "message", "retry"), [
+    (httpx.ReadTimeout("slow"), "timed out: ReadTimeout", True),
+    (httpx.ConnectError("refused"), "network error: ConnectError", True),
+    (httpx.DecodingError("bad gzip"), "unreadable answer: DecodingError", True),
+    (httpx.InvalidURL("no host"), "not a URL Customer.io can be reached at: no host", False),
+])
+def test_httpx_errors_are_translated_in_one_place(raised: Exception, message: str,
+                                                  retry: bool) -> None:
+    assert isinstance(raised, httpx.HTTPError | httpx.InvalidURL)
+    error = translated(raised)
+    assert isinstance(error, RuntimeFailure)
+    assert (str(error), error.retry) == (message, retry)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise raised
+
+    auth = AuthorizationSpec("cio", "customerio", site_id="s", api_key="k",
+                             base_url="http://cio.test")
+    client = TrackClient(auth, transport=httpx.MockTransport(answer))
+    if retry:  # says nothing about the credentials
+        client.check_credentials()
+    else:
+        with pytest.raises(CredentialsError, match="not a URL"):
+            client.check_credentials()
+    (outcome,) = client.send("v2", [Item(1, "identify", {"id": "u1", "attributes": {}})])
+    client.close()
+    assert (outcome.kind, outcome.response) == (RETRY if retry else DEAD, message)
+
+
+def test_a_base_url_that_is_no_url_pauses_the_job(tmp_path: Path) -> None:
+    eng, fake = _engine(tmp_path, "http://[::1")
+    with eng:
+        stats, _ = service.run(eng, "engaged_to_customerio", sleep=fake.sleep)
+        paused, _ = eng.store.job_state("engaged_to_customerio")
+        left = eng.store.outbox_depth()
+    assert paused is not None and "not a URL" in paused and "cio_main" in paused
+    assert stats.paused == paused and stats.sent == 0 and left == 3
