@@ -170,8 +170,9 @@ def test_the_daemon_maintenance_is_a_checkpointer(storage: StorageSpec) -> None:
 
 
 _BACK_END = re.compile(r"^\s*(import sqlite3|from sqlite3 )|SqliteStore|\bStoreLock\b|"
-                       r"Checkpointer|engine\.store\.sqlite|\b(PRAGMA|INSERT INTO|DELETE FROM)\b|"
-                       r"\bSELECT \w+.* FROM\b", re.MULTILINE)
+                       r"Checkpointer|engine\.store\.sqlite|\.execute(many)?\(|"
+                       r"\b(PRAGMA|INSERT INTO|DELETE FROM|CREATE TABLE|UPDATE \w+ SET)\b",
+                       re.MULTILINE)
 
 
 def test_no_module_outside_the_store_names_the_back_end_or_writes_sql() -> None:

@@ -68,6 +68,7 @@ class SqliteStore(AudienceTables, ExportTables, Store):
     # ---- connections and transactions
 
     def connect(self) -> SqliteStore:
+        # `:memory:` is one database per connection: another connection starts empty.
         return SqliteStore(self.path, background_checkpoints=self.background_checkpoints)
 
     def spill_directory(self) -> Path | None:
