@@ -8,22 +8,20 @@ profiles in the same transaction, together with the processed position (docs/pip
 
 from __future__ import annotations
 
-import fcntl
 import gc
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from engine.audiences import membership
 from engine.config import Config
-from engine.errors import EngineError, RuntimeFailure
+from engine.errors import EngineError
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.bulk import Spill
@@ -37,7 +35,7 @@ from engine.pipeline.decode import Decoders, not_an_object
 from engine.pipeline.intake import DUPLICATE, Record, log_batch
 from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
-from engine.store.sqlite import LogRow, SqliteStore
+from engine.store import LOCK_KINDS, Durability, LogRow, open_store
 
 Clock = Callable[[], int]  # epoch ms
 POSITION = "profiles"  # the processed position of the profile pipeline
@@ -80,62 +78,6 @@ class DeadLetter:
                 "event": self.event}
 
 
-class StoreLock:
-    """Exclusive locks beside the store file: one for writing the event log, one for applying
-    it to profiles.
-
-    Two processes appending to the log would hand out the same seqs, and two applying it would
-    apply its events twice. `engine ingest` takes both; the daemon's server takes the log lock
-    and its processor process the apply lock. The kernel releases a lock when its process
-    dies, however it dies, so a crash never leaves one behind.
-    """
-
-    KINDS = ("log", "apply")
-
-    def __init__(self, handles: list[IO[str]]) -> None:
-        self._handles = handles
-
-    @classmethod
-    def acquire(cls, store_path: str | Path, kinds: Sequence[str] = KINDS, *,
-                wait: bool = False) -> StoreLock:
-        """Take the locks of `kinds`; with `wait`, wait for a holder to let go instead of
-        failing (a processor whose predecessor is still dying)."""
-        handles: list[IO[str]] = []
-        if str(store_path) == ":memory:":
-            return cls(handles)
-        try:
-            for kind in kinds:
-                handles.append(cls._take(Path(f"{store_path}.{kind}.lock"), store_path, wait))
-        except BaseException:
-            cls(handles).release()
-            raise
-        return cls(handles)
-
-    @staticmethod
-    def _take(path: Path, store_path: str | Path, wait: bool) -> IO[str]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise RuntimeFailure(
-                f"the store at {store_path} is in use by another engine process (pid "
-                f"{holder}); stop it, or send events to its collect API") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        return handle
-
-    def release(self) -> None:
-        for handle in self._handles:
-            handle.close()  # closing the file releases its lock
-        self._handles = []
-
-
 @dataclass
 class Rejection:
     where: str
@@ -165,7 +107,7 @@ class IngestResult:
 class Engine:
     """The engine over one store. Use as a context manager; not thread-safe.
 
-    One engine at a time writes a store's log and one applies it (`StoreLock`); `read_only`
+    One engine at a time writes a store's log and one applies it (`LOCK_KINDS`); `read_only`
     engines only read profiles, so they open beside a running daemon.
     """
 
@@ -173,24 +115,18 @@ class Engine:
                  batch_size: int = 5000,
                  store_path: str | Path | None = None, read_only: bool = False,
                  drain: bool = True,
-                 locks: Sequence[str] = StoreLock.KINDS, wait_for_locks: bool = False,
-                 synchronous: str = "FULL", autocheckpoint: bool = True) -> None:
+                 locks: Sequence[str] = LOCK_KINDS, wait_for_locks: bool = False,
+                 durability: Durability = "power-cut",
+                 background_checkpoints: bool = False) -> None:
         self.config = config
         self.clock = clock or system_clock
         self.batch_size = batch_size
         self.read_only = read_only
-        storage = config.settings.storage
-        if storage.backend != "sqlite":
-            raise RuntimeFailure(f"storage backend {storage.backend!r} is not available here")
-        path = storage.path if store_path is None else store_path
-        self._lock = None if read_only else StoreLock.acquire(path, locks, wait=wait_for_locks)
-        try:
-            self.store = SqliteStore(path, synchronous=synchronous,
-                                     autocheckpoint=autocheckpoint)
-        except BaseException:
-            if self._lock is not None:
-                self._lock.release()
-            raise
+        self.store = open_store(config.settings.storage, path=store_path,
+                                locks=() if read_only else locks,
+                                wait_for_locks=wait_for_locks,
+                                durability=durability,
+                                background_checkpoints=background_checkpoints)
         self.processor = self._processor(config)
         self._applied = self.store.position(POSITION)
         self._stats_flushed = Stats()  # an ingest's counts as of its last flush
@@ -209,9 +145,6 @@ class Engine:
                 self.flush()
         finally:
             self.store.close()
-            if self._lock is not None:
-                self._lock.release()
-                self._lock = None
 
     def reconfigure(self, config: Config) -> None:
         """Go on with another config (a reload): what is applied stays, the rest of the log
@@ -332,8 +265,7 @@ class Engine:
         then the spilled events are merged one partition at a time (`engine.pipeline.bulk`)."""
         self.flush()
         pipeline = self.config.pipeline
-        directory = None if self.store.path == ":memory:" else Path(self.store.path).parent
-        with Spill(directory=directory) as spill, \
+        with Spill(directory=self.store.spill_directory()) as spill, \
                 Decoders(pipeline, workers, spill.partitions,
                          audiences=self.config.audiences) as decoders:
             with self.store.deferred_sync():

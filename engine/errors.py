@@ -3,10 +3,13 @@
     EngineError                  base of everything the engine raises on purpose
      ├── ConfigError             config or expression text is invalid; holds .diagnostics
      ├── EventError              one event cannot be used (field and reason)
-     └── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
+     ├── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
+     │    └── StoreUnavailable   the store cannot be read or written now: retry later
+     └── StoreRefused            the store cannot hold a value written: retrying will not help
 
 Third-party exceptions (Lark, sqlite3, httpx) are translated where they are caught, with
-``raise … from exc``; nothing else leaks out of the public API.
+``raise … from exc``; nothing else leaks out of the public API. The store's back ends translate
+theirs in one place each (docs/store.md).
 """
 
 from __future__ import annotations
@@ -157,6 +160,16 @@ class EventError(EngineError):
 
 class RuntimeFailure(EngineError):
     """The engine cannot do its work (storage unreachable, …)."""
+
+
+class StoreUnavailable(RuntimeFailure):
+    """The store failed on its own account (locked, full, unreadable, unreachable): the same
+    write may work later, so callers pause and retry rather than blame the data."""
+
+
+class StoreRefused(EngineError):
+    """The store refused what was written (a value it cannot hold): no retry will store it,
+    so callers set the offending event aside instead of retrying."""
 
 
 def render_all(diagnostics: Sequence[Diagnostic]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from engine.audiences.compiled import Audiences
 from engine.pipeline.merge import FieldRule
 from engine.pipeline.profile import Profile
-from engine.store.sqlite import SqliteStore
+from engine.store.base import Store
 
 Moves = Counter[tuple[str, str]]  # (audience, "enter" | "exit") -> profiles
 
@@ -49,7 +49,7 @@ def _viewer(profile: Profile, rules: Mapping[str, FieldRule]
     return lambda: profile.view(rules)
 
 
-def update(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule],
+def update(audiences: Audiences, store: Store, rules: Mapping[str, FieldRule],
            profiles: Iterable[Profile], deleted: Iterable[int], now: int,
            diffs: list[Diff] | None = None) -> Moves:
     """Write the membership changes of these profiles (in the caller's transaction); with
@@ -101,7 +101,7 @@ def standing(audiences: Audiences, view: dict[str, Any], now: int
 Standing = tuple[list[str], list[tuple[str, int | None]]]
 
 
-def enter_new(store: SqliteStore,
+def enter_new(store: Store,
               profiles: Iterable[tuple[int, Standing, Callable[[], dict[str, Any] | None]]],
               now: int, diffs: list[Diff] | None = None) -> Moves:
     """Write the membership of brand-new profiles from their `standing` (bulk ingest works it
@@ -122,7 +122,7 @@ def enter_new(store: SqliteStore,
     return moves
 
 
-def due(audiences: Audiences, store: SqliteStore, rules: Mapping[str, FieldRule], now: int,
+def due(audiences: Audiences, store: Store, rules: Mapping[str, FieldRule], now: int,
         limit: int = 1000, diffs: list[Diff] | None = None) -> tuple[int, Moves]:
     """Re-evaluate the profiles whose membership may have flipped by `now` (in the caller's
     transaction); how many were due, and the changes."""

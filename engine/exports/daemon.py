@@ -18,7 +18,7 @@ from engine.config import Config
 from engine.exports.customerio import TrackClient
 from engine.exports.jobs import ExportJob
 from engine.exports.runner import JobRunner, JobStats
-from engine.store.sqlite import SqliteStore
+from engine.store.base import Store
 
 log = logging.getLogger("engine.exports")
 
@@ -37,8 +37,8 @@ class _Runner:
 class Exporters:
     """The runner threads of every export job of a config."""
 
-    def __init__(self, store_path: str) -> None:
-        self.store_path = store_path
+    def __init__(self, store: Store) -> None:
+        self.store = store  # each runner thread opens a connection of its own to it
         self.stop_event = threading.Event()
         self.runners: dict[str, _Runner] = {}
 
@@ -72,7 +72,7 @@ class Exporters:
 
         job = slot.job
         assert job.authorization is not None
-        store = SqliteStore(self.store_path, autocheckpoint=False)  # the server checkpoints
+        store = self.store.connect()
         client = TrackClient(job.authorization)
         try:
             paused = service.start_job(store, job, client)
@@ -90,7 +90,7 @@ class Exporters:
             client.close()
             store.close()
 
-    def status(self, store: SqliteStore) -> dict[str, dict[str, Any]]:
+    def status(self, store: Store) -> dict[str, dict[str, Any]]:
         """Per job: state, outbox depth, last error, and counts since the last call."""
         out: dict[str, dict[str, Any]] = {}
         for name, slot in self.runners.items():

@@ -21,7 +21,7 @@ import orjson
 
 from engine.audiences.membership import Diff
 from engine.config.model import AuthorizationSpec, ExportSpec, Settings
-from engine.store.sqlite import SqliteStore
+from engine.store.base import Store
 
 IDENTIFY, DELETE = "identify", "delete"
 Counts = Counter[tuple[str, str]]  # (job, "queued" | "skipped") -> items
@@ -99,7 +99,7 @@ class ExportJobs:
     def __len__(self) -> int:
         return len(self.jobs)
 
-    def enqueue(self, store: SqliteStore, diffs: Sequence[Diff], now: int) -> Counts:
+    def enqueue(self, store: Store, diffs: Sequence[Diff], now: int) -> Counts:
         """Queue what these membership changes mean for each job (caller's transaction)."""
         counts: Counts = Counter()
         if not self.jobs or not diffs:
@@ -110,7 +110,7 @@ class ExportJobs:
                 self._enqueue_job(job, store, touched, now, counts)
         return counts
 
-    def _enqueue_job(self, job: ExportJob, store: SqliteStore, diffs: Sequence[Diff],
+    def _enqueue_job(self, job: ExportJob, store: Store, diffs: Sequence[Diff],
                      now: int, counts: Counts) -> None:
         sent = store.export_members(job.name, [d.profile_id for d in diffs])
         items: list[tuple[int, str, bytes]] = []
@@ -147,7 +147,7 @@ class ExportJobs:
                 {"id": identifier, "attributes": {f"in_{job.audience}": False}})
         return None
 
-    def backfill(self, job: ExportJob, store: SqliteStore, members: Iterable[
+    def backfill(self, job: ExportJob, store: Store, members: Iterable[
             tuple[int, Mapping[str, Any]]], now: int) -> Counts:
         """Queue an identify for every current member (`existing_users`), in the caller's
         transaction, and remember that this job definition got its backfill."""

@@ -38,7 +38,7 @@ from engine.exports.customerio import (
     TrackClient,
 )
 from engine.exports.jobs import ExportJob
-from engine.store.sqlite import SqliteStore
+from engine.store.base import Store
 
 log = logging.getLogger("engine.exports")
 
@@ -93,7 +93,7 @@ class TokenBucket:
 class JobRunner:
     """Sends one job's outbox through a `TrackClient`."""
 
-    def __init__(self, job: ExportJob, store: SqliteStore, client: TrackClient, *,
+    def __init__(self, job: ExportJob, store: Store, client: TrackClient, *,
                  clock: Callable[[], int] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None) -> None:

@@ -21,7 +21,7 @@ from engine.errors import EngineError
 from engine.exports.customerio import CredentialsError, TrackClient
 from engine.exports.jobs import Counts, ExportJob
 from engine.exports.runner import JobRunner, JobStats
-from engine.store.sqlite import SqliteStore
+from engine.store.base import Store
 
 TIMEOUT_S = 10.0  # per request to the destination
 
@@ -52,7 +52,7 @@ def backfill(engine: Engine, job: ExportJob, *, force: bool = False) -> Counts |
                                               members(engine, job.audience), engine.clock())
 
 
-def start_job(store: SqliteStore, job: ExportJob, client: TrackClient) -> str | None:
+def start_job(store: Store, job: ExportJob, client: TrackClient) -> str | None:
     """Check the job's credentials; why it cannot run (and is paused), or None."""
     try:
         client.check_credentials()

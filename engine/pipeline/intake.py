@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.store.sqlite import LogRow, SqliteStore
+from engine.store.base import LogRow, NewEvent, Store
 
 # One decoded record: (dedupe key, event time, raw body, why it cannot be used).
 Record = tuple[str | None, int, bytes | None, str | None]
@@ -37,7 +37,7 @@ def unstorable(key: str | None, ts: int) -> str | None:
     return None
 
 
-def log_batch(store: SqliteStore, stream: str, now: int, records: Sequence[Record]
+def log_batch(store: Store, stream: str, now: int, records: Sequence[Record]
               ) -> tuple[list[int], list[LogRow]]:
     """Append the records that are new; returns each record's seq (or DUPLICATE, REJECTED)
     and the rows appended. Duplicates are found within the batch and in the log."""
@@ -55,24 +55,24 @@ def log_batch(store: SqliteStore, stream: str, now: int, records: Sequence[Recor
         fresh.append(i)
     if not fresh:
         return seqs, []
-    first = store.take_seqs(len(fresh))
-    rows: list[LogRow] = []
-    for n, i in enumerate(fresh):
+    events: list[NewEvent] = []
+    for i in fresh:
         key, ts, body, _error = records[i]
         assert body is not None
-        rows.append((first + n, stream, key, ts, now, body))
-    # The unique (stream, key) index drops what the log already holds; the seqs that made it
-    # in tell which (a dropped row leaves its seq unused, a harmless gap).
-    landed = None  # None: every row landed
-    if keys:
-        landed = store.append_new(rows)
-    else:
-        store.append(rows)
-    appended: list[LogRow] = []
-    for row, i in zip(rows, fresh, strict=True):
-        if landed is None or row[0] in landed:
+        events.append((key, ts, body))
+    appended = store.append_events(stream, now, events)
+    if len(appended) == len(fresh):
+        for row, i in zip(appended, fresh, strict=True):
             seqs[i] = row[0]
-            appended.append(row)
+        return seqs, appended
+    # The log already held some keys. Rows come back in order, and keys are unique within
+    # the batch (a keyless event always lands), so a record matches the next row or is
+    # a duplicate.
+    j = 0
+    for i in fresh:
+        if j < len(appended) and appended[j][2] == records[i][0]:
+            seqs[i] = appended[j][0]
+            j += 1
         else:
             seqs[i] = DUPLICATE
     return seqs, appended

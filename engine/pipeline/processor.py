@@ -35,7 +35,7 @@ from engine.pipeline.compiled import (
 )
 from engine.pipeline.merge import State
 from engine.pipeline.profile import Profile
-from engine.store.sqlite import LogRow, SqliteStore
+from engine.store.base import LogRow, Store
 
 IdentityKey = tuple[str, str]
 # Fold kinds done inline by `Processor.apply` (0: by the rule table).
@@ -172,7 +172,7 @@ class Processor:
     position are simply applied again after a crash (docs/pipeline.md).
     """
 
-    def __init__(self, pipeline: Pipeline, store: SqliteStore, *,
+    def __init__(self, pipeline: Pipeline, store: Store, *,
                  max_profiles_per_value: int = 100, cache_profiles: int = 50_000,
                  cache_identities: int = 200_000, max_dirty: int = 25_000,
                  flush_events: int = 250_000, clock: Callable[[], int] | None = None,

@@ -249,7 +249,7 @@ def open_apply_engine(config: Config) -> Engine:
     from engine.engine import Engine
 
     return Engine(config, drain=False, locks=("apply",), wait_for_locks=True,
-                  synchronous="NORMAL", autocheckpoint=False)
+                  durability="crash", background_checkpoints=True)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -300,7 +300,7 @@ class _Processor:
         self.sizes = engine.audience_sizes()
         self.queued = 0
         self.status_at = 0.0  # monotonic seconds of the last export status sent
-        self.exporters = Exporters(engine.store.path)
+        self.exporters = Exporters(engine.store)
         self._start_exports()
 
     def _start_exports(self) -> None:

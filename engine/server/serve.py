@@ -42,7 +42,7 @@ from engine.server.connections import ConnectionLimits, guarded_protocol
 from engine.server.metrics import Live, Metrics
 from engine.server.processing import Processing
 from engine.server.writer import Writer, open_log_engine
-from engine.store.sqlite import Checkpointer
+from engine.store import open_maintenance
 from engine.testing import run_config_tests
 
 log = logging.getLogger("engine.server")
@@ -212,7 +212,7 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None)
     if writer.failure is not None:
         raise RuntimeFailure(str(writer.failure))
     processing.start()
-    checkpointer = Checkpointer(config.settings.storage.path)
+    checkpointer = open_maintenance(config.settings.storage)
     checkpointer.start()
     reader = Engine(config, read_only=True)
     daemon = Daemon(config, writer, reader, metrics, processing)

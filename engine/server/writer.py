@@ -29,7 +29,7 @@ from engine.config import Config
 from engine.engine import Engine
 from engine.pipeline.intake import Record
 from engine.server.metrics import Metrics
-from engine.store.sqlite import SqliteStore
+from engine.store import is_unavailable
 
 log = logging.getLogger("engine.server")
 
@@ -50,10 +50,10 @@ class Unstorable(Exception):
 
 
 def open_log_engine(config: Config) -> Engine:
-    """The engine the writer appends with: its commits are fsync'd (``synchronous=FULL``, the
-    store's default), since a 200 promises the events survive a power cut; no automatic
-    checkpoint, so that no commit waits for one (the daemon's `Checkpointer` does them)."""
-    return Engine(config, drain=False, locks=("log",), autocheckpoint=False)
+    """The engine the writer appends with: its commits survive a power cut (the store's
+    default durability), since a 200 promises the events do; upkeep runs in the background
+    (the daemon's store maintenance), so that no commit waits for it."""
+    return Engine(config, drain=False, locks=("log",), background_checkpoints=True)
 
 
 @dataclass
@@ -175,7 +175,7 @@ class Writer:
         try:
             counts = engine.log([(sub.stream, sub.records) for sub in group])
         except Exception as exc:
-            if SqliteStore.is_unavailable(exc):
+            if is_unavailable(exc):
                 self.last_error = f"writing the event log failed: {exc}"
                 log.error("group commit failed", extra={"reason": str(exc),
                                                         "requests": len(group)})

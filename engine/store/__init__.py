@@ -1,0 +1,78 @@
+"""Where the engine keeps everything: the `Store` protocol and `open_store`, the one factory.
+
+Callers name only what is here; which back end serves a store, and what it needs around it
+(locks, durability modes, checkpoints, spill folders), is decided inside this package
+(docs/store.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.config.model import StorageSpec
+from engine.errors import RuntimeFailure
+from engine.store.base import (
+    LOCK_KINDS,
+    DeadExport,
+    DeadLetterRow,
+    Durability,
+    LogRow,
+    Maintenance,
+    NewEvent,
+    OutboxItem,
+    Store,
+    is_unavailable,
+)
+from engine.store.sqlite import Checkpointer, SqliteStore, StoreLock
+
+__all__ = [
+    "LOCK_KINDS",
+    "DeadExport",
+    "DeadLetterRow",
+    "Durability",
+    "LogRow",
+    "Maintenance",
+    "NewEvent",
+    "OutboxItem",
+    "Store",
+    "is_unavailable",
+    "open_maintenance",
+    "open_store",
+]
+
+
+def _backend(storage: StorageSpec) -> str:
+    if storage.backend != "sqlite":
+        raise RuntimeFailure(f"storage backend {storage.backend!r} is not available here")
+    return storage.backend
+
+
+def open_store(storage: StorageSpec, *, path: str | Path | None = None,
+               locks: Sequence[str] = (), wait_for_locks: bool = False,
+               durability: Durability = "power-cut",
+               background_checkpoints: bool = False) -> Store:
+    """Open the store `storage` names (or the SQLite file at `path`), holding `locks`.
+
+    `locks` are roles of `LOCK_KINDS` this store must hold alone ("log": writing the event log,
+    "apply": applying it to profiles); taking one another process holds fails with
+    `RuntimeFailure`, or waits with `wait_for_locks`. Closing the store releases them.
+    `durability` is what each commit survives. `background_checkpoints`: the caller runs
+    `open_maintenance` beside it, so that no commit of this store pays for upkeep."""
+    _backend(storage)
+    where = storage.path if path is None else path
+    lock = StoreLock.acquire(where, locks, wait=wait_for_locks) if locks else None
+    try:
+        return SqliteStore(where, durability=durability,
+                           background_checkpoints=background_checkpoints, lock=lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def open_maintenance(storage: StorageSpec) -> Maintenance:
+    """The background upkeep a daemon runs beside stores opened with background checkpoints
+    (call `start`, then `stop` at shutdown)."""
+    _backend(storage)
+    return Checkpointer(storage.path)

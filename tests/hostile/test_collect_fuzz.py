@@ -126,8 +126,8 @@ def collecting(config: Config) -> Iterator[Post]:
     builds it; one event loop serves every post."""
     # Commits are not fsync'd (`synchronous=NORMAL`): durability is not under test here, and
     # an fsync per accepted body would take most of the time on a busy disk.
-    writer = Writer(lambda c: Engine(c, drain=False, locks=("log",), autocheckpoint=False,
-                                     synchronous="NORMAL"),
+    writer = Writer(lambda c: Engine(c, drain=False, locks=("log",),
+                                     background_checkpoints=True, durability="crash"),
                     config, max_queue_events=config.settings.server.max_queue_events)
     writer.metrics = Metrics(Live(failures=dict, queue_events=lambda: writer.queued_events,
                                   backlog_events=lambda: 0, profiles=lambda: 0,

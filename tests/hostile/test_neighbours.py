@@ -22,7 +22,7 @@ from engine.config import load_config
 from engine.engine import Engine
 from engine.pipeline.intake import Record
 from engine.server.writer import Writer
-from engine.store.sqlite import LogRow
+from engine.store.base import LogRow, NewEvent
 from tests.hostile.conftest import served
 from tests.server.conftest import FIXTURES, TOKEN, start, write_config
 
@@ -98,14 +98,15 @@ def test_an_event_the_log_refuses_fails_only_its_own_request(tmp_path: Path) -> 
 
     def open_engine(c: Any) -> Engine:
         eng = Engine(c, drain=False, locks=("log",))
-        append_new = eng.store.append_new
+        append_events = eng.store.append_events
 
-        def refuse_poison(rows: Sequence[LogRow]) -> set[int] | None:
-            if any(row[2] == f"e{POISON}" for row in rows):
+        def refuse_poison(stream: str, received: int, events: Sequence[NewEvent]
+                          ) -> list[LogRow]:
+            if any(event[0] == f"e{POISON}" for event in events):
                 raise OverflowError("Python int too large to convert to SQLite INTEGER")
-            return append_new(rows)
+            return append_events(stream, received, events)
 
-        eng.store.append_new = refuse_poison  # type: ignore[method-assign]
+        eng.store.append_events = refuse_poison  # type: ignore[method-assign]
         engines.append(eng)
         return eng
 

@@ -1,18 +1,13 @@
-"""Identity resolution details: the over-merge guard, and the store's schema version (§6.1)."""
+"""Identity resolution details: the over-merge guard and reopening a store (§6.1)."""
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from pathlib import Path
-
-import pytest
 
 from engine.config import Config
 from engine.config.model import IdentitySpec
 from engine.engine import Engine
-from engine.errors import RuntimeFailure
-from engine.store.sqlite import MIGRATIONS, SqliteStore
 from tests.pipeline.conftest import webhook
 
 T0 = 1_769_420_000
@@ -39,15 +34,6 @@ def test_an_identity_that_joined_too_many_profiles_merges_no_more(config: Config
             alone = eng.profile("cio_customer_id", f"usr_{i}")
             assert alone is not None and alone["_id"] != holder["_id"]
             assert alone["cio_events"] == {"email_opened": 1, "email_sent": 1}
-
-
-def test_a_store_from_a_newer_engine_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
-    SqliteStore(path).close()
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
-    with pytest.raises(RuntimeFailure, match="newer than this engine"):
-        SqliteStore(path)
 
 
 def test_reopening_a_store_keeps_its_schema_and_positions(config: Config, tmp_path: Path) -> None:

@@ -1,0 +1,139 @@
+"""The SQLite store's schema: versioned (`PRAGMA user_version`) and migrated forward on open."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from engine.errors import RuntimeFailure
+
+# Each entry migrates from version i to i+1. Never edit a shipped entry; append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        seq      INTEGER PRIMARY KEY,
+        stream   TEXT NOT NULL,
+        key      TEXT,
+        ts       INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        body     BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX events_dedupe ON events(stream, key) WHERE key IS NOT NULL;
+    CREATE TABLE profiles (
+        id      INTEGER PRIMARY KEY,
+        updated INTEGER NOT NULL,
+        doc     BLOB NOT NULL
+    );
+    CREATE TABLE identities (
+        field      TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        merges     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (field, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX identities_profile ON identities(profile_id);
+    CREATE TABLE positions (
+        name TEXT PRIMARY KEY,
+        seq  INTEGER NOT NULL
+    );
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
+    # The dead letters (`_errors`): logged events that a transform or mapping failed on. The
+    # event itself stays in the log under its seq.
+    """
+    CREATE TABLE errors (
+        seq      INTEGER PRIMARY KEY,
+        stream   TEXT NOT NULL,
+        reason   TEXT NOT NULL,
+        recorded INTEGER NOT NULL
+    );
+    """,
+    # Audiences: who is in each now (since when), every enter and exit, and when a profile's
+    # membership may change with time alone (a filter on "now-30d").
+    """
+    CREATE TABLE audience_members (
+        audience   TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        entered    INTEGER NOT NULL,
+        PRIMARY KEY (audience, profile_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audience_members_profile ON audience_members(profile_id);
+    CREATE TABLE audience_changes (
+        id         INTEGER PRIMARY KEY,
+        audience   TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        entered    INTEGER NOT NULL,
+        at         INTEGER NOT NULL
+    );
+    CREATE INDEX audience_changes_profile ON audience_changes(profile_id);
+    CREATE TABLE audience_checks (
+        audience   TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        at         INTEGER NOT NULL,
+        PRIMARY KEY (audience, profile_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX audience_checks_at ON audience_checks(at);
+    """,
+    # Exports: the outbox of requests to make, written with the membership change that causes
+    # them; what each job last sent per member (to send again only on a real change); the
+    # items a destination refused for good; each job's state.
+    """
+    CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY,
+        job        TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        action     TEXT NOT NULL,
+        body       BLOB NOT NULL,
+        created    INTEGER NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_at    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_due ON outbox(job, next_at, id);
+    CREATE TABLE export_members (
+        job        TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        identifier TEXT NOT NULL,
+        digest     TEXT NOT NULL,
+        PRIMARY KEY (job, profile_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE export_dead (
+        id         INTEGER PRIMARY KEY,
+        job        TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,
+        action     TEXT NOT NULL,
+        body       BLOB NOT NULL,
+        status     INTEGER NOT NULL,
+        response   TEXT NOT NULL,
+        at         INTEGER NOT NULL
+    );
+    CREATE TABLE export_jobs (
+        job        TEXT PRIMARY KEY,
+        paused     TEXT,
+        backfilled TEXT
+    );
+    """,
+)
+
+
+def migrate(db: sqlite3.Connection, path: str) -> None:
+    """Bring the database to the newest schema, one migration per transaction; refuse a
+    database that a newer engine has migrated past what this one knows."""
+    row = db.execute("PRAGMA user_version").fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise RuntimeFailure(
+            f"the store at {path} has schema version {version}, newer than this engine "
+            f"({len(MIGRATIONS)}); upgrade the engine")
+    for i in range(version, len(MIGRATIONS)):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[i].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={i + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

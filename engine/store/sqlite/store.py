@@ -1,0 +1,303 @@
+"""The embedded store: the event log, profiles and identities in one SQLite file (WAL mode).
+
+One writer connection. Everything a batch of events changes — log rows, profiles, identities and
+the processed position — is written inside one transaction (docs/store.md), and each commit is
+fsync'd (``synchronous=FULL``) unless the store was opened for "crash" durability, so an
+acknowledged batch survives kill -9 and a crash replays nothing twice. Seqs and profile ids are
+handed out in this process: one process at a time writes the log and one applies it
+(`StoreLock`, taken by `engine.store.open_store`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from engine.errors import StoreUnavailable
+from engine.store.base import DeadLetterRow, Durability, LogRow, NewEvent, Store
+from engine.store.sqlite.audiences import AudienceTables
+from engine.store.sqlite.errors import translated
+from engine.store.sqlite.exports import ExportTables
+from engine.store.sqlite.lock import StoreLock
+from engine.store.sqlite.schema import migrate
+from engine.store.sqlite.sql import chunks, marks, scalar
+
+SYNCHRONOUS: dict[Durability, str] = {"power-cut": "FULL", "crash": "NORMAL"}
+_INSERT = "INSERT INTO events(seq, stream, key, ts, received, body) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_NEW = ("INSERT OR IGNORE INTO events(seq, stream, key, ts, received, body) "
+               "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+class SqliteStore(AudienceTables, ExportTables, Store):
+    """The SQLite back end of `Store`; `open_store` makes one."""
+
+    def __init__(self, path: str | Path, *, durability: Durability = "power-cut",
+                 background_checkpoints: bool = False, lock: StoreLock | None = None) -> None:
+        self.path = str(path)
+        self.synchronous = SYNCHRONOUS[durability]
+        self.background_checkpoints = background_checkpoints
+        self._lock = lock
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute("PRAGMA cache_size=-65536")
+            # With background checkpoints a `Checkpointer` copies the WAL into the database
+            # beside the writers, so that no commit waits for a checkpoint (the daemon's latency).
+            every = 0 if background_checkpoints else 16384
+            self.db.execute(f"PRAGMA wal_autocheckpoint={every}")
+            migrate(self.db, self.path)
+            # Past every logged event and every position: a batch of duplicates leaves its
+            # reserved seqs unused, and no new event may ever get a seq a position has passed.
+            self._next_seq = scalar(self.db,
+                                    "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM events), "
+                                    "(SELECT COALESCE(MAX(seq), 0) FROM positions)) + 1")
+            # Profile ids never repeat, even after the newest profile was merged away.
+            self._next_profile = max(
+                scalar(self.db, "SELECT COALESCE(MAX(id), 0) + 1 FROM profiles"),
+                scalar(self.db, "SELECT value FROM counters WHERE name = 'next_profile'"))
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
+
+    # ---- connections and transactions
+
+    def connect(self) -> SqliteStore:
+        # `:memory:` is one database per connection: another connection starts empty.
+        return SqliteStore(self.path, background_checkpoints=self.background_checkpoints)
+
+    def spill_directory(self) -> Path | None:
+        return None if self.path == ":memory:" else Path(self.path).parent
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        seq, profile = self._next_seq, self._next_profile
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store at {self.path} is not writable: {exc}") from exc
+        try:
+            yield
+            if self._next_profile != profile:  # only the connection that made profiles says
+                self._save_next_profile()
+            self._execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:  # a failed COMMIT may have rolled back already
+                self._execute("ROLLBACK")
+            self._next_seq, self._next_profile = seq, profile
+            raise
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Commits without fsync until the block ends (WAL, ``synchronous=NORMAL``).
+
+        For a bulk load that acknowledges nothing before its last commit: that commit is
+        fsync'd, and since the WAL is sequential it makes every earlier commit durable too.
+        A killed process loses nothing either way; only a power cut before the end can
+        lose commits, and none of them had been acknowledged.
+        """
+        self._execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._execute(f"PRAGMA synchronous={self.synchronous}")
+
+    @translated
+    def _execute(self, sql: str) -> None:
+        self.db.execute(sql)
+
+    @translated
+    def _save_next_profile(self) -> None:
+        self.db.execute(
+            "INSERT INTO counters(name, value) VALUES ('next_profile', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (self._next_profile,))
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return scalar(self.db, sql, params)
+
+    # ---- the event log
+
+    @translated
+    def append_events(self, stream: str, received: int, events: Sequence[NewEvent]
+                      ) -> list[LogRow]:
+        if not events:
+            return []
+        first = self._next_seq
+        self._next_seq += len(events)
+        rows = [(first + n, stream, key, ts, received, body)
+                for n, (key, ts, body) in enumerate(events)]
+        if all(event[0] is None for event in events):  # nothing to deduplicate
+            self.db.executemany(_INSERT, rows)
+            return rows
+        # The unique (stream, key) index drops what the log already holds; the change count
+        # tells whether any row was dropped (rarely), and then the seqs that made it in.
+        before = self.db.total_changes
+        self.db.executemany(_INSERT_NEW, rows)
+        if self.db.total_changes - before == len(rows):
+            return rows
+        found = {r[0] for r in self.db.execute(
+            "SELECT seq FROM events WHERE seq BETWEEN ? AND ?", (first, rows[-1][0]))}
+        return [row for row in rows if row[0] in found]
+
+    @translated
+    def read_log(self, after: int, limit: int, *, stream: str | None = None,
+                 since_ms: int | None = None) -> list[LogRow]:
+        sql = "SELECT seq, stream, key, ts, received, body FROM events WHERE seq > ?"
+        params: list[Any] = [after]
+        if stream is not None:
+            sql += " AND stream = ?"
+            params.append(stream)
+        if since_ms is not None:
+            sql += " AND ts >= ?"
+            params.append(since_ms)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(limit)
+        return list(self.db.execute(sql, params))
+
+    @translated
+    def event(self, seq: int) -> LogRow | None:
+        row = self.db.execute(
+            "SELECT seq, stream, key, ts, received, body FROM events WHERE seq = ?",
+            (seq,)).fetchone()
+        return None if row is None else tuple(row)
+
+    @translated
+    def last_seq(self) -> int:
+        return self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+
+    @translated
+    def position(self, name: str) -> int:
+        return self._scalar("SELECT seq FROM positions WHERE name = ?", (name,))
+
+    @translated
+    def set_position(self, name: str, seq: int) -> None:
+        self.db.execute(
+            "INSERT INTO positions(name, seq) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq", (name, seq))
+
+    # ---- identities
+
+    @translated
+    def lookup_identities(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        by_field: dict[str, list[str]] = {}
+        for f, v in pairs:
+            by_field.setdefault(f, []).append(v)
+        found: dict[tuple[str, str], int] = {}
+        for f, values in by_field.items():
+            for chunk in chunks(values):
+                rows = self.db.execute(
+                    "SELECT value, profile_id FROM identities "  # noqa: S608
+                    f"WHERE field = ? AND value IN ({marks(chunk)})", (f, *chunk))
+                for value, pid in rows:
+                    found[(f, value)] = pid
+        return found
+
+    @translated
+    def identity_merges(self, field: str, value: str) -> int:
+        return self._scalar("SELECT merges FROM identities WHERE field = ? AND value = ?",
+                            (field, value))
+
+    @translated
+    def put_identities(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        self.db.executemany(
+            "INSERT INTO identities(field, value, profile_id, merges) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(field, value) DO UPDATE SET profile_id = excluded.profile_id, "
+            "merges = MAX(identities.merges, excluded.merges)", rows)
+
+    @translated
+    def find_profile(self, field: str, value: str) -> int | None:
+        row = self.db.execute("SELECT profile_id FROM identities WHERE field = ? AND value = ?",
+                              (field, value)).fetchone()
+        return None if row is None else int(row[0])
+
+    # ---- profiles
+
+    def new_profile_id(self) -> int:
+        pid = self._next_profile
+        self._next_profile += 1
+        return pid
+
+    @translated
+    def load_profiles(self, ids: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for chunk in chunks(ids):
+            rows = self.db.execute(
+                f"SELECT id, doc FROM profiles WHERE id IN ({marks(chunk)})",  # noqa: S608
+                tuple(chunk))
+            found.update(rows)
+        return found
+
+    @translated
+    def put_profiles(self, rows: Iterable[tuple[int, int, bytes]]) -> None:
+        self.db.executemany(
+            "INSERT INTO profiles(id, updated, doc) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated, doc = excluded.doc", rows)
+
+    @translated
+    def delete_profiles(self, ids: Iterable[int]) -> None:
+        self.db.executemany("DELETE FROM profiles WHERE id = ?", ((i,) for i in ids))
+
+    def iter_profiles(self, batch: int = 1000) -> Iterator[tuple[int, bytes]]:
+        after = 0
+        while rows := self._profile_page(after, batch):
+            yield from rows
+            after = rows[-1][0]
+
+    @translated
+    def _profile_page(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        return self.db.execute("SELECT id, doc FROM profiles WHERE id > ? ORDER BY id LIMIT ?",
+                               (after, limit)).fetchall()
+
+    @translated
+    def count_profiles(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM profiles")
+
+    @translated
+    def reset_profiles(self) -> None:
+        self.db.execute("DELETE FROM profiles")
+        self.db.execute("DELETE FROM identities")
+        self.db.execute("DELETE FROM errors")
+        # memberships stay: a replay re-evaluates every profile, and only real differences
+        # become enter or exit changes (docs/pipeline.md); what no profile holds any more is dropped
+        self.db.execute("DELETE FROM audience_checks")
+        self.db.execute("DELETE FROM counters WHERE name = 'next_profile'")
+        self._next_profile = 1
+
+    # ---- dead letters
+
+    @translated
+    def add_errors(self, rows: Iterable[tuple[int, str, str, int]]) -> None:
+        self.db.executemany(
+            "INSERT INTO errors(seq, stream, reason, recorded) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(seq) DO UPDATE SET reason = excluded.reason, "
+            "recorded = excluded.recorded", rows)
+
+    @translated
+    def iter_errors(self, *, stream: str | None = None, after: int = 0, limit: int = 1000
+                    ) -> list[DeadLetterRow]:
+        sql = ("SELECT e.seq, e.stream, e.reason, e.recorded, v.ts, v.body FROM errors e "
+               "JOIN events v ON v.seq = e.seq WHERE e.seq > ?")
+        params: list[Any] = [after]
+        if stream is not None:
+            sql += " AND e.stream = ?"
+            params.append(stream)
+        sql += " ORDER BY e.seq LIMIT ?"
+        params.append(limit)
+        return list(self.db.execute(sql, params))
+
+    @translated
+    def count_errors(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM errors")

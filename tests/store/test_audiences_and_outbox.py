@@ -1,0 +1,116 @@
+"""Store contract: audience memberships and the export outbox (docs/store.md)."""
+
+from __future__ import annotations
+
+from engine.store import Store
+
+
+def _profiles(store: Store, n: int) -> list[int]:
+    with store.transaction():
+        ids = [store.new_profile_id() for _ in range(n)]
+        store.put_profiles((pid, 1, b"{}") for pid in ids)
+    return ids
+
+
+def test_enters_and_exits_make_members_and_history(store: Store) -> None:
+    a, b, c = _profiles(store, 3)
+    with store.transaction():
+        store.change_membership([("vip", a), ("vip", b), ("new", a)], [], 100)
+    with store.transaction():
+        store.change_membership([("vip", c)], [("vip", a)], 200)
+    assert store.memberships([a, b, c, 999]) == {a: {"new": 100}, b: {"vip": 100},
+                                                  c: {"vip": 200}}
+    assert store.audience_sizes() == {"vip": 2, "new": 1}
+    assert store.audience_members("vip") == [(b, 100), (c, 200)]
+    assert store.audience_members("vip", after=b) == [(c, 200)]
+    assert store.audience_members("vip", limit=1) == [(b, 100)]
+    assert store.audience_changes(a) == [("vip", a, 1, 100), ("new", a, 1, 100),
+                                         ("vip", a, 0, 200)]
+    assert len(store.audience_changes()) == 5
+    with store.transaction():
+        store.change_membership([], [], 300)  # nothing to record
+    assert len(store.audience_changes()) == 5
+
+
+def test_members_whose_profile_is_gone_are_orphans(store: Store) -> None:
+    a, b = _profiles(store, 2)
+    with store.transaction():
+        store.change_membership([("vip", a), ("vip", b)], [], 1)
+        store.delete_profiles([b])
+    assert store.orphan_memberships() == [("vip", b)]
+
+
+def test_membership_checks_fall_due_soonest_first_and_can_be_cleared(store: Store) -> None:
+    a, b, c = _profiles(store, 3)
+    assert store.next_check() is None
+    with store.transaction():
+        store.set_checks([("vip", a, 300), ("new", a, 100), ("vip", b, 200), ("vip", c, 900)])
+    assert store.next_check() == 100
+    assert store.due_checks(250, 10) == [a, b]  # a once, though two of its checks are due
+    assert store.due_checks(1000, 1) == [a]
+    with store.transaction():
+        store.set_checks([("new", a, None), ("vip", a, None), ("vip", b, 50)])
+    assert store.next_check() == 50
+    assert store.due_checks(1000, 10) == [b, c]
+
+
+def test_outbox_items_fall_due_retry_and_finish(store: Store) -> None:
+    a, b = _profiles(store, 2)
+    with store.transaction():
+        store.add_outbox("job", [(a, "identify", b"A"), (b, "identify", b"B")], 100)
+        store.add_outbox("other", [(a, "delete", b"C")], 100)
+        store.add_outbox("job", [], 100)
+    assert (store.outbox_depth(), store.outbox_depth("job")) == (3, 2)
+    due = store.due_outbox("job", 100, 10)
+    assert [(p, act, body, n, at) for _id, p, act, body, n, at in due] == [
+        (a, "identify", b"A", 0, 100), (b, "identify", b"B", 0, 100)]
+    assert store.next_outbox("job") is not None and store.next_outbox("none") is None
+    first, second = due[0][0], due[1][0]
+    with store.transaction():
+        store.outbox_retry([(first, 5000)])
+        store.outbox_done([second])
+    assert store.due_outbox("job", 4999, 10) == []
+    assert store.next_outbox("job") == 5000
+    retried = store.due_outbox("job", 5000, 10)
+    assert [(i, n) for i, _p, _a, _b, n, _at in retried] == [(first, 1)]
+    assert store.outbox_depth("job") == 1
+
+
+def test_items_refused_for_good_are_kept_with_the_response(store: Store) -> None:
+    (a,) = _profiles(store, 1)
+    with store.transaction():
+        store.add_outbox("job", [(a, "identify", b"A")], 100)
+        store.add_outbox("other", [(a, "identify", b"B")], 100)
+    (item,) = store.due_outbox("job", 100, 10)
+    with store.transaction():
+        store.outbox_dead([(item[0], 400, "bad request")], 150)
+    assert store.outbox_depth("job") == 0
+    dead = store.export_dead()
+    assert [d[1:] for d in dead] == [("job", a, "identify", b"A", 400, "bad request", 150)]
+    assert store.export_dead("other") == []
+    assert store.export_dead(limit=0) == []
+
+
+def test_what_a_job_last_sent_per_member(store: Store) -> None:
+    a, b, c = _profiles(store, 3)
+    assert store.export_members("job", [a, b]) == {}
+    with store.transaction():
+        store.set_export_members("job", [(a, "ida", "d1"), (b, "idb", "d2")], [])
+        store.set_export_members("other", [(a, "x", "y")], [])
+    with store.transaction():
+        store.set_export_members("job", [(a, "ida", "d3"), (c, "idc", "d4")], [b])
+        store.set_export_members("job", [], [])
+    assert store.export_members("job", [a, b, c]) == {a: ("ida", "d3"), c: ("idc", "d4")}
+
+
+def test_a_job_state_records_pauses_and_backfills(store: Store) -> None:
+    assert store.job_state("job") == (None, None)
+    with store.transaction():
+        store.set_paused("job", "credentials refused")
+        store.set_backfilled("job", "digest1")
+    assert store.job_state("job") == ("credentials refused", "digest1")
+    with store.transaction():
+        store.set_paused("job", None)
+        store.set_backfilled("other", "digest2")
+    assert store.job_state("job") == (None, "digest1")
+    assert store.job_state("other") == (None, "digest2")

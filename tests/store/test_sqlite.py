@@ -1,0 +1,185 @@
+"""What only the SQLite back end does: its PRAGMAs, lock files, spill folder, schema versions,
+checkpoints and the translation of sqlite3's exceptions. The contract itself is tested in the
+other files of this folder, on every back end."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config.model import StorageSpec
+from engine.errors import RuntimeFailure, StoreUnavailable
+from engine.store import LOCK_KINDS, open_maintenance, open_store
+from engine.store.sqlite import Checkpointer, SqliteStore
+from engine.store.sqlite.schema import MIGRATIONS
+
+ENGINE = Path(__file__).resolve().parents[2] / "engine"
+FULL, NORMAL = 2, 1  # PRAGMA synchronous answers with the level's number
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> StorageSpec:
+    return StorageSpec(backend="sqlite", path=str(tmp_path / "data" / "store.db"))
+
+
+@pytest.fixture
+def store(storage: StorageSpec) -> Iterator[SqliteStore]:
+    opened = open_store(storage, locks=LOCK_KINDS)
+    assert isinstance(opened, SqliteStore)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _pragma(store: SqliteStore, name: str) -> object:
+    return store.db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_a_store_is_a_wal_file_whose_commits_are_fsynced(store: SqliteStore) -> None:
+    assert Path(store.path).is_file()
+    assert _pragma(store, "journal_mode") == "wal"
+    assert _pragma(store, "synchronous") == FULL
+    assert _pragma(store, "wal_autocheckpoint") == 16384
+    with store.deferred_sync():
+        assert _pragma(store, "synchronous") == NORMAL
+    assert _pragma(store, "synchronous") == FULL
+
+
+def test_crash_durability_and_background_checkpoints(storage: StorageSpec) -> None:
+    store = open_store(storage, durability="crash", background_checkpoints=True)
+    assert isinstance(store, SqliteStore)
+    try:
+        assert _pragma(store, "synchronous") == NORMAL
+        assert _pragma(store, "wal_autocheckpoint") == 0
+        other = store.connect()  # an export runner's: fsync'd, checkpoints left to the daemon
+        assert isinstance(other, SqliteStore)
+        assert (_pragma(other, "synchronous"), _pragma(other, "wal_autocheckpoint")) == (FULL, 0)
+        other.close()
+    finally:
+        store.close()
+
+
+def test_roles_are_lock_files_beside_the_store_naming_their_holder(
+        storage: StorageSpec) -> None:
+    store = open_store(storage, locks=("log",))
+    log_lock = Path(f"{storage.path}.log.lock")
+    try:
+        assert log_lock.read_text().strip() == str(os.getpid())
+        assert not Path(f"{storage.path}.apply.lock").exists()
+        with pytest.raises(RuntimeFailure, match=f"pid {os.getpid()}"):
+            open_store(storage, locks=("log",))
+    finally:
+        store.close()
+    open_store(storage, locks=("log",)).close()  # closing released it
+
+
+def test_a_store_that_fails_to_open_releases_its_locks(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()  # not a file SQLite can open
+    storage = StorageSpec(backend="sqlite", path=str(tmp_path / "dir.db"))
+    with pytest.raises(StoreUnavailable, match="cannot open the store"):
+        open_store(storage, locks=LOCK_KINDS)
+    with pytest.raises(StoreUnavailable):
+        open_store(storage, locks=LOCK_KINDS)  # not "in use by another engine"
+
+
+def test_bulk_loads_spill_beside_the_store(store: SqliteStore, storage: StorageSpec) -> None:
+    assert store.spill_directory() == Path(storage.path).parent
+
+
+def test_an_in_memory_store_takes_no_lock_files_and_spills_to_the_temp_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store(StorageSpec(backend="sqlite", path=":memory:"), locks=LOCK_KINDS)
+    try:
+        assert store.spill_directory() is None
+        assert list(tmp_path.iterdir()) == []
+        with store.transaction():
+            store.append_events("s", 1, [("k", 1, b"x")])
+        assert store.last_seq() == 1
+    finally:
+        store.close()
+
+
+def test_only_the_sqlite_backend_is_available(tmp_path: Path) -> None:
+    other = StorageSpec(backend="postgres", path=str(tmp_path / "x.db"), dsn="postgresql://")
+    with pytest.raises(RuntimeFailure, match="'postgres' is not available"):
+        open_store(other)
+    with pytest.raises(RuntimeFailure, match="'postgres' is not available"):
+        open_maintenance(other)
+
+
+def test_a_store_from_a_newer_engine_is_refused(storage: StorageSpec) -> None:
+    open_store(storage).close()
+    with sqlite3.connect(storage.path) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeFailure, match="newer than this engine"):
+        open_store(storage)
+
+
+def test_a_locked_database_is_unavailable(store: SqliteStore) -> None:
+    store.db.execute("PRAGMA busy_timeout=0")
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="not writable"), store.transaction():
+            pass
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.set_paused("job", "why")  # a write outside a transaction
+    finally:
+        other.close()
+
+
+def test_a_broken_database_is_unavailable_not_a_sqlite3_error(store: SqliteStore) -> None:
+    with sqlite3.connect(store.path) as db:
+        db.execute("DROP TABLE errors")
+    with pytest.raises(StoreUnavailable, match="no such table") as caught:
+        store.count_errors()
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+
+
+def test_the_checkpointer_copies_the_wal_into_the_database(storage: StorageSpec) -> None:
+    store = open_store(storage, background_checkpoints=True)
+    wal = Path(f"{storage.path}-wal")
+    checkpointer = Checkpointer(storage.path, wal_bytes=0, every_s=0.01)
+    try:
+        with store.transaction():
+            store.put_profiles((i, 1, b"x" * 1000) for i in range(1, 200))
+        assert wal.stat().st_size > 0
+        size = Path(storage.path).stat().st_size
+        checkpointer.start()
+        deadline = time.monotonic() + 10
+        while Path(storage.path).stat().st_size <= size and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert Path(storage.path).stat().st_size > size
+    finally:
+        checkpointer.stop()
+        store.close()
+    assert not checkpointer.thread.is_alive()
+
+
+def test_the_daemon_maintenance_is_a_checkpointer(storage: StorageSpec) -> None:
+    maintenance = open_maintenance(storage)
+    assert isinstance(maintenance, Checkpointer) and maintenance.path == storage.path
+
+
+_BACK_END = re.compile(r"^\s*(import sqlite3|from sqlite3 )|SqliteStore|\bStoreLock\b|"
+                       r"Checkpointer|engine\.store\.sqlite|\.execute(many)?\(|"
+                       r"\b(PRAGMA|INSERT INTO|DELETE FROM|CREATE TABLE|UPDATE \w+ SET)\b",
+                       re.MULTILINE)
+
+
+def test_no_module_outside_the_store_names_the_back_end_or_writes_sql() -> None:
+    found = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if path.is_relative_to(ENGINE / "store"):
+            continue
+        for match in _BACK_END.finditer(path.read_text()):
+            found.append(f"{path.relative_to(ENGINE.parent)}: {match.group(0).strip()}")
+    assert found == []
