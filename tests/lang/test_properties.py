@@ -15,7 +15,8 @@ import engine
 from engine.errors import ConfigError, Source
 from engine.lang import nodes as n
 from engine.lang.checker import check
-from engine.lang.codegen import Item, _key, generate
+from engine.lang.codegen import Item, generate
+from engine.lang.codegen.expressions import _key
 from engine.lang.functions import FUNCTIONS
 from engine.lang.parser import parse_expression
 from engine.lang.printer import to_source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,6 +118,49 @@ def test_every_required_function_is_registered() -> None:
 def test_aggregates_are_flagged() -> None:
     flagged = sorted(f.name for f in FUNCTIONS.values() if f.aggregate)
     assert flagged == ["count", "max", "min", "set", "sum", "valuect"]
+
+
+# The stages that must ask the registry about a function instead of naming it.
+ASKING_MODULES = [*sorted((ROOT / "engine" / "lang" / "codegen").glob("*.py")),
+                  ROOT / "engine" / "lang" / "checker.py", ROOT / "engine" / "lang" / "compiler.py"]
+
+
+def _names_a_function(node: ast.AST) -> bool:
+    """`lookup("eq")`, `fn.name == "count"`, `name in ("set", "valuect")`, or a table keyed by
+    function names."""
+    def strings(n: ast.AST) -> list[str]:
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            return [n.value]
+        if isinstance(n, ast.Tuple | ast.List | ast.Set):
+            return [s for e in n.elts for s in strings(e)]
+        return []
+
+    if isinstance(node, ast.Call) and node.args:
+        return any(s in FUNCTIONS for s in strings(node.args[0]))
+    if isinstance(node, ast.Compare):
+        sides = [node.left, *node.comparators]
+        names = any((isinstance(s, ast.Attribute) and s.attr == "name")
+                    or (isinstance(s, ast.Name) and s.id == "name") for s in sides)
+        return names and any(s in FUNCTIONS for side in sides for s in strings(side))
+    if isinstance(node, ast.Dict):
+        keys = [k for key in node.keys if key is not None for k in strings(key)]
+        return len(keys) > 1 and all(k in FUNCTIONS for k in keys)
+    return False
+
+
+@pytest.mark.parametrize("path", ASKING_MODULES, ids=lambda p: p.name)
+def test_code_generator_and_checker_never_name_a_function(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = [f"{path.name}:{node.lineno}" for node in ast.walk(tree)
+             if _names_a_function(node) and hasattr(node, "lineno")]
+    assert found == [], "declare it in the function's registry entry (docs/functions.md)"
+
+
+def test_the_guard_sees_a_named_function() -> None:
+    for text in ('lookup("eq")', 'fn.name == "oneof"', 'name in ("set", "valuect")',
+                 '{"count": 1, "sum": 2}'):
+        assert any(_names_a_function(node) for node in ast.walk(ast.parse(text))), text
+    assert not any(_names_a_function(node) for node in ast.walk(ast.parse('op == "and"')))
 
 
 def test_every_function_has_doc_and_example() -> None:
