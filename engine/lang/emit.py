@@ -1,10 +1,10 @@
-"""What the code generator shares with the registry's emit hooks (docs/functions.md).
+"""What the code generator shares with the registry's emit hooks.
 
 A function whose fast form is more than a text template declares an emit hook in its registry
 entry (`engine.lang.registry.Function`). The hook receives a `Writer` (the code generator's
 services: temporaries, bound constants, atomized arguments) and the `Code` of its arguments, and
 answers with generated text. This module holds those two shapes, so that the function library
-depends on them and never on the code generator itself.
+depends on them and never on the code generator itself (docs/language.md, "Adding a function").
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the `function` decorator. The checker reads signatures and the aggregate metadat
 generator reads `nulls`, `context`, `safe` and the emit hooks (`inline`, `emit`, the aggregate's
 `contribution` and `value`), and ``docs/functions.md`` is rendered from the same entries, so the
 three can never disagree. The code generator never names a function: what is special about one
-is declared here, in its entry (docs/functions.md, "Adding a function").
+is declared here, in its entry (docs/language.md, "Adding a function").
 """
 
 from __future__ import annotations
