@@ -2,7 +2,6 @@
 
     EngineError                  base of everything the engine raises on purpose
      ├── ConfigError             config or expression text is invalid; holds .diagnostics
-     ├── EventError              one event cannot be used (field and reason)
      └── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
 
 Third-party exceptions (Lark, sqlite3, httpx) are translated where they are caught, with
@@ -144,15 +143,6 @@ class ConfigError(EngineError):
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
         self.diagnostics = list(diagnostics)
         super().__init__("\n".join(d.render() for d in self.diagnostics))
-
-
-class EventError(EngineError):
-    """An event cannot be used; names the field and the reason."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}" if field else reason)
 
 
 class RuntimeFailure(EngineError):
