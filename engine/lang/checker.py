@@ -7,11 +7,10 @@ at the first problem: `check` returns them all, each with the span to put a care
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.errors import Diagnostic, Source
+from engine.errors import Diagnostic, Source, unknown
 from engine.lang import nodes as n
 from engine.lang.functions import FUNCTIONS, lookup
 from engine.lang.types import (
@@ -120,9 +119,7 @@ class _Checker:
     def call(self, node: n.Call, top: bool) -> None:
         fn = lookup(node.name)
         if fn is None:
-            close = difflib.get_close_matches(node.name, sorted(FUNCTIONS), n=1, cutoff=0.6)
-            hint = f"did you mean `{close[0]}`?" if close else None
-            self.error(node.name_span, "E101", f"unknown function `{node.name}`", hint)
+            self.error(node.name_span, "E101", *unknown("function", node.name, FUNCTIONS))
             return
         sig = fn.signature
         count = len(node.args)
@@ -163,9 +160,7 @@ class _Checker:
 
     def fits_field(self, node: n.Expr, field_type: str) -> None:
         if field_type not in FIELD_TYPES:
-            close = difflib.get_close_matches(field_type, sorted(FIELD_TYPES), n=1)
-            self.error(node.span, "E107", f"unknown field type `{field_type}`",
-                       f"did you mean `{close[0]}`?" if close else None)
+            self.error(node.span, "E107", *unknown("field type", field_type, FIELD_TYPES))
             return
         if isinstance(node, n.Call) and (fn := lookup(node.name)) and fn.aggregate:
             allowed = fn.aggregate.field_types
