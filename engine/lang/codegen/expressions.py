@@ -116,7 +116,7 @@ class Generator:
     def const(self, value: Any) -> Code:
         if isinstance(value, bool) or value is None:
             return Code(repr(value), Type.BOOL if value is not None else Type.ANY,
-                         value is None, isinstance(value, bool), True, True, value, True)
+                        value is None, isinstance(value, bool), True, True, value, True)
         if isinstance(value, int | str) or (isinstance(value, float) and math.isfinite(value)):
             t = {int: Type.INT, str: Type.STRING, float: Type.NUMBER}[type(value)]
             return Code(repr(value), t, False, False, True, True, value, True)
@@ -272,7 +272,7 @@ class Generator:
                 v, lo, hi = self.expr(value), self.expr(low), self.expr(high)
                 text = f"_between({v.text}, {lo.text}, {hi.text}, ts)"
                 return Code(f"(not {text})" if negated else text, Type.BOOL, False, True,
-                             v.safe and lo.safe and hi.safe)
+                            v.safe and lo.safe and hi.safe)
             case n.IsNull(value=value, negated=negated):
                 tested = self.expr(value)
                 first, rest = self.atomize(tested)
@@ -284,7 +284,7 @@ class Generator:
             case n.Conditional(then=then, condition=cond, otherwise=otherwise):
                 t, c, o = self.expr(then), self.expr(cond), self.expr(otherwise)
                 return Code(f"({t.text} if {self.truth(c)} else {o.text})", infer(node),
-                             t.nullable or o.nullable, t.strict_bool and o.strict_bool,
+                            t.nullable or o.nullable, t.strict_bool and o.strict_bool,
                              t.safe and c.safe and o.safe)
             case n.Include(audience=name):
                 return Code(f"_include({name!r}, ev, ts)", Type.BOOL, False, True, False)
@@ -346,7 +346,7 @@ class Generator:
     def logical(self, op: str, codes: list[Code]) -> Code:
         parts = [self.truth(c) for c in codes]
         return Code("(" + f" {op} ".join(parts) + ")", Type.BOOL, False, True,
-                     all(c.safe for c in codes))
+                    all(c.safe for c in codes))
 
     def comparison(self, op: str, a: Code, b: Code) -> Code:
         fn = for_operator(op)
@@ -373,7 +373,7 @@ class Generator:
         if value is None or isinstance(value, bool | int | float | str):
             return self.const(value)
         return Code(self.bind(value), infer_value(value), False, atom=True, const=value,
-                     is_const=True)
+                    is_const=True)
 
     def call(self, node: n.Call) -> Code:
         fn = lookup(node.name)
@@ -401,7 +401,7 @@ class Generator:
                 nullable = not (fn.total or reads_event_time)
                 safe = safe or reads_event_time
                 return Code(text, rtype, nullable, not nullable and rtype is Type.BOOL, safe,
-                             atom=text.isidentifier(), eq_test=eq_test)
+                            atom=text.isidentifier(), eq_test=eq_test)
         name = self.fn_name(fn.name, fn.impl)
         lead = "ts, " if fn.context == "time" else "ev, " if fn.context == "event" else ""
         required = fn.signature.min_args
