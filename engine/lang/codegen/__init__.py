@@ -12,7 +12,6 @@ code runs in a namespace holding only the runtime helpers and the registry's imp
 `line_map` leads from each generated line back to the config span it came from.
 """
 
-from engine.lang.codegen.expressions import infer_value
 from engine.lang.codegen.group import Generated, Item, Mode, generate
 
-__all__ = ["Generated", "Item", "Mode", "generate", "infer_value"]
+__all__ = ["Generated", "Item", "Mode", "generate"]

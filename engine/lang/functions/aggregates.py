@@ -7,11 +7,9 @@ reference the generated code must agree with.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from engine.lang import runtime
 from engine.lang.emit import Code, Lines, Writer, present
-from engine.lang.registry import Aggregate, function
+from engine.lang.registry import Aggregate, ContributionWriter, function
 from engine.lang.types import LIST_FIELD_TYPES, Type
 from engine.lang.values import INT64_MAX, INT64_MIN, Value, to_float
 
@@ -38,7 +36,7 @@ def _extreme_lines(w: Writer, var: str, arg: Code, key: str) -> Lines:
     return [(0, f"if {test}:"), (1, f"out[{key}] = {var}")]
 
 
-def _collect_lines(helper: str, wrap: str) -> Callable[[Writer, str, Code, str], Lines]:
+def _collect_lines(helper: str, wrap: str) -> ContributionWriter:
     """`set` and `valuect`: a string is wrapped inline (`wrap` formats it), anything else goes
     through the runtime `helper`; an int is known to be one value, written as its text."""
 
