@@ -5,7 +5,7 @@ The public API is what this module exports; everything else is internal and may 
 
 from engine.config import Config, load_config
 from engine.engine import Engine, IngestResult
-from engine.errors import ConfigError, Diagnostic, EngineError, EventError, RuntimeFailure
+from engine.errors import ConfigError, Diagnostic, EngineError, RuntimeFailure
 from engine.lang.compiler import CompiledExpression, compile_expression
 
 __all__ = [
@@ -15,7 +15,6 @@ __all__ = [
     "Diagnostic",
     "Engine",
     "EngineError",
-    "EventError",
     "IngestResult",
     "RuntimeFailure",
     "compile_expression",

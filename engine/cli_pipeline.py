@@ -17,7 +17,7 @@ import orjson
 
 from engine.config import Config
 from engine.engine import Engine, IngestResult
-from engine.errors import EngineError
+from engine.errors import EngineError, unknown_error
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.printer import expression_text
@@ -102,8 +102,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     pipeline = config.pipeline
     stream = pipeline.stream(args.stream)
     if stream is None:
-        known = ", ".join(sorted(pipeline.streams)) or "none"
-        raise EngineError(f"unknown stream {args.stream!r}; streams in the config: {known}")
+        raise unknown_error("stream", args.stream, sorted(pipeline.streams))
     from engine.cli import read_event_argument
 
     event = read_event_argument(args.event)

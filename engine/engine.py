@@ -21,7 +21,7 @@ import orjson
 
 from engine.audiences import membership
 from engine.config import Config
-from engine.errors import EngineError
+from engine.errors import EngineError, unknown_error
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.bulk import Spill
@@ -168,8 +168,7 @@ class Engine:
     def _stream(self, name: str) -> CompiledStream:
         stream = self.config.pipeline.stream(name)
         if stream is None:
-            known = ", ".join(sorted(self.config.pipeline.streams)) or "none"
-            raise EngineError(f"unknown stream {name!r}; streams in the config: {known}")
+            raise unknown_error("stream", name, sorted(self.config.pipeline.streams))
         return stream
 
     def _target(self, name: str) -> CompiledStream:
@@ -566,8 +565,7 @@ class Engine:
         """The member profiles of an audience with when each entered (epoch ms), by id, read a
         page at a time."""
         if name not in self.config.audiences.audiences:
-            known = ", ".join(self.config.audiences.names) or "none"
-            raise EngineError(f"unknown audience {name!r}; audiences in the config: {known}")
+            raise unknown_error("audience", name, self.config.audiences.names)
         after, left = 0, limit
         while left is None or left > 0:
             page = self.store.audience_members(name, after=after,

@@ -2,7 +2,6 @@
 
     EngineError                  base of everything the engine raises on purpose
      ├── ConfigError             config or expression text is invalid; holds .diagnostics
-     ├── EventError              one event cannot be used (field and reason)
      ├── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
      │    └── StoreUnavailable   the store cannot be read or written now: retry later
      └── StoreRefused            the store cannot hold a value written: retrying will not help
@@ -15,7 +14,8 @@ theirs in one place each (docs/store.md).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -149,15 +149,6 @@ class ConfigError(EngineError):
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
 
-class EventError(EngineError):
-    """An event cannot be used; names the field and the reason."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}" if field else reason)
-
-
 class RuntimeFailure(EngineError):
     """The engine cannot do its work (storage unreachable, …)."""
 
@@ -174,3 +165,29 @@ class StoreRefused(EngineError):
 
 def render_all(diagnostics: Sequence[Diagnostic]) -> str:
     return "\n".join(d.render() for d in diagnostics)
+
+
+# One phrasing for every name that nothing declares (a function, a field type, a config key, a
+# stream, an audience, …), so that the checker, config validation, the API and the CLI agree.
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str | None:
+    """The hint naming the known name closest to `word`, when one is close enough."""
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def unknown(kind: str, name: str, known: Iterable[str]) -> tuple[str, str | None]:
+    """A diagnostic's message and hint for `name`, a `kind` nothing in `known` declares."""
+    return f"unknown {kind} `{name}`", did_you_mean(name, known)
+
+
+def unknown_error(kind: str, name: str, known: Iterable[str], *, plural: str | None = None
+                  ) -> EngineError:
+    """The error the API and the CLI raise for `name`, a `kind` the config does not declare:
+    it lists the names the config does declare (in the order given) and suggests a close one."""
+    names = list(known)
+    message = f"unknown {kind} {name!r}; {plural or kind + 's'} in the config: "
+    message += ", ".join(names) or "none"
+    hint = did_you_mean(name, names)
+    return EngineError(f"{message}; {hint}" if hint else message)

@@ -17,6 +17,7 @@ import orjson
 from engine.config import Config
 from engine.config.model import TestCase
 from engine.engine import Engine
+from engine.errors import unknown_error
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.values import format_date, ms_to_date
@@ -64,7 +65,8 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
                                "derived events, audiences or requests")
         return result
     if config.pipeline.stream(case.stream) is None:
-        result.failures.append(f"unknown stream {case.stream!r}")
+        result.failures.append(
+            str(unknown_error("stream", case.stream, sorted(config.pipeline.streams))))
         return result
     with tempfile.TemporaryDirectory(prefix="engine-test-") as tmp:
         # "now" is the newest event's time: relative dates in audience filters see the case

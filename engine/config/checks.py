@@ -38,7 +38,6 @@ diagnostics use these codes (the loader's and the schema's included, so the tabl
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +54,7 @@ from engine.config.model import (
     Settings,
     StreamSpec,
 )
-from engine.errors import ConfigError, Diagnostic, Severity, Source
+from engine.errors import ConfigError, Diagnostic, Severity, Source, did_you_mean, unknown
 from engine.lang import nodes as n
 from engine.lang.checker import Context, check
 from engine.lang.compiler import FieldSpec, compile_group
@@ -81,11 +80,6 @@ class _Report:
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.items.extend(diagnostics)
-
-
-def _suggest(word: str, options: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 def _place(item: object, key: str) -> Located | None:
@@ -198,8 +192,8 @@ def _check_streams(settings: Settings, report: _Report) -> None:
                            "a derived event keeps its source's event time and id",
                            severity="warning")
         if stream.from_ not in streams:
-            report.add(_place(stream, "from"), "C011", f"unknown stream `{stream.from_}`",
-                       _suggest(stream.from_, streams))
+            report.add(_place(stream, "from"), "C011",
+                       *unknown("stream", stream.from_, streams))
         try:
             compile_group(list(stream.fields), name=stream.name, context="transform",
                           where=None if stream.where is None else stream.where.text,
@@ -233,8 +227,8 @@ def _check_mappings(settings: Settings, report: _Report) -> dict[str, str]:
     mapped: dict[str, tuple[str, MappingSpec]] = {}
     for mapping in settings.mappings:
         if mapping.stream not in streams:
-            report.add(_place(mapping, "stream"), "C011", f"unknown stream `{mapping.stream}`",
-                       _suggest(mapping.stream, streams))
+            report.add(_place(mapping, "stream"), "C011",
+                       *unknown("stream", mapping.stream, streams))
         specs = []
         seen: set[str] = set()
         for f in mapping.fields:
@@ -262,7 +256,7 @@ def _check_mappings(settings: Settings, report: _Report) -> dict[str, str]:
             if by not in seen:
                 report.add(_place(mapping, f"by.{i}"), "C018",
                            f"identity field `{by}` is not mapped by `{mapping.name}`",
-                           _suggest(by, seen) or "add a row with `field: " + by + "`")
+                           did_you_mean(by, seen) or "add a row with `field: " + by + "`")
     return {name: t for name, (t, _) in mapped.items()}
 
 
@@ -330,8 +324,7 @@ def _check_audiences(settings: Settings, report: _Report) -> None:
         for inc in found:
             if inc.audience not in audiences:
                 report.extend([Diagnostic(audience.filter.source, inc.span.start, inc.span.end,
-                                          "C012", f"unknown audience `{inc.audience}`",
-                                          _suggest(inc.audience, audiences))])
+                                          "C012", *unknown("audience", inc.audience, audiences))])
     # cycles: depth-first search over INCLUDE edges, each cycle reported once at its first edge
     state: dict[str, int] = {}
 
@@ -367,9 +360,9 @@ def _check_integrations(settings: Settings, mapped: Mapping[str, str], report: _
     for item in items:
         auth = auths.get(item.authorization)
         if auth is None:
-            report.add(_place(item, "authorization"), "C013",
-                       f"unknown authorization `{item.authorization}`",
-                       _suggest(item.authorization, auths) or (
+            message, hint = unknown("authorization", item.authorization, auths)
+            report.add(_place(item, "authorization"), "C013", message,
+                       hint or (
                            f"authorizations: {', '.join(sorted(auths))}" if auths else
                            "add it under `authorizations:` in the config"))
         elif auth.provider != item.provider:
@@ -378,16 +371,16 @@ def _check_integrations(settings: Settings, mapped: Mapping[str, str], report: _
                        f"`{item.provider}`")
     for imp in settings.imports:
         if imp.stream not in streams:
-            report.add(_place(imp, "stream"), "C011", f"unknown stream `{imp.stream}`",
-                       _suggest(imp.stream, streams))
+            report.add(_place(imp, "stream"), "C011",
+                       *unknown("stream", imp.stream, streams))
     for test in settings.tests:
         if test.stream not in streams:
-            report.add(_place(test, "stream"), "C011", f"unknown stream `{test.stream}`",
-                       _suggest(test.stream, streams))
+            report.add(_place(test, "stream"), "C011",
+                       *unknown("stream", test.stream, streams))
     for export in settings.exports:
         if export.audience not in audiences:
-            report.add(_place(export, "audience"), "C012", f"unknown audience `{export.audience}`",
-                       _suggest(export.audience, audiences))
+            report.add(_place(export, "audience"), "C012",
+                       *unknown("audience", export.audience, audiences))
         wanted = [("id_field", export.id_field)]
         if export.email_field is not None:
             wanted.append(("email_field", export.email_field))
@@ -396,4 +389,4 @@ def _check_integrations(settings: Settings, mapped: Mapping[str, str], report: _
             if field_name not in mapped:
                 report.add(_place(export, key), "C019",
                            f"`{field_name}` is not a field any mapping maps",
-                           _suggest(field_name, mapped))
+                           did_you_mean(field_name, mapped))

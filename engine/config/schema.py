@@ -11,7 +11,6 @@ itself (with "did you mean" when a known key is close), a wrong value on the val
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -36,6 +35,7 @@ from engine.config.model import (
     config_keys,
 )
 from engine.config.yamlfile import YamlFile
+from engine.errors import did_you_mean, unknown
 
 SchemaName = Literal["config", "mapping"]
 SCHEMAS: tuple[SchemaName, ...] = ("config", "mapping")
@@ -152,11 +152,6 @@ def _wanted(types: Any) -> str:
     return " or ".join(_TYPE_WORDS.get(t, t) for t in types)
 
 
-def _suggest(word: str, options: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
-
-
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     """The errors to report for `error`: for `anyOf`, those of the branch the value was meant
     for (the one whose type matches), else the error itself."""
@@ -206,9 +201,9 @@ def _report(doc: YamlFile, error: ValidationError) -> None:
         for key in value:
             if key in known:
                 continue
-            hint = _suggest(key, known) or (
-                f"known keys: {', '.join(known)}" if known else None)
-            doc.error(doc.key_at((*path, key)), "C002", f"unknown key `{key}`", hint)
+            message, hint = unknown("key", key, known)
+            hint = hint or (f"known keys: {', '.join(known)}" if known else None)
+            doc.error(doc.key_at((*path, key)), "C002", message, hint)
         return
     if kind == "required" and isinstance(value, dict):
         for key in rule:
@@ -227,7 +222,7 @@ def _report(doc: YamlFile, error: ValidationError) -> None:
         where = doc.key_at((*path, value))  # the error is about a key, not the mapping
     if kind == "enum":
         options = [str(v) for v in rule]
-        hint = _suggest(str(value), options) if isinstance(value, str) else None
+        hint = did_you_mean(str(value), options) if isinstance(value, str) else None
         doc.error(where, "C004", f"`{value}` is not one of: {', '.join(options)}", hint)
     elif kind == "const":
         doc.error(where, "C004", f"must be {rule!r}, got {value!r}")

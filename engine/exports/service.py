@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from engine.engine import Engine
-from engine.errors import EngineError
+from engine.errors import EngineError, unknown_error
 from engine.exports.customerio import CredentialsError, TrackClient
 from engine.exports.jobs import Counts, ExportJob
 from engine.exports.runner import JobRunner, JobStats
@@ -29,8 +29,7 @@ TIMEOUT_S = 10.0  # per request to the destination
 def job_of(engine: Engine, name: str) -> ExportJob:
     jobs = engine.config.exports.jobs
     if name not in jobs:
-        known = ", ".join(sorted(jobs)) or "none"
-        raise EngineError(f"unknown export job {name!r}; jobs in the config: {known}")
+        raise unknown_error("export job", name, sorted(jobs), plural="jobs")
     return jobs[name]
 
 

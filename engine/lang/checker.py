@@ -1,47 +1,29 @@
 """The type checker: finds every problem in an expression before any event is touched.
 
-It knows each function from the registry (existence, arity, argument types, aggregate flag),
+It knows each function from the registry (existence, arity, argument types, aggregate metadata),
 where aggregates may stand, and whether the value fits the field's declared type. It never stops
 at the first problem: `check` returns them all, each with the span to put a caret under.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.errors import Diagnostic, Source
+from engine.errors import Diagnostic, Source, unknown
 from engine.lang import nodes as n
 from engine.lang.functions import FUNCTIONS, lookup
-from engine.lang.types import SCALARS, Type, accepts
+from engine.lang.types import (
+    FIELD_TYPES,
+    LIST_FIELD_TYPES,
+    SCALAR_FIELD_TYPES,
+    SCALARS,
+    Type,
+    accepts,
+)
 from engine.lang.values import to_bool, to_date, to_float
 
 Context = Literal["expression", "mapping", "condition", "transform", "filter"]
-
-SCALAR_FIELD_TYPES = {
-    "string": Type.STRING,
-    "int": Type.INT,
-    "number": Type.NUMBER,
-    "bool": Type.BOOL,
-    "date": Type.DATE,
-}
-LIST_FIELD_TYPES = frozenset({"[]string", "[]time"})
-MAP_FIELD_TYPES = frozenset({
-    "map[string]int", "map[string]intsum", "map[string]number", "map[string]string",
-    "map[string]bool", "map[string]time",
-})
-FIELD_TYPES = frozenset(SCALAR_FIELD_TYPES) | LIST_FIELD_TYPES | MAP_FIELD_TYPES
-
-# Which declared field types each aggregate can feed.
-AGGREGATE_FIELD_TYPES: dict[str, frozenset[str]] = {
-    "count": frozenset({"int", "number"}),
-    "sum": frozenset({"int", "number"}),
-    "min": frozenset({"int", "number", "date"}),
-    "max": frozenset({"int", "number", "date"}),
-    "set": LIST_FIELD_TYPES,
-    "valuect": frozenset({"map[string]intsum", "map[string]int"}),
-}
 
 _LOGICAL = frozenset({"and", "or", "=", "!=", "<", "<=", ">", ">="})
 
@@ -67,7 +49,7 @@ def infer(node: n.Expr) -> Type:
             fn = lookup(name)
             if fn is None:
                 return Type.ANY
-            if fn.name in ("min", "max") and args:
+            if fn.keeps_type and args:
                 inner = infer(args[0])
                 return inner if inner in SCALARS else Type.ANY
             return fn.signature.returns
@@ -137,9 +119,7 @@ class _Checker:
     def call(self, node: n.Call, top: bool) -> None:
         fn = lookup(node.name)
         if fn is None:
-            close = difflib.get_close_matches(node.name, sorted(FUNCTIONS), n=1, cutoff=0.6)
-            hint = f"did you mean `{close[0]}`?" if close else None
-            self.error(node.name_span, "E101", f"unknown function `{node.name}`", hint)
+            self.error(node.name_span, "E101", *unknown("function", node.name, FUNCTIONS))
             return
         sig = fn.signature
         count = len(node.args)
@@ -180,12 +160,10 @@ class _Checker:
 
     def fits_field(self, node: n.Expr, field_type: str) -> None:
         if field_type not in FIELD_TYPES:
-            close = difflib.get_close_matches(field_type, sorted(FIELD_TYPES), n=1)
-            self.error(node.span, "E107", f"unknown field type `{field_type}`",
-                       f"did you mean `{close[0]}`?" if close else None)
+            self.error(node.span, "E107", *unknown("field type", field_type, FIELD_TYPES))
             return
         if isinstance(node, n.Call) and (fn := lookup(node.name)) and fn.aggregate:
-            allowed = AGGREGATE_FIELD_TYPES.get(fn.name, frozenset())
+            allowed = fn.aggregate.field_types
             if field_type not in allowed:
                 self.error(node.span, "E105",
                            f"`{fn.name}(…)` cannot fill a field of type `{field_type}`",

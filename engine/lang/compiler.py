@@ -16,6 +16,7 @@ from engine.errors import ConfigError, Diagnostic, Source
 from engine.lang import nodes as n
 from engine.lang.checker import Context, check, infer
 from engine.lang.codegen import Generated, Item, generate
+from engine.lang.functions import lookup
 from engine.lang.parser import parse_expression
 from engine.lang.types import Type
 from engine.lang.values import Value, date_to_ms
@@ -199,14 +200,11 @@ def compile_group(
     return CompiledGroup(name, [spec.field for spec in specs], generated)
 
 
-_AGGREGATE_KINDS = {"count": "int", "sum": "number", "min": "number", "max": "number",
-                    "set": "[]string", "valuect": "map[string]intsum"}
-
-
 def default_kind(expr: n.Expr) -> str:
     """The field type a column has without ``KIND``: the aggregate's, else string (as LQL)."""
-    if isinstance(expr, n.Call) and expr.name in _AGGREGATE_KINDS:
-        return _AGGREGATE_KINDS[expr.name]
+    fn = lookup(expr.name) if isinstance(expr, n.Call) else None
+    if fn is not None and fn.aggregate is not None:
+        return fn.aggregate.kind
     return "string"
 
 

@@ -1,6 +1,7 @@
 """Text → AST. Lark parses with the grammar in ``grammar/lql.lark``; one Transformer turns its
 tree into `engine.lang.nodes`. The Lark tree and Lark's exceptions never leave this module:
-syntax errors become `ConfigError` diagnostics with the position of the offending character.
+`_translated` turns syntax errors into `ConfigError` diagnostics with the position of the
+offending character.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import lark
 from lark import Token, Transformer, v_args
 
-from engine.errors import ConfigError, Diagnostic, Source
+from engine.errors import ConfigError, Diagnostic, RuntimeFailure, Source
 from engine.lang import nodes as n
 
 INT64_MAX = 2**63 - 1
@@ -365,22 +366,32 @@ def _syntax_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> Diagn
     return Diagnostic(source, max(pos - 1, 0), pos, "E001", "unexpected end of text")
 
 
+def _translated(exc: lark.exceptions.LarkError, source: Source) -> Exception:
+    """The one place Lark's exceptions become the engine's.
+
+    Input Lark cannot parse, or that our transformer refuses (`_Misplaced`), is a `ConfigError`
+    with its diagnostic. Anything else is a fault of the parser, not of the text: the original
+    exception of a transformer method, or a `RuntimeFailure`, never Lark's own class.
+    """
+    if isinstance(exc, lark.exceptions.UnexpectedInput):
+        return ConfigError([_syntax_error(exc, source)])
+    if isinstance(exc, lark.exceptions.VisitError):
+        if isinstance(exc.orig_exc, _Misplaced):
+            m = exc.orig_exc
+            return ConfigError([Diagnostic(source, m.span.start, m.span.end, m.code, m.message)])
+        return exc.orig_exc
+    return RuntimeFailure(f"the expression parser failed: {exc}")
+
+
 def _parse(source: Source, start: str) -> Any:
     try:
         tree = _lark().parse(source.text, start=start)
-    except lark.exceptions.UnexpectedInput as exc:
-        raise ConfigError([_syntax_error(exc, source)]) from exc
-    too_deep = _depth_error(tree, source)
-    if too_deep:
-        raise ConfigError([too_deep])
-    try:
+        too_deep = _depth_error(tree, source)
+        if too_deep:
+            raise ConfigError([too_deep])
         return _ToAst().transform(tree)
-    except lark.exceptions.VisitError as exc:
-        if isinstance(exc.orig_exc, _Misplaced):
-            m = exc.orig_exc
-            raise ConfigError([Diagnostic(source, m.span.start, m.span.end, m.code, m.message)]) \
-                from exc
-        raise
+    except lark.exceptions.LarkError as exc:
+        raise _translated(exc, source) from exc
 
 
 def parse_expression(text: str | Source, name: str = "<expr>") -> n.Expr:

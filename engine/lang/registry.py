@@ -1,9 +1,11 @@
 """The function registry: one table that drives checking, code generation and docs.
 
 Every function of the language is one `Function` entry, declared next to its implementation with
-the `function` decorator. The checker reads signatures and the aggregate flag, the code generator
-reads `nulls`, `context`, `safe` and `inline`, and ``docs/functions.md`` is rendered from the
-same entries, so the three can never disagree.
+the `function` decorator. The checker reads signatures and the aggregate metadata, the code
+generator reads `nulls`, `context`, `safe` and the emit hooks (`inline`, `emit`, the aggregate's
+`contribution` and `value`), and ``docs/functions.md`` is rendered from the same entries, so the
+three can never disagree. The code generator never names a function: what is special about one
+is declared here, in its entry (docs/language.md, "Adding a function").
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.lang.types import Signature, parse_signature
+from engine.lang.emit import Code, Lines, Writer
+from engine.lang.types import Signature, Type, parse_signature
 from engine.lang.values import EvalFailure, Value
 
 Nulls = Literal["propagate", "handle"]
@@ -25,6 +28,32 @@ Inliner = Callable[[Sequence[str], Sequence[Any]], str | None]
 # would refuse on every event is a diagnostic instead; it may also prepare the constant (compile
 # a pattern into its cache) so the first event does not pay for it.
 ConstantCheck = Callable[[int, Any], str | None]
+# Given the code generator and the code of every argument (after constant folding) and the
+# call's static type, the whole call as generated code, or None for an ordinary call. For a
+# function whose fast form needs more than a template (`oneof` evaluates its arguments lazily).
+Emitter = Callable[[Writer, Sequence[Code], Type], Code | None]
+# Given the code generator, the local holding the argument, the argument's code and the output
+# key (already `repr()`), the statements that write one event's contribution into ``out[key]``.
+ContributionWriter = Callable[[Writer, str, Code, str], Lines]
+# Given the code generator and the argument atomized (the text to evaluate once, the name to
+# reuse), the contribution as one expression (what `engine eval` shows for an aggregate).
+ValueWriter = Callable[[Writer, str, str], str]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What an aggregate declares beyond its signature.
+
+    `field_types`: the declared field types it may fill (E105 otherwise). `kind`: the field
+    type of an LQL column that gives no ``KIND``. `contribution` and `value`: emit hooks; without
+    them the code generator calls the implementation on a present argument and writes what it
+    answers when that is not missing.
+    """
+
+    field_types: frozenset[str]
+    kind: str
+    contribution: ContributionWriter | None = None
+    value: ValueWriter | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,11 @@ class Function:
     generator may compute it early and share it between fields. `total`: it always answers
     (never missing), so generated code skips the presence test on its result.
     `check_constant`: the checker hands it each constant argument (E109 when it objects).
+    `inline` and `emit`: emit hooks, see their types above. `operator`: the comparison operator
+    the function spells (the code generator writes the operator with the function's `inline`).
+    `equality`: its inline form is true exactly when argument 0 equals the constant argument 1,
+    so consecutive tests of one value may chain with ``elif``. `keeps_type`: the result has the
+    static type of argument 0 when that is a scalar. `aggregate`: set for aggregates only.
     """
 
     name: str
@@ -45,12 +79,16 @@ class Function:
     impl: Callable[..., Value]
     doc: str
     group: str
-    aggregate: bool = False
+    aggregate: Aggregate | None = None
     nulls: Nulls = "propagate"
     context: Context = None
     safe: bool = False
     total: bool = False
     inline: Inliner | None = None
+    emit: Emitter | None = None
+    operator: str | None = None
+    equality: bool = False
+    keeps_type: bool = False
     check_constant: ConstantCheck | None = None
     aliases: tuple[str, ...] = ()
     examples: tuple[tuple[str, str], ...] = field(default=())
@@ -73,6 +111,7 @@ class Function:
 
 
 FUNCTIONS: dict[str, Function] = {}
+OPERATORS: dict[str, Function] = {}  # comparison operator -> the function it spells
 
 # Every documented example is evaluated against this event at this time (epoch ms,
 # 2014-04-07T16:58:55Z); docs/functions.md says so and a test holds each example to its result.
@@ -87,12 +126,16 @@ def function(
     doc: str,
     group: str,
     aliases: Sequence[str] = (),
-    aggregate: bool = False,
+    aggregate: Aggregate | None = None,
     nulls: Nulls = "propagate",
     context: Context = None,
     safe: bool = False,
     total: bool = False,
     inline: Inliner | None = None,
+    emit: Emitter | None = None,
+    operator: str | None = None,
+    equality: bool = False,
+    keeps_type: bool = False,
     check_constant: ConstantCheck | None = None,
     examples: Sequence[tuple[str, str]] = (),
 ) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
@@ -111,6 +154,10 @@ def function(
             safe=safe,
             total=total,
             inline=inline,
+            emit=emit,
+            operator=operator,
+            equality=equality,
+            keeps_type=keeps_type,
             check_constant=check_constant,
             aliases=tuple(aliases),
             examples=tuple(examples),
@@ -119,6 +166,10 @@ def function(
             if key in FUNCTIONS:
                 raise ValueError(f"function {key!r} registered twice")
             FUNCTIONS[key] = entry
+        if operator is not None:
+            if operator in OPERATORS:
+                raise ValueError(f"operator {operator!r} registered twice")
+            OPERATORS[operator] = entry
         return impl
 
     return register
@@ -126,3 +177,8 @@ def function(
 
 def lookup(name: str) -> Function | None:
     return FUNCTIONS.get(name.lower())
+
+
+def for_operator(op: str) -> Function | None:
+    """The function a comparison operator spells (``=`` is `eq`), if one declares it."""
+    return OPERATORS.get(op)

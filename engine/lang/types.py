@@ -30,6 +30,22 @@ class Type(enum.Enum):
 
 SCALARS = frozenset({Type.STRING, Type.INT, Type.NUMBER, Type.BOOL, Type.DATE})
 
+# The types a profile field may declare (docs/pipeline.md): what mapping fields and the
+# aggregates that fill them are checked against.
+SCALAR_FIELD_TYPES = {
+    "string": Type.STRING,
+    "int": Type.INT,
+    "number": Type.NUMBER,
+    "bool": Type.BOOL,
+    "date": Type.DATE,
+}
+LIST_FIELD_TYPES = frozenset({"[]string", "[]time"})
+MAP_FIELD_TYPES = frozenset({
+    "map[string]int", "map[string]intsum", "map[string]number", "map[string]string",
+    "map[string]bool", "map[string]time",
+})
+FIELD_TYPES = frozenset(SCALAR_FIELD_TYPES) | LIST_FIELD_TYPES | MAP_FIELD_TYPES
+
 # What a literal of type `key` may be coerced into at run time (strings parse as anything scalar).
 _COERCIBLE: dict[Type, frozenset[Type]] = {
     Type.STRING: frozenset({Type.STRING, Type.INT, Type.NUMBER, Type.BOOL, Type.DATE, Type.LIST}),

@@ -14,6 +14,7 @@ from engine.config import Config, load_config
 from engine.engine import Engine
 from engine.errors import ConfigError
 from engine.pipeline.files import read_events
+from tests.helpers import mapping_config
 
 DAY = 86_400_000
 T0 = 1_769_000_000_000  # 2026-01-21T12:53:20Z
@@ -56,11 +57,7 @@ class Clock:
 
 
 def _config(tmp_path: Path, audiences: str = AUDIENCES) -> Config:
-    (tmp_path / "visits.yaml").write_text(MAPPING)
-    (tmp_path / "config.yaml").write_text(
-        f"version: 1\nstorage: {{path: {tmp_path / 'engine.db'}}}\n"
-        f"mappings: [visits.yaml]\n{audiences}")
-    return load_config(tmp_path / "config.yaml")
+    return mapping_config(tmp_path, MAPPING, extra=audiences)
 
 
 def visit(i: int, user: str, at_ms: int, **extra: str) -> dict[str, object]:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.config import load_config
 from engine.engine import Engine
+from tests.helpers import dead_letters
 from tests.hostile.cli import run_engine
-from tests.server.conftest import ENGINE, TOKEN, start, write_config
+from tests.server.conftest import TOKEN, start, write_config
 
 BUDGET_MS = 300
 # Each field costs a fraction of a second over the slow event; together tens of seconds.
@@ -62,14 +61,8 @@ def _config(directory: Path) -> Path:
     return config
 
 
-def _dead_letters(config: Path) -> list[dict[str, Any]]:
-    out = subprocess.run([str(ENGINE), "errors", "--format", "json", "--config", str(config)],
-                         capture_output=True, text=True, check=True)
-    return [json.loads(line) for line in out.stdout.splitlines()]
-
-
 def _assert_applied_around_the_slow_one(config: Path) -> None:
-    (letter,) = _dead_letters(config)
+    (letter,) = dead_letters(config)
     assert letter["event"]["id"] == "slow"
     assert letter["reason"].startswith(REASON), letter["reason"]
     with Engine(load_config(config), read_only=True) as eng:

@@ -10,7 +10,6 @@ the offending request fails (422 `unstorable_event`), the others get 200, the wr
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,19 +22,12 @@ from engine.engine import Engine
 from engine.pipeline.intake import Record
 from engine.server.writer import Writer
 from engine.store.base import LogRow, NewEvent
+from tests.helpers import webhook
 from tests.hostile.conftest import served
-from tests.server.conftest import FIXTURES, TOKEN, start, write_config
+from tests.server.conftest import TOKEN, start, write_config
 
 REQUESTS = 60
 POISON = 37
-
-
-def _webhook(event_id: str, timestamp: int | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((FIXTURES / "email_opened.json").read_bytes())
-    doc["event_id"] = event_id
-    if timestamp is not None:
-        doc["timestamp"] = timestamp
-    return doc
 
 
 async def _post_all(url: str, bodies: Sequence[dict[str, Any]]) -> list[httpx.Response]:
@@ -48,13 +40,13 @@ async def _post_all(url: str, bodies: Sequence[dict[str, Any]]) -> list[httpx.Re
 def test_a_huge_timestamp_among_concurrent_requests_fails_nobody(tmp_path: Path) -> None:
     daemon = start(write_config(tmp_path))
     try:
-        bodies = [_webhook(f"e{i}", 18446744073709551615 if i == POISON else None)
+        bodies = [webhook(f"e{i}", 18446744073709551615 if i == POISON else None)
                   for i in range(REQUESTS)]
         answers = asyncio.run(_post_all(daemon.url, bodies))
         assert [r.status_code for r in answers] == [200] * REQUESTS
         with daemon.client() as c:
             r = c.post(f"/collect/json/customerio?key={TOKEN}&wait=applied",
-                       json=_webhook("after"))
+                       json=webhook("after"))
             assert r.status_code == 200
             ready = c.get("/readyz").json()
             assert ready["ready"] is True and ready["last_error"] is None
@@ -118,9 +110,9 @@ def test_an_event_the_log_refuses_fails_only_its_own_request(tmp_path: Path) -> 
         async def run() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
                 first = asyncio.create_task(
-                    c.post(f"/collect/json/customerio?key={TOKEN}", json=_webhook("e0")))
+                    c.post(f"/collect/json/customerio?key={TOKEN}", json=webhook("e0")))
                 await asyncio.to_thread(gate.entered.wait, 30)
-                rest = await _post_all(url, [_webhook(f"e{i}") for i in range(1, REQUESTS)])
+                rest = await _post_all(url, [webhook(f"e{i}") for i in range(1, REQUESTS)])
                 return [await first, *rest]
 
         answers = asyncio.run(run())
@@ -132,7 +124,7 @@ def test_an_event_the_log_refuses_fails_only_its_own_request(tmp_path: Path) -> 
         assert "OverflowError" in refused["message"]
         assert writer.last_error is None  # a data failure does not pause the writer
         with httpx.Client(base_url=url, timeout=30) as c:
-            r = c.post(f"/collect/json/customerio?key={TOKEN}", json=_webhook("after"))
+            r = c.post(f"/collect/json/customerio?key={TOKEN}", json=webhook("after"))
             assert r.json() == {"accepted": 1, "duplicates": 0}
     with Engine(config, read_only=True) as eng:
         assert eng.store.last_seq() == REQUESTS  # 59 of the 60, and the one after

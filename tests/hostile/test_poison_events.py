@@ -12,32 +12,18 @@ import json
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.config import load_config
 from engine.engine import Engine
 from engine.pipeline.profile import Profile
-from tests.server.conftest import ENGINE, FIXTURES, TOKEN, start, write_config
+from tests.helpers import dead_letters, webhook
+from tests.server.conftest import ENGINE, TOKEN, start, write_config
 
 # Event times no date can hold, as Customer.io's `timestamp` (epoch seconds).
 POISON_TIMES = [9223372036854775807, -62135596801, 18446744073709551615,
                 -9223372036854775808, 253402300800000]  # the last: year 10000, in ms
-
-
-def _webhook(event_id: str, timestamp: int | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((FIXTURES / "email_opened.json").read_bytes())
-    doc["event_id"] = event_id
-    if timestamp is not None:
-        doc["timestamp"] = timestamp
-    return doc
-
-
-def _dead_letters(config: Path) -> list[dict[str, Any]]:
-    out = subprocess.run([str(ENGINE), "errors", "--format", "json", "--config", str(config)],
-                         capture_output=True, text=True, check=True)
-    return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 def test_poison_timestamps_become_dead_letters_and_the_daemon_goes_on(tmp_path: Path) -> None:
@@ -47,14 +33,14 @@ def test_poison_timestamps_become_dead_letters_and_the_daemon_goes_on(tmp_path: 
         with daemon.client() as c:
             for i, ts in enumerate(POISON_TIMES):
                 r = c.post(f"/collect/json/customerio?key={TOKEN}",
-                           json=_webhook(f"poison{i}", ts))
+                           json=webhook(f"poison{i}", ts))
                 assert r.status_code == 200, r.text
             r = c.post(f"/collect/json/customerio?key={TOKEN}&wait=applied",
-                       json=_webhook("good"))
+                       json=webhook("good"))
             assert (r.status_code, r.json()["accepted"]) == (200, 1)
             ready = c.get("/readyz")
             assert ready.status_code == 200 and ready.json()["ready"] is True
-        letters = _dead_letters(config)
+        letters = dead_letters(config)
         assert sorted(d["event"]["event_id"] for d in letters) == [
             f"poison{i}" for i in range(len(POISON_TIMES))]
         assert all("outside year 1 to 9999" in d["reason"] for d in letters)
@@ -64,7 +50,7 @@ def test_poison_timestamps_become_dead_letters_and_the_daemon_goes_on(tmp_path: 
         daemon = start(config)
         with daemon.client() as c:
             r = c.post(f"/collect/json/customerio?key={TOKEN}&wait=applied",
-                       json=_webhook("good2"))
+                       json=webhook("good2"))
             assert r.status_code == 200
         assert daemon.stop(signal.SIGTERM, timeout=30) == 0
     finally:
@@ -124,8 +110,8 @@ def test_an_arithmetic_result_past_64_bits_does_not_stall_the_daemon(tmp_path: P
 def test_engine_ingest_applies_the_rest_of_a_file_with_poison(tmp_path: Path,
                                                               workers: int) -> None:
     config = write_config(tmp_path)
-    lines = [_webhook(f"poison{i}", ts) for i, ts in enumerate(POISON_TIMES)]
-    lines += [_webhook(f"good{i}") for i in range(50)]
+    lines = [webhook(f"poison{i}", ts) for i, ts in enumerate(POISON_TIMES)]
+    lines += [webhook(f"good{i}") for i in range(50)]
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps(doc) + "\n" for doc in lines))
     out = subprocess.run([str(ENGINE), "ingest", "--config", str(config), "--stream",
@@ -134,7 +120,7 @@ def test_engine_ingest_applies_the_rest_of_a_file_with_poison(tmp_path: Path,
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     assert "accepted 55" in out.stdout and "dead letters 5" in out.stdout
-    assert len(_dead_letters(config)) == 5
+    assert len(dead_letters(config)) == 5
     with Engine(load_config(config), read_only=True) as eng:
         profile = eng.profile("cio_customer_id", "usr_48213")
     assert profile is not None and profile["cio_events"] == {"email_opened": 50}
@@ -155,7 +141,7 @@ def test_an_event_that_fails_the_commit_is_found_and_dead_lettered(
     monkeypatch.setattr(Profile, "dumps", refuse_poison)
     config = load_config(write_config(tmp_path))
     with Engine(config, batch_size=64) as eng:
-        events = [_webhook(f"e{i}") for i in range(200)]
+        events = [webhook(f"e{i}") for i in range(200)]
         for i, doc in enumerate(events):
             doc["data"]["identifiers"] = {"id": f"usr_{i}", "email": f"p{i}@example.com"}
         events[137]["data"]["identifiers"]["email"] = "poison@example.com"

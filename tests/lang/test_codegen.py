@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError, Source
-from engine.lang import codegen
 from engine.lang import nodes as n
+from engine.lang.codegen import expressions
 from engine.lang.compiler import (
     CompiledGroup,
     FieldSpec,
@@ -28,7 +28,7 @@ from tests.lang.reference import evaluate
 ROOT = Path(__file__).resolve().parents[2]
 TS = 1769420700000  # 2026-01-26T09:45:00Z
 SPAN = n.Span(0, 0, 1, 1, 1, 1)
-FLAT_TEST_ONCE = codegen._FLAT_TEST_ONCE
+FLAT_TEST_ONCE = expressions._FLAT_TEST_ONCE
 
 
 def customerio_mapping() -> tuple[CompiledGroup, Any]:
@@ -210,7 +210,7 @@ TRANSFORM = [
 @pytest.fixture(params=["per-name", "once"])
 def flat_test(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways of honouring flat dotted keys: a lookup per name, or one test per event."""
-    monkeypatch.setattr(codegen, "_FLAT_TEST_ONCE", 1000 if request.param == "per-name" else 1)
+    monkeypatch.setattr(expressions, "_FLAT_TEST_ONCE", 1000 if request.param == "per-name" else 1)
     return str(request.param)
 
 
@@ -379,11 +379,11 @@ def test_paths_agree_with_the_reference_walk(names: list[str], event: dict[str, 
     specs = [FieldSpec(f"f{i}", n.Identifier(SPAN, name), expr_source=Source("<p>", ""))
              for i, name in enumerate(names)]
     for threshold in (1, 1000):
-        codegen._FLAT_TEST_ONCE = threshold
+        expressions._FLAT_TEST_ONCE = threshold
         try:
             out = compile_group(specs, name="p").function(event, TS)
         finally:
-            codegen._FLAT_TEST_ONCE = FLAT_TEST_ONCE
+            expressions._FLAT_TEST_ONCE = FLAT_TEST_ONCE
         for i, name in enumerate(names):
             want = read_path(event, name, tuple(name.split(".")))
             assert out.get(f"f{i}") == (None if want in (None, "", [], {}) else want), name

@@ -11,6 +11,7 @@ import pytest
 import engine.lang.functions  # noqa: F401 -- fills the registry
 from engine.lang.registry import FUNCTIONS
 from engine.lang.values import EvalFailure
+from tests.helpers import call, evaluate
 
 NAMES = [
     "map",
@@ -34,28 +35,6 @@ EVENT: dict[str, Any] = {
 TAGS = ["a", "b", "c", "d"]
 DATE = datetime(2014, 10, 13, tzinfo=UTC)
 A_MAP = {"a": 1}
-
-
-def call(name: str, *args: Any, event: dict[str, Any] | None = None) -> Any:
-    return FUNCTIONS[name].call(list(args), event=event)
-
-
-def evaluate(expr: str, event: dict[str, Any] | None = None) -> Any:
-    """Evaluate a literal-only example (`f(x, g(y))`, dotted names) through the registry."""
-
-    class Fn:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def __call__(self, *args: Any) -> Any:
-            return FUNCTIONS[self.name].call(list(args), event=event)
-
-        def __getattr__(self, attr: str) -> Fn:
-            return Fn(f"{self.name}.{attr}")
-
-    names: dict[str, Any] = {n.split(".")[0]: Fn(n.split(".")[0]) for n in FUNCTIONS}
-    names.update(true=True, false=False, null=None)
-    return eval(expr, {"__builtins__": {}}, names)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 import engine.lang.functions  # noqa: F401 -- fills the registry
 from engine.lang.registry import FUNCTIONS
 from engine.lang.values import EvalFailure
+from tests.helpers import call, evaluate
 
 NAMES = [
     "hash",
@@ -33,28 +34,6 @@ HELLO_SHA512 = (
     "9b71d224bd62f3785d96d46ad3ea3d73319bfbc2890caadae2dff72519673ca7"
     "2323c3d99ba5c11d7c7acc6e14b8c5da0c4663475c2e5c3adef46f73bcdec043"
 )
-
-
-def call(name: str, *args: Any) -> Any:
-    return FUNCTIONS[name].call(list(args))
-
-
-def evaluate(expr: str, event: dict[str, Any] | None = None) -> Any:
-    """Evaluate a literal-only example (`f(x, g(y))`, dotted names) through the registry."""
-
-    class Fn:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def __call__(self, *args: Any) -> Any:
-            return FUNCTIONS[self.name].call(list(args), event=event)
-
-        def __getattr__(self, attr: str) -> Fn:
-            return Fn(f"{self.name}.{attr}")
-
-    names: dict[str, Any] = {n.split(".")[0]: Fn(n.split(".")[0]) for n in FUNCTIONS}
-    names.update(true=True, false=False, null=None)
-    return eval(expr, {"__builtins__": {}}, names)
 
 
 # docs/functions.md and lql.md §6: SipHash-2-4, key (0, 1), signed int64.

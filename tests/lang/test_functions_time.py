@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import engine.lang.functions  # noqa: F401 -- fills the registry
-from engine.lang.registry import FUNCTIONS
+from engine.lang import nodes as n
+from engine.lang.parser import parse_expression
+from engine.lang.registry import EXAMPLE_TIME_MS, FUNCTIONS
 from engine.lang.types import Type
 from engine.lang.values import EvalFailure, date_to_ms, format_date, ms_to_date
+from tests.helpers import call, evaluate
 
-TS = 1396889935000  # 2014-04-07T16:58:55Z, a Monday: the event time of every case below
+TS = EXAMPLE_TIME_MS  # 2014-04-07T16:58:55Z, a Monday: the event time of every case below
 TIME_FUNCTIONS = (
     *("now", "epochms", "todate", "todatein", "totimestamp", "yy", "mm", "yymm"),
     *("dayofweek", "hourofday", "hourofweek", "seconds", "extract"),
@@ -27,10 +28,6 @@ OPTIONAL_DATE = ("yy", "mm", "yymm", "dayofweek", "hourofday", "hourofweek")
 
 def d(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
-
-
-def call(name: str, *args: Any, ts: int = TS) -> Any:
-    return FUNCTIONS[name].call(list(args), ts=ts)
 
 
 def impl(name: str, *args: Any, ts: int = TS) -> Any:
@@ -326,9 +323,6 @@ def test_registry_entries() -> None:
         assert 1 <= len(entry.examples) <= 3
 
 
-_CALL = re.compile(r"([a-z.]+)\((.*)\)")
-
-
 def _json(v: Any) -> str:
     return json.dumps(format_date(v) if isinstance(v, datetime) else v)
 
@@ -338,10 +332,9 @@ def _json(v: Any) -> str:
     [ex for name in TIME_FUNCTIONS for ex in FUNCTIONS[name].examples],
 )
 def test_documented_examples_hold_at_the_event_time(text: str, expected: str) -> None:
-    m = _CALL.fullmatch(text)
-    assert m, text
-    args = ast.literal_eval(f"({m.group(2)},)") if m.group(2) else ()
-    got = call(m.group(1), *args)
+    node = parse_expression(text)
+    assert isinstance(node, n.Call) and node.name in TIME_FUNCTIONS, text
+    got = evaluate(text)
     assert json.loads(_json(got)) == json.loads(expected)
 
 

@@ -6,7 +6,6 @@ behaviour); the property tests check that each fast path agrees with the full pa
 
 from __future__ import annotations
 
-import ast
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +16,12 @@ from hypothesis import strategies as st
 
 import engine.lang.functions  # noqa: F401 -- fills the registry
 from engine.lang import netmail, neturl
+from engine.lang import nodes as n
 from engine.lang.functions import web
+from engine.lang.parser import parse_expression
 from engine.lang.registry import FUNCTIONS
 from engine.lang.values import EvalFailure
+from tests.helpers import call, evaluate
 
 NAMES = [
     "email",
@@ -59,10 +61,6 @@ SECOND = {"qs": ["q"], "qs2": ["q"], "urlminusqs": ["q"], "url.matchqs": ["q"]}
 A_MAP = {"a": 1}
 
 
-def call(name: str, *args: Any) -> Any:
-    return FUNCTIONS[name].call(list(args))
-
-
 # --- the registry entries ---------------------------------------------------------------------
 
 
@@ -85,11 +83,10 @@ def _examples() -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize(("name", "text", "result"), _examples())
 def test_examples_hold(name: str, text: str, result: str) -> None:
-    node = ast.parse(text, mode="eval").body
-    assert isinstance(node, ast.Call)
-    assert ast.unparse(node.func) == name
-    args = [ast.literal_eval(a) for a in node.args]
-    assert call(name, *args) == json.loads(result)
+    node = parse_expression(text)
+    assert isinstance(node, n.Call)
+    assert node.name == name
+    assert evaluate(text) == json.loads(result)
 
 
 # --- missing, empty and wrongly typed input, for every function ------------------------------

@@ -15,7 +15,8 @@ import engine
 from engine.errors import ConfigError, Source
 from engine.lang import nodes as n
 from engine.lang.checker import check
-from engine.lang.codegen import Item, _key, generate
+from engine.lang.codegen import Item, generate
+from engine.lang.codegen.expressions import _key
 from engine.lang.functions import FUNCTIONS
 from engine.lang.parser import parse_expression
 from engine.lang.printer import to_source
@@ -158,3 +159,33 @@ def test_exists_as_an_operand_prints_in_parentheses(text: str) -> None:
     # `exists` is a predicate keyword: printed bare as an operand it would not parse back
     tree = parse_expression(text)
     assert _key(parse_expression(to_source(tree)), {}) == _key(tree, {})
+
+
+# ---- aggregates: each emit hook agrees with the reference ------------------------------------
+
+AGGREGATES = sorted({f.name for f in FUNCTIONS.values() if f.aggregate})
+_EMPTY: list[Any] = [None, "", [], {}]
+
+
+@pytest.mark.parametrize("arg", ["a", "toint(a)"])
+@pytest.mark.parametrize("name", AGGREGATES)
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.sampled_from([*_EMPTY, 0, "0", "x", True, ["", "x"]]), values))
+def test_every_aggregate_contribution_agrees_with_reference(name: str, arg: str, a: Any
+                                                            ) -> None:
+    """The value an aggregate gives (`engine eval`) is the reference's; a mapping field writes
+    that same contribution, or nothing when it is missing or empty."""
+    fn = FUNCTIONS[name]
+    assert fn.aggregate is not None
+    tree = parse_expression(f"{name}({arg})")
+    event = {"a": a}
+    want = evaluate(tree, event, TS)
+    value = generate([Item(tree)], mode="value", name="prop").function(event, TS)
+    assert _same(value, want), (name, arg, a, value, want)
+    for field_type in sorted(fn.aggregate.field_types):
+        assert not check(tree, Source("<prop>", ""), context="mapping", field_type=field_type)
+        out = generate([Item(tree, "f")], mode="fields", name="prop").function(event, TS)
+        if "f" in out:
+            assert _same(out["f"], want), (name, arg, a, out, want)
+        else:
+            assert any(_same(want, e) for e in _EMPTY), (name, arg, a, want)

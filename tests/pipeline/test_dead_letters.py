@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config, load_config
+from engine.config import Config
 from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
 from engine.pipeline.files import read_events
+from tests.helpers import mapping_config
 
 MAPPING = """\
 streams:
@@ -31,10 +32,7 @@ mappings:
 
 def _config(tmp_path: Path, age_type: str) -> Config:
     expr = "toint(age)" if age_type == "int" else "age"
-    (tmp_path / "signups.yaml").write_text(MAPPING % (expr, age_type))
-    (tmp_path / "config.yaml").write_text(
-        f"version: 1\nstorage: {{path: {tmp_path / 'engine.db'}}}\nmappings: [signups.yaml]\n")
-    return load_config(tmp_path / "config.yaml")
+    return mapping_config(tmp_path, MAPPING % (expr, age_type), name="signups.yaml")
 
 
 EVENTS = [{"id": "a", "ts": 1769000000, "user": "u1", "age": 41},

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from engine.config import Config, load_config
+from engine.config import Config
 from engine.engine import Engine
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.compiler import compile_expression
 from engine.pipeline.compiled import Pipeline
 from engine.pipeline.files import read_events
+from tests.helpers import mapping_config
 
 MAPPING = """\
 streams:
@@ -65,12 +66,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[JumpingClock]:
 
 
 def _config(tmp_path: Path, mapping: str = MAPPING, budget_ms: int | None = None) -> Config:
-    (tmp_path / "visits.yaml").write_text(mapping)
     extra = "" if budget_ms is None else f"pipeline: {{event_budget_ms: {budget_ms}}}\n"
-    (tmp_path / "config.yaml").write_text(
-        f"version: 1\nstorage: {{path: {tmp_path / 'engine.db'}}}\n{extra}"
-        "mappings: [visits.yaml]\n")
-    return load_config(tmp_path / "config.yaml")
+    return mapping_config(tmp_path, mapping, extra=extra)
 
 
 def test_the_budget_is_configurable_and_defaults_to_one_second(tmp_path: Path) -> None:

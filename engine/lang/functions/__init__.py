@@ -10,6 +10,6 @@ from engine.lang.functions import (  # noqa: F401 -- imported for their registra
     time,
     web,
 )
-from engine.lang.registry import FUNCTIONS, Function, lookup
+from engine.lang.registry import FUNCTIONS, Function, for_operator, lookup
 
-__all__ = ["FUNCTIONS", "Function", "lookup"]
+__all__ = ["FUNCTIONS", "Function", "for_operator", "lookup"]

@@ -1,24 +1,71 @@
 """Aggregates: allowed only at the top of a mapping expression.
 
 Each gives one event's contribution; the field's merge rule (docs/pipeline.md) folds contributions
-across events. The code generator writes the common ones inline; these implementations are the
-reference it must agree with.
+across events. The emit hooks below write the common ones inline; these implementations are the
+reference the generated code must agree with.
 """
 
 from __future__ import annotations
 
 from engine.lang import runtime
-from engine.lang.registry import function
+from engine.lang.emit import Code, Lines, Writer, present
+from engine.lang.registry import Aggregate, ContributionWriter, function
+from engine.lang.types import LIST_FIELD_TYPES, Type
 from engine.lang.values import INT64_MAX, INT64_MIN, Value, to_float
 
 GROUP = "aggregates"
+NUMERIC = frozenset({"int", "number"})
+ORDERED = frozenset({"int", "number", "date"})
+
+
+def _count_lines(w: Writer, var: str, arg: Code, key: str) -> Lines:
+    if not arg.nullable:
+        return [(0, f"out[{key}] = 1")]
+    return [(0, f"if {var} is not None and {var} != '':"), (1, f"out[{key}] = 1")]
+
+
+def _count_value(w: Writer, first: str, rest: str) -> str:
+    return f"(1 if {first} is not None and {rest} != '' else None)"
+
+
+def _extreme_lines(w: Writer, var: str, arg: Code, key: str) -> Lines:
+    """`min` and `max`: one event's contribution is its value, when present."""
+    test = present(var, arg)
+    if not test:
+        return [(0, f"out[{key}] = {var}")]
+    return [(0, f"if {test}:"), (1, f"out[{key}] = {var}")]
+
+
+def _collect_lines(helper: str, wrap: str) -> ContributionWriter:
+    """`set` and `valuect`: a string is wrapped inline (`wrap` formats it), anything else goes
+    through the runtime `helper`; an int is known to be one value, written as its text."""
+
+    def lines(w: Writer, var: str, arg: Code, key: str) -> Lines:
+        always = not arg.nullable
+        if arg.type is Type.INT and always:
+            return [(0, f"out[{key}] = {wrap.format(f'str({var})')}")]
+        if arg.type is Type.INT:
+            return [(0, f"if {var} is not None:"),
+                    (1, f"out[{key}] = {wrap.format(f'str({var})')}")]
+        tmp = w.fresh("_t")
+        return [
+            (0, f"if {var}.__class__ is str:"),
+            (1, f"if {var}:"),
+            (2, f"out[{key}] = {wrap.format(var)}"),
+            (0, f"elif {var} is not None:"),
+            (1, f"{tmp} = {helper}({var})"),
+            (1, f"if {tmp} is not None:"),
+            (2, f"out[{key}] = {tmp}"),
+        ]
+
+    return lines
 
 
 @function(
     "count",
     "(x: any) -> int",
     group=GROUP,
-    aggregate=True,
+    aggregate=Aggregate(NUMERIC, "int", _count_lines, _count_value),
     safe=True,
     doc="Counts events where x is present (1 per event, summed).",
     examples=[('count("a")', "1")],
@@ -31,7 +78,7 @@ def count(x: Value) -> int:
     "sum",
     "(x: int|number|string) -> number",
     group=GROUP,
-    aggregate=True,
+    aggregate=Aggregate(NUMERIC, "number"),
     safe=True,
     doc="Adds up x over events.",
     examples=[('sum("5")', "5")],
@@ -49,7 +96,8 @@ def sum_(x: Value) -> int | float | None:
     "min",
     "(x: int|number|date) -> any",
     group=GROUP,
-    aggregate=True,
+    aggregate=Aggregate(ORDERED, "number", _extreme_lines),
+    keeps_type=True,
     safe=True,
     doc="The smallest x over events (numbers or dates).",
     examples=[("min(3)", "3")],
@@ -62,7 +110,8 @@ def min_(x: Value) -> Value:
     "max",
     "(x: int|number|date) -> any",
     group=GROUP,
-    aggregate=True,
+    aggregate=Aggregate(ORDERED, "number", _extreme_lines),
+    keeps_type=True,
     safe=True,
     doc="The largest x over events (numbers or dates).",
     examples=[("max(epochms())", "1396889935000")],
@@ -75,7 +124,7 @@ def max_(x: Value) -> Value:
     "set",
     "(x: any) -> list",
     group=GROUP,
-    aggregate=True,
+    aggregate=Aggregate(LIST_FIELD_TYPES, "[]string", _collect_lines("_setc", "[{}]")),
     safe=True,
     doc="The set of distinct values of x over events; a list adds each element.",
     examples=[("set(118)", '["118"]'), ('set(split("a,b", ","))', '["a", "b"]')],
@@ -88,7 +137,8 @@ def set_(x: Value) -> list[str] | None:
     "valuect",
     "(x: any) -> map",
     group=GROUP,
-    aggregate=True,
+    aggregate=Aggregate(frozenset({"map[string]intsum", "map[string]int"}), "map[string]intsum",
+                        _collect_lines("_valuect", "{{{}: 1}}")),
     safe=True,
     doc="Counts how often each value of x was seen, as {value: count}.",
     examples=[('valuect("email_opened")', '{"email_opened": 1}')],

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.lang import runtime
+from engine.lang.emit import NEVER_EMPTY, Code, Writer
 from engine.lang.registry import function
+from engine.lang.types import Type
 from engine.lang.values import Value, to_bool, to_date, to_float
 
 GROUP = "logic"
@@ -46,6 +48,8 @@ def _inline_exists(args: Sequence[str], consts: Sequence[Any]) -> str | None:
     context="time",
     safe=True,
     inline=_inline_eq,
+    operator="=",
+    equality=True,
     total=True,
     doc="Equality, with b coerced to a's type; false when either side is missing.",
     examples=[('eq(4, "4")', "true"), ('eq("a", "b")', "false")],
@@ -62,6 +66,7 @@ def eq(ts: int, a: Value, b: Value) -> bool:
     context="time",
     safe=True,
     inline=_inline_ne,
+    operator="!=",
     total=True,
     doc="Not equal; true when a side is missing.",
     examples=[("ne(5, 6)", "true"), ("ne(missing_field, 1)", "true")],
@@ -159,12 +164,41 @@ def all_(*values: Value) -> bool:
     return bool(values) and all(_present(v) and v is not False for v in values)
 
 
+# `oneof` with more arguments than this is a plain call: unrolled, each argument nests one
+# conditional deeper, and Python's compiler gives up (RecursionError) in the thousands.
+_UNROLL_MAX = 64
+
+
+def _emit_oneof(w: Writer, args: Sequence[Code], rtype: Type) -> Code | None:
+    """``oneof(a, b, …)`` as one conditional: the first argument present (not missing, not
+    ""). Later arguments are then not evaluated, so only safe arguments are unrolled."""
+    if len(args) > _UNROLL_MAX or not all(a.safe for a in args):
+        return None
+    text = "None"
+    nullable = True
+    tested = False
+    chosen: Code | None = None  # the argument that is the whole answer, when one is
+    for a in reversed(args):
+        if a.is_const and (a.const is None or a.const == ""):
+            continue
+        if a.is_const or (not a.nullable and a.type in NEVER_EMPTY):
+            text, nullable, tested, chosen = a.text, False, False, a
+            continue
+        first, rest = w.atomize(a)
+        text = f"{rest} if {first} is not None and {rest} != '' else {text}"
+        tested, chosen = True, None
+    if not tested:  # a constant stays a constant: Python rejects `is` tests on literals
+        return chosen if chosen is not None else w.const(None)
+    return Code(f"({text})", rtype, nullable)
+
+
 @function(
     "oneof",
     "(*values: any) -> any",
     group=GROUP,
     nulls="handle",
     safe=True,
+    emit=_emit_oneof,
     doc='The first argument that is neither missing nor "".',
     examples=[('oneof(missing_field, "", "x")', '"x"')],
 )
