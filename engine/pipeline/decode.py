@@ -28,6 +28,7 @@ import orjson
 from engine.audiences.compiled import Audiences
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
+from engine.pipeline.merge import fold_contribution
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
 Meta = tuple[str | None, int, str | None]
@@ -172,7 +173,7 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
     as if it applied the group's events one by one.
     """
     from engine.audiences.membership import standing
-    from engine.pipeline.processor import Group, Stats, fold_contribution, identities_of, unfit
+    from engine.pipeline.processor import Group, Stats, identities_of, unfit
     from engine.pipeline.profile import Profile
 
     pipeline = _pipeline
@@ -212,9 +213,7 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
                         group = groups[k] = [{}, ts]
                     elif ts > group[1]:
                         group[1] = ts
-                    before = stats.fold_errors
-                    fold_contribution(group[0], mapping.plan, out, ts, tb, seq, stats)
-                    if stats.fold_errors != before:
+                    if fold_contribution(group[0], mapping.plan, out, ts, tb, seq):
                         failed.append((seq, unfit(mapping.name)))
     # Each group travels twice encoded: as the profile document it becomes when none of its
     # identities is known yet (the common case, written as is), and pickled, for a merge.

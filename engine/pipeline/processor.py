@@ -33,13 +33,11 @@ from engine.pipeline.compiled import (
     event_time_problem,
     failure_reason,
 )
-from engine.pipeline.merge import State
+from engine.pipeline.merge import State, fold_contribution
 from engine.pipeline.profile import Profile
 from engine.store.sqlite import LogRow, SqliteStore
 
 IdentityKey = tuple[str, str]
-# Fold kinds done inline by `Processor.apply` (0: by the rule table).
-LATEST, UNION, COUNTS = 1, 2, 3
 MAX_SKIPPED_KEPT = 1000  # identities reported by the over-merge guard, kept for the summary
 
 
@@ -54,7 +52,6 @@ class Stats:
     merges: int = 0
     overmerge_skipped: int = 0
     undecodable: int = 0
-    fold_errors: int = 0
     unknown_stream: int = 0
     bad_time: int = 0
     dead_letters: int = 0
@@ -62,56 +59,12 @@ class Stats:
 
     def add(self, other: Stats) -> None:
         for name in ("events", "contributions", "unidentified", "profiles_created", "merges",
-                     "overmerge_skipped", "undecodable", "unknown_stream", "fold_errors",
-                     "bad_time", "dead_letters"):
+                     "overmerge_skipped", "undecodable", "unknown_stream", "bad_time",
+                     "dead_letters"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         room = MAX_SKIPPED_KEPT - len(self.skipped_identities)  # a daemon runs for months
         if room > 0:
             self.skipped_identities.extend(other.skipped_identities[:room])
-
-
-def fold_contribution(fields: dict[str, State], plan: dict[str, Any], out: dict[str, Any],
-                      ts: int, tb: str, seq: int, stats: Stats) -> None:
-    """Fold one mapping's contributions for one event into a profile's field states."""
-    for f, value in out.items():
-        kind, expected, normalise, fold, trim = plan[f]
-        if value.__class__ is not expected:
-            try:
-                value = normalise(value)
-            except Exception:  # a value the field's type cannot hold: skip it
-                stats.fold_errors += 1
-                continue
-            if value is None:
-                continue
-        state = fields.get(f)
-        # The three rules nearly every mapping uses, inline; the rest by the table.
-        if state is None:
-            if kind:
-                if kind == UNION and len(value) > 1:
-                    value = list(dict.fromkeys(value))
-                fields[f] = [value, ts, tb, seq]
-                continue
-        elif kind == LATEST:
-            if ts > state[1] or (ts == state[1] and tb > state[2]):
-                fields[f] = [value, ts, tb, seq]
-            continue
-        elif kind:
-            acc = state[0]
-            if kind == COUNTS:
-                for k, c in value.items():
-                    acc[k] = acc.get(k, 0) + c
-            else:
-                for e in value:
-                    if e not in acc:
-                        acc.append(e)
-            if ts > state[1] or (ts == state[1] and tb > state[2]):
-                state[1], state[2], state[3] = ts, tb, seq
-            continue
-        try:
-            state = fold(state, value, ts, tb, seq)
-            fields[f] = state if trim is None else trim(state)
-        except Exception:  # a value of another type than the field's: skip it
-            stats.fold_errors += 1
 
 
 def unfit(mapping: str) -> str:
@@ -273,9 +226,7 @@ class Processor:
             resolve = batch.resolve
             for mapping, out, ts, tb, seq, ids, stream_name in work:
                 profile = resolve(ids)
-                before = stats.fold_errors
-                fold_contribution(profile.fields, mapping.plan, out, ts, tb, seq, stats)
-                if stats.fold_errors != before:
+                if fold_contribution(profile.fields, mapping.plan, out, ts, tb, seq):
                     self.fail(seq, stream_name, unfit(mapping.name))
                 if ts > profile.updated:
                     profile.updated = ts
