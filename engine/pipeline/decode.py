@@ -174,7 +174,7 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
     """
     from engine.audiences.membership import standing
     from engine.pipeline.processor import Group, Stats, identities_of, unfit
-    from engine.pipeline.profile import Profile
+    from engine.pipeline.profile import Profile, document
 
     pipeline = _pipeline
     assert pipeline is not None
@@ -225,7 +225,7 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
         identities: dict[str, list[str]] = {}
         for field, value in k:
             identities.setdefault(field, []).append(value)
-        doc = orjson.dumps({"f": fields, "i": identities, "u": updated})
+        doc = document(fields, identities, updated)
         where = ([], []) if not audiences else standing(
             audiences, Profile(0, fields, identities, updated).view(rules, audiences.fields),
             now)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from engine.config.model import FIELD_TYPES
 from engine.pipeline.compiled import stored_class
 from engine.pipeline.merge import RULES, FieldRule, Rule, State, fold_contribution, kind_of
-from engine.pipeline.profile import Profile
+from engine.pipeline.profile import Profile, document
 from tests.pipeline.test_merge import values_for
 
 Contribution = tuple[Any, int, str]  # value, event time, dedupe key
@@ -166,7 +166,7 @@ def test_every_path_folds_as_the_table(entry: tuple[str, str], data: st.DataObje
         fast_fold(rule, stored, folded, part)
         mine, _ = table_fold(table, rule, None, part)
         assert folded.get("f") == mine
-        alone = Profile.loads(2, Profile(2, folded, {"id": ["x"]}).dumps())
+        alone = Profile.loads(2, document(folded, {"id": ["x"]}, 0))
         assert alone.fields == reloaded(Profile(2, folded)).fields
         before = table_combine(table, rule, before, copy.deepcopy(mine))
         group = pickle.loads(pickle.dumps(folded))
