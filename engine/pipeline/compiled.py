@@ -223,8 +223,6 @@ class Pipeline:
         for mapping in self.mappings.values():
             for name, rule in mapping.rules.items():
                 self.rules.setdefault(name, rule)
-        self.identity_fields = tuple(dict.fromkeys(f for m in self.mappings.values()
-                                                   for f in m.by))
 
     def stream(self, name: str) -> CompiledStream | None:
         return self.streams.get(name)

@@ -206,7 +206,6 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
                     if not ids:
                         stats.unidentified += 1
                         continue
-                    stats.contributions += 1
                     k = tuple(ids)
                     group = groups.get(k)
                     if group is None:
