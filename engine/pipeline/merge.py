@@ -13,7 +13,10 @@ which its counts cannot hold and eviction ranks by; states stored without it sti
 merged). Each rule is commutative and associative: ties are broken by ``(ts, tb)``, then value.
 
 The rules are one table, `RULES`, keyed by (accumulator kind, merge op), next to the function
-registry in spirit: the type checker, the validator and the runtime all read it.
+registry in spirit: a rule is declared there once, and every ingest path folds what it
+declares (`fold_contribution`, which runs the commonest folds inline by the shape each entry
+names). The merge names each field type allows are the config's (`FIELD_TYPES`), which the
+validator reads.
 """
 
 from __future__ import annotations
