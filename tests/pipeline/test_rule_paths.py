@@ -135,7 +135,7 @@ def cases(draw: st.DrawFn, entry: tuple[str, str]
 
 
 @pytest.mark.parametrize("entry", list(RULES), ids=str)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_every_path_folds_as_the_table(entry: tuple[str, str], data: st.DataObject) -> None:
     rule, stored, events, groups, cut = data.draw(cases(entry))
