@@ -28,7 +28,7 @@ from engine.lang.compiler import (
 )
 from engine.lang.parser import parse_expression
 from engine.lang.values import date_to_ms, epoch_to_date, to_date
-from engine.pipeline.merge import FieldRule, kind_of
+from engine.pipeline.merge import FieldRule, Step
 
 Event = dict[str, Any]
 
@@ -108,18 +108,13 @@ _TRUSTED_AGGREGATES = {("valuect", "map[string]intsum"), ("set", "[]string")}
 _TRUSTED_CLASS: dict[str, type] = {"map[string]intsum": dict, "[]string": list}
 
 
-def _inline_kind(rule: FieldRule) -> int:
-    """Which rules `Processor.apply` folds inline (see its LATEST, UNION, COUNTS)."""
-    if rule.capacity is not None or rule.keep_days is not None:
-        return 0
-    kind = kind_of(rule.type)
-    if rule.merge == "latest" and kind == "scalar":
-        return 1
-    if rule.merge == "union" and rule.type == "[]string":
-        return 2
-    if kind == "countmap":
-        return 3
-    return 0
+def stored_class(field_type: str, trusted: bool) -> type:
+    """The class of a field's values that `fold_contribution` takes as they come: those of a
+    scalar type already stored as is, and a trusted aggregate's output; a class no value has
+    otherwise (always normalised)."""
+    if trusted:
+        return _TRUSTED_CLASS[field_type]
+    return _STORED_CLASS.get(field_type, _Never)
 
 
 @dataclass
@@ -135,13 +130,9 @@ class CompiledMapping:
     def __post_init__(self) -> None:
         self.function = self.group.function
         self.name = self.spec.name
-        # field -> (inline fold kind, class a value already has when stored as is,
-        #           normalise, fold, trim)
-        self.plan: dict[str, tuple[int, type, Any, Any, Any]] = {
-            f: (_inline_kind(r),
-                _TRUSTED_CLASS[r.type] if f in self.trusted else _STORED_CLASS.get(r.type, _Never),
-                r.normalise, r.fold, None if r.capacity is None else r.trim)
-            for f, r in self.rules.items()}
+        # how `fold_contribution` folds each field, as the field's merge rule declares it
+        self.plan: dict[str, Step] = {f: r.step(stored_class(r.type, f in self.trusted))
+                                      for f, r in self.rules.items()}
 
     @property
     def by(self) -> tuple[str, ...]:
@@ -232,8 +223,6 @@ class Pipeline:
         for mapping in self.mappings.values():
             for name, rule in mapping.rules.items():
                 self.rules.setdefault(name, rule)
-        self.identity_fields = tuple(dict.fromkeys(f for m in self.mappings.values()
-                                                   for f in m.by))
 
     def stream(self, name: str) -> CompiledStream | None:
         return self.streams.get(name)

@@ -28,6 +28,7 @@ import orjson
 from engine.audiences.compiled import Audiences
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
+from engine.pipeline.merge import fold_contribution
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
 Meta = tuple[str | None, int, str | None]
@@ -172,8 +173,8 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
     as if it applied the group's events one by one.
     """
     from engine.audiences.membership import standing
-    from engine.pipeline.processor import Group, Stats, fold_contribution, identities_of, unfit
-    from engine.pipeline.profile import Profile
+    from engine.pipeline.processor import Group, Stats, identities_of, unfit
+    from engine.pipeline.profile import Profile, document
 
     pipeline = _pipeline
     assert pipeline is not None
@@ -205,16 +206,13 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
                     if not ids:
                         stats.unidentified += 1
                         continue
-                    stats.contributions += 1
                     k = tuple(ids)
                     group = groups.get(k)
                     if group is None:
                         group = groups[k] = [{}, ts]
                     elif ts > group[1]:
                         group[1] = ts
-                    before = stats.fold_errors
-                    fold_contribution(group[0], mapping.plan, out, ts, tb, seq, stats)
-                    if stats.fold_errors != before:
+                    if fold_contribution(group[0], mapping.plan, out, ts, tb, seq):
                         failed.append((seq, unfit(mapping.name)))
     # Each group travels twice encoded: as the profile document it becomes when none of its
     # identities is known yet (the common case, written as is), and pickled, for a merge.
@@ -226,7 +224,7 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
         identities: dict[str, list[str]] = {}
         for field, value in k:
             identities.setdefault(field, []).append(value)
-        doc = orjson.dumps({"f": fields, "i": identities, "u": updated})
+        doc = document(fields, identities, updated)
         where = ([], []) if not audiences else standing(
             audiences, Profile(0, fields, identities, updated).view(rules, audiences.fields),
             now)

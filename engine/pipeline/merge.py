@@ -13,11 +13,15 @@ which its counts cannot hold and eviction ranks by; states stored without it sti
 merged). Each rule is commutative and associative: ties are broken by ``(ts, tb)``, then value.
 
 The rules are one table, `RULES`, keyed by (accumulator kind, merge op), next to the function
-registry in spirit: the type checker, the validator and the runtime all read it.
+registry in spirit: a rule is declared there once, and every ingest path folds what it
+declares (`fold_contribution`, which runs the commonest folds inline by the shape each entry
+names). The merge names each field type allows are the config's (`FIELD_TYPES`), which the
+validator reads.
 """
 
 from __future__ import annotations
 
+import builtins
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +33,9 @@ from engine.lang.values import date_to_ms, to_date, to_float, to_int, to_str
 State = list[Any]  # [acc, ts, tb, seq], and [acc, ts, tb, seq, key times] for timed counts
 Fold = Callable[[State | None, Any, int, str, int], State]
 Combine = Callable[[State, State], State]
+# A field's step in `fold_contribution`: (inline shape, the class of a value already stored
+# as is, normalise, fold, trim or None); `FieldRule.step` makes it.
+Step = tuple[int, type, Callable[[Any], Any], Fold, Callable[[State], State] | None]
 
 _MS_PER_DAY = 86_400_000
 _NEVER = -1 << 62  # before any event time
@@ -310,24 +317,90 @@ _map_latest = _per_key(lambda v, ts, tb, cv, cts, ctb: (ts, tb) > (cts, ctb))
 _map_max = _per_key(lambda v, ts, tb, cv, cts, ctb: v > cv or (v == cv and (ts, tb) > (cts, ctb)))
 _map_min = _per_key(lambda v, ts, tb, cv, cts, ctb: v < cv or (v == cv and (ts, tb) > (cts, ctb)))
 
-# (kind, merge) -> (fold, combine). Kinds: scalar, set, countmap, map. A rule with a `_timed`
-# variant uses it when the field has `capacity` or `keep_days`: it keeps the per-entry event
-# times they need, which fields without them do not pay for.
-RULES: dict[tuple[str, str], tuple[Fold, Combine]] = {
-    ("scalar", "latest"): (_fold_latest, _combine_latest),
-    ("scalar", "oldest"): (_fold_oldest, _combine_oldest),
-    ("scalar", "max"): (_fold_max, _combine_max),
-    ("scalar", "min"): (_fold_min, _combine_min),
-    ("scalar", "sum"): (_fold_sum, _combine_sum),
-    ("set", "union"): (_fold_set, _combine_set),
-    ("set", "union_timed"): (_fold_union, _combine_union),  # with capacity or keep_days
-    ("set", "latest"): (_fold_latest, _combine_latest),
-    ("countmap", "sum"): (_fold_count_map, _combine_count_map),
-    ("countmap", "sum_timed"): (_fold_timed_count_map, _combine_timed_count_map),  # capacity
-    ("map", "latest"): _map_latest,
-    ("map", "max"): _map_max,
-    ("map", "min"): _map_min,
+# How `fold_contribution` runs a rule's fold inline, without a call: the shapes of the folds
+# nearly every mapping uses, each the same as the fold it stands for (a property test holds
+# every path to the table). CALL: the rule's fold is called.
+CALL, REPLACE, APPEND, ADD = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One merge rule: its fold, its combine, and the inline shape of its fold (or CALL)."""
+
+    fold: Fold
+    combine: Combine
+    inline: int = CALL
+
+
+# (kind, merge) -> rule. Kinds: scalar, set, countmap, map. A rule with a `_timed` variant
+# uses it when the field has `capacity` or `keep_days`: it keeps the per-entry event times
+# they need, which fields without them do not pay for. This table is the one place a rule is
+# declared: `FieldRule.build` picks the entry, and every path folds with what it declares.
+RULES: dict[tuple[str, str], Rule] = {
+    ("scalar", "latest"): Rule(_fold_latest, _combine_latest, REPLACE),
+    ("scalar", "oldest"): Rule(_fold_oldest, _combine_oldest),
+    ("scalar", "max"): Rule(_fold_max, _combine_max),
+    ("scalar", "min"): Rule(_fold_min, _combine_min),
+    ("scalar", "sum"): Rule(_fold_sum, _combine_sum),
+    ("set", "union"): Rule(_fold_set, _combine_set, APPEND),
+    ("set", "union_timed"): Rule(_fold_union, _combine_union),  # with capacity or keep_days
+    ("set", "latest"): Rule(_fold_latest, _combine_latest, REPLACE),
+    ("countmap", "sum"): Rule(_fold_count_map, _combine_count_map, ADD),
+    ("countmap", "sum_timed"): Rule(_fold_timed_count_map, _combine_timed_count_map),  # capacity
+    ("map", "latest"): Rule(*_map_latest),
+    ("map", "max"): Rule(*_map_max),
+    ("map", "min"): Rule(*_map_min),
 }
+
+
+def fold_contribution(fields: dict[str, State], plan: dict[str, Step], out: dict[str, Any],
+                      ts: int, tb: str, seq: int) -> int:
+    """Fold one mapping's contributions for one event into a profile's field states.
+
+    This is the hot loop of every ingest path (one event, a processor batch, a bulk prefold),
+    so the inline shapes of `RULES` are written out here instead of called. Returns how many
+    values did not fit their field's type (each is skipped; the event becomes a dead letter).
+    """
+    unfit = 0
+    for f, value in out.items():
+        inline, expected, normalise, fold, trim = plan[f]
+        if value.__class__ is not expected:
+            try:
+                value = normalise(value)
+            except Exception:  # a value the field's type cannot hold: skip it
+                unfit += 1
+                continue
+            if value is None:
+                continue
+        state = fields.get(f)
+        if state is None:
+            if inline:  # what the fold of each inline shape makes of a first value
+                if inline == APPEND and len(value) > 1:
+                    value = list(dict.fromkeys(value))
+                fields[f] = [value, ts, tb, seq]
+                continue
+        elif inline == REPLACE:  # _fold_latest
+            if ts > state[1] or (ts == state[1] and tb > state[2]):
+                fields[f] = [value, ts, tb, seq]
+            continue
+        elif inline:
+            acc = state[0]
+            if inline == ADD:  # _fold_count_map
+                for k, c in value.items():
+                    acc[k] = acc.get(k, 0) + c
+            else:  # APPEND: _fold_set
+                for e in value:
+                    if e not in acc:
+                        acc.append(e)
+            if ts > state[1] or (ts == state[1] and tb > state[2]):
+                state[1], state[2], state[3] = ts, tb, seq
+            continue
+        try:
+            state = fold(state, value, ts, tb, seq)
+            fields[f] = state if trim is None else trim(state)
+        except Exception:  # a value of another type than the field's: skip it
+            unfit += 1
+    return unfit
 
 
 def kind_of(field_type: str) -> str:
@@ -352,6 +425,7 @@ class FieldRule:
     normalise: Callable[[Any], Any]
     capacity: int | None = None
     keep_days: int | None = None
+    inline: int = CALL  # how `fold_contribution` folds it: the rule's shape, or CALL
 
     @classmethod
     def build(cls, field: str, field_type: str, merge: str, capacity: int | None = None,
@@ -359,9 +433,17 @@ class FieldRule:
         kind = kind_of(field_type)
         timed = (kind, f"{merge}_timed") in RULES and (capacity is not None
                                                         or keep_days is not None)
-        fold, combine = RULES[(kind, f"{merge}_timed" if timed else merge)]
-        return cls(field, field_type, merge, fold, combine, NORMALISE[field_type], capacity,
-                   keep_days)
+        rule = RULES[(kind, f"{merge}_timed" if timed else merge)]
+        # An inline fold never trims: a field with a capacity calls its fold, then `trim`.
+        inline = rule.inline if capacity is None else CALL
+        return cls(field, field_type, merge, rule.fold, rule.combine, NORMALISE[field_type],
+                   capacity, keep_days, inline)
+
+    def step(self, stored: builtins.type) -> Step:
+        """How `fold_contribution` folds this field; `stored` is the class of a value that
+        needs no normalising (a class no value has: always normalise)."""
+        return (self.inline, stored, self.normalise, self.fold,
+                None if self.capacity is None else self.trim)
 
     def trim(self, state: State) -> State:
         """Apply `capacity`: keep the most recently updated entries of a set or map, the

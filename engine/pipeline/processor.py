@@ -12,10 +12,11 @@ a batch fails.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,85 +34,28 @@ from engine.pipeline.compiled import (
     event_time_problem,
     failure_reason,
 )
-from engine.pipeline.merge import State
+from engine.pipeline.merge import State, fold_contribution
 from engine.pipeline.profile import Profile
 from engine.store.base import LogRow, Store
 
 IdentityKey = tuple[str, str]
-# Fold kinds done inline by `Processor.apply` (0: by the rule table).
-LATEST, UNION, COUNTS = 1, 2, 3
-MAX_SKIPPED_KEPT = 1000  # identities reported by the over-merge guard, kept for the summary
 
 
 @dataclass
 class Stats:
-    """What processing did; summed over batches and reported by `engine ingest`."""
+    """What processing did, summed over batches: what `engine ingest` and the daemon's
+    metrics report, and the over-merge guard's count (docs/pipeline.md)."""
 
     events: int = 0
-    contributions: int = 0
     unidentified: int = 0
     profiles_created: int = 0
     merges: int = 0
     overmerge_skipped: int = 0
-    undecodable: int = 0
-    fold_errors: int = 0
-    unknown_stream: int = 0
-    bad_time: int = 0
     dead_letters: int = 0
-    skipped_identities: list[IdentityKey] = field(default_factory=list)
 
     def add(self, other: Stats) -> None:
-        for name in ("events", "contributions", "unidentified", "profiles_created", "merges",
-                     "overmerge_skipped", "undecodable", "unknown_stream", "fold_errors",
-                     "bad_time", "dead_letters"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        room = MAX_SKIPPED_KEPT - len(self.skipped_identities)  # a daemon runs for months
-        if room > 0:
-            self.skipped_identities.extend(other.skipped_identities[:room])
-
-
-def fold_contribution(fields: dict[str, State], plan: dict[str, Any], out: dict[str, Any],
-                      ts: int, tb: str, seq: int, stats: Stats) -> None:
-    """Fold one mapping's contributions for one event into a profile's field states."""
-    for f, value in out.items():
-        kind, expected, normalise, fold, trim = plan[f]
-        if value.__class__ is not expected:
-            try:
-                value = normalise(value)
-            except Exception:  # a value the field's type cannot hold: skip it
-                stats.fold_errors += 1
-                continue
-            if value is None:
-                continue
-        state = fields.get(f)
-        # The three rules nearly every mapping uses, inline; the rest by the table.
-        if state is None:
-            if kind:
-                if kind == UNION and len(value) > 1:
-                    value = list(dict.fromkeys(value))
-                fields[f] = [value, ts, tb, seq]
-                continue
-        elif kind == LATEST:
-            if ts > state[1] or (ts == state[1] and tb > state[2]):
-                fields[f] = [value, ts, tb, seq]
-            continue
-        elif kind:
-            acc = state[0]
-            if kind == COUNTS:
-                for k, c in value.items():
-                    acc[k] = acc.get(k, 0) + c
-            else:
-                for e in value:
-                    if e not in acc:
-                        acc.append(e)
-            if ts > state[1] or (ts == state[1] and tb > state[2]):
-                state[1], state[2], state[3] = ts, tb, seq
-            continue
-        try:
-            state = fold(state, value, ts, tb, seq)
-            fields[f] = state if trim is None else trim(state)
-        except Exception:  # a value of another type than the field's: skip it
-            stats.fold_errors += 1
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def unfit(mapping: str) -> str:
@@ -228,7 +172,6 @@ class Processor:
         for i, (seq, stream_name, key, ts, _received, body) in enumerate(rows):
             stream = pipeline.streams.get(stream_name)
             if stream is None:
-                stats.unknown_stream += 1
                 self.fail(seq, stream_name, f"stream {stream_name!r} is not in the config")
                 continue
             if parsed is not None:
@@ -237,11 +180,9 @@ class Processor:
                 try:
                     event = orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
-                    stats.undecodable += 1
                     self.fail(seq, stream_name, f"the logged event is not JSON: {exc.msg}")
                     continue
             if not MIN_EVENT_MS <= ts <= MAX_EVENT_MS:
-                stats.bad_time += 1
                 self.fail(seq, stream_name, event_time_problem(ts) or "")
                 continue
             tb = key if key is not None else f"~{seq}"
@@ -265,7 +206,6 @@ class Processor:
             failure = check()
             if failure is not None:
                 self.fail(seq, stream_name, failure)
-        stats.contributions = len(work)
         self.pending += len(rows)
         if work:
             batch = _Batch(self, stats)
@@ -273,9 +213,7 @@ class Processor:
             resolve = batch.resolve
             for mapping, out, ts, tb, seq, ids, stream_name in work:
                 profile = resolve(ids)
-                before = stats.fold_errors
-                fold_contribution(profile.fields, mapping.plan, out, ts, tb, seq, stats)
-                if stats.fold_errors != before:
+                if fold_contribution(profile.fields, mapping.plan, out, ts, tb, seq):
                     self.fail(seq, stream_name, unfit(mapping.name))
                 if ts > profile.updated:
                     profile.updated = ts
@@ -472,7 +410,6 @@ class _Batch:
         skipped = [k for k in known if k not in usable]
         if skipped:
             self.stats.overmerge_skipped += 1
-            self.stats.skipped_identities.extend(skipped)
         pids = sorted({self.ids[k] for k in usable}) or sorted({self.ids[k] for k in known})[:1]
         target = self._profile(pids[0])
         for pid in pids[1:]:

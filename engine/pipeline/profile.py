@@ -1,7 +1,9 @@
 """A profile in memory: per-field merge states, identities, and its JSON form (docs/pipeline.md).
 
 The stored form is one compact JSON document per profile (``{"f": states, "i": identities,
-"u": newest event ms}``), so a profile is read and written in one row operation.
+"u": newest event ms}``), so a profile is read and written in one row operation. This module
+owns that format: `document` writes it and `Profile.loads` reads it, for the processor, the
+bulk decoders and every reader of the store alike; the store keeps it as opaque bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from engine.pipeline.merge import FieldRule, State
 _TIME_TYPES = frozenset({"date", "[]time", "map[string]time"})
 
 
+def document(fields: dict[str, State], identities: dict[str, list[str]], updated: int
+             ) -> bytes:
+    """A profile's stored document (a bulk decoder writes one without making a `Profile`)."""
+    return orjson.dumps({"f": fields, "i": identities, "u": updated})
+
+
 @dataclass
 class Profile:
     id: int
@@ -26,10 +34,11 @@ class Profile:
     updated: int = 0  # newest event time applied, epoch ms (deterministic, replay-safe)
 
     def dumps(self) -> bytes:
-        return orjson.dumps({"f": self.fields, "i": self.identities, "u": self.updated})
+        return document(self.fields, self.identities, self.updated)
 
     @classmethod
     def loads(cls, pid: int, data: bytes | str) -> Profile:
+        """The profile a stored `document` holds."""
         doc = orjson.loads(data)
         return cls(pid, doc["f"], doc["i"], doc["u"])
 
