@@ -3,6 +3,7 @@
     EngineError                  base of everything the engine raises on purpose
      ├── ConfigError             config or expression text is invalid; holds .diagnostics
      ├── EventError              one event cannot be used (field and reason)
+     ├── UnknownName             a name the config does not define; names those it does
      └── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
 
 Third-party exceptions (Lark, sqlite3, httpx) are translated where they are caught, with
@@ -12,7 +13,7 @@ Third-party exceptions (Lark, sqlite3, httpx) are translated where they are caug
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -153,6 +154,21 @@ class EventError(EngineError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class UnknownName(EngineError):
+    """A mapping, stream, audience or export job the config does not define.
+
+    The message names the ones it does define, so a typo is fixed without opening the config.
+    """
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], *,
+                 plural: str | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(f"unknown {kind} {name!r}; {plural or kind + 's'} in the config: "
+                         f"{', '.join(self.known) or 'none'}")
 
 
 class RuntimeFailure(EngineError):

@@ -367,14 +367,19 @@ Handler = Callable[[Request, _Body], Answer]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(sandbox: Sandbox) -> Starlette:
-    """The sandbox's HTTP API: Track routes (recorded, scripted, authenticated) and controls."""
+class _Api:
+    """The sandbox's route handlers, over the sandbox they record into."""
 
-    async def answer(request: Request, body: _Body, handler: Handler) -> Answer:
-        step = sandbox._next_step()
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.by_method = {"PUT": self.tracked(self.identify_v1),
+                          "DELETE": self.tracked(self.delete_v1)}
+
+    async def answer(self, request: Request, body: _Body, handler: Handler) -> Answer:
+        step = self.sandbox._next_step()
         if step is not None:
             if step.hold:
-                await sandbox._hold()  # until the test (or a control request) releases it
+                await self.sandbox._hold()  # until the test (or a control request) releases it
             if step.delay_s:
                 await asyncio.sleep(step.delay_s)  # a slow peer, so clients can time out
             if step.status is not None:
@@ -383,24 +388,24 @@ def create_app(sandbox: Sandbox) -> Starlette:
                 doc = ({"meta": {"errors": [f"scripted answer {step.status}"]}}
                        if step.status >= 400 else {})
                 return Answer(step.status, doc, headers)
-        if not sandbox.authorized(request.headers.get("authorization")):
+        if not self.sandbox.authorized(request.headers.get("authorization")):
             return _meta(401, "unauthorized")
         if not body.whole:
             return _meta(413, f"the body is over {MAX_READ_BYTES} bytes")
         return handler(request, body)
 
-    def tracked(handler: Handler) -> Endpoint:
+    def tracked(self, handler: Handler) -> Endpoint:
         """A Track endpoint: recorded on arrival, then scripted, authenticated, handled."""
         async def endpoint(request: Request) -> Response:
             body = await _read(request)
-            entry = sandbox._arrive(request.method, _raw_path(request).decode("latin-1"),
-                                    body.logged())
-            result = await answer(request, body, handler)
-            sandbox._answered(entry, result)
+            entry = self.sandbox._arrive(request.method,
+                                         _raw_path(request).decode("latin-1"), body.logged())
+            result = await self.answer(request, body, handler)
+            self.sandbox._answered(entry, result)
             return _respond(result)
         return endpoint
 
-    async def refuse_route(request: Request, status: int,
+    async def refuse_route(self, request: Request, status: int,
                            headers: Mapping[str, str] | None = None) -> Response:
         """404/405, recorded unless it is a control route."""
         message = ("no such route" if status == 404
@@ -409,15 +414,15 @@ def create_app(sandbox: Sandbox) -> Starlette:
         path = _raw_path(request)
         if not path.startswith(b"/_sandbox/"):
             body = await _read(request)
-            entry = sandbox._arrive(request.method, path.decode("latin-1"), body.logged())
-            sandbox._answered(entry, result)
+            entry = self.sandbox._arrive(request.method, path.decode("latin-1"), body.logged())
+            self.sandbox._answered(entry, result)
         return _respond(result)
 
-    def region(request: Request, _body: _Body) -> Answer:
+    def region(self, request: Request, _body: _Body) -> Answer:
         url = f"{request.url.scheme}://{request.url.netloc}"
         return Answer(200, {"url": url, "region": "us", "environment_id": 1})
 
-    def customer_identifier(request: Request) -> str | Answer:
+    def customer_identifier(self, request: Request) -> str | Answer:
         encoded = _raw_path(request)[len(CUSTOMERS):]
         try:
             identifier = unquote_to_bytes(encoded).decode("utf-8")
@@ -427,8 +432,8 @@ def create_app(sandbox: Sandbox) -> Starlette:
         return _meta(400, *(f"{p.field}: {p.message}" for p in problems)) if problems \
             else identifier
 
-    def identify_v1(request: Request, body: _Body) -> Answer:
-        identifier = customer_identifier(request)
+    def identify_v1(self, request: Request, body: _Body) -> Answer:
+        identifier = self.customer_identifier(request)
         if isinstance(identifier, Answer):
             return identifier
         empty = not body.is_json and not body.raw.strip()
@@ -438,17 +443,17 @@ def create_app(sandbox: Sandbox) -> Starlette:
         problems = attribute_problems(attributes)
         if problems:
             return _meta(400, *(f"{p.field}: {p.message}" for p in problems))
-        sandbox.apply(Operation(identifier, "identify", attributes))
+        self.sandbox.apply(Operation(identifier, "identify", attributes))
         return Answer(200, {})
 
-    def delete_v1(request: Request, _body: _Body) -> Answer:
-        identifier = customer_identifier(request)
+    def delete_v1(self, request: Request, _body: _Body) -> Answer:
+        identifier = self.customer_identifier(request)
         if isinstance(identifier, Answer):
             return identifier
-        sandbox.apply(Operation(identifier, "delete", {}))
+        self.sandbox.apply(Operation(identifier, "delete", {}))
         return Answer(200, {})
 
-    def batch_v2(_request: Request, body: _Body) -> Answer:
+    def batch_v2(self, _request: Request, body: _Body) -> Answer:
         if len(body.raw) > MAX_BATCH_BYTES:
             return _errors(413, Problem("too_large", "", f"the batch is {len(body.raw)} bytes, "
                                         f"over the limit of {MAX_BATCH_BYTES}"))
@@ -460,12 +465,12 @@ def create_app(sandbox: Sandbox) -> Starlette:
         for index, op in enumerate(ops):
             parsed = parse_operation(op)
             if isinstance(parsed, Operation):
-                sandbox.apply(parsed)
+                self.sandbox.apply(parsed)
             else:
                 errors += [{"batch_index": index, **asdict(p)} for p in parsed]
         return Answer(207, {"errors": errors}) if errors else Answer(200, {})
 
-    def entity_v2(_request: Request, body: _Body) -> Answer:
+    def entity_v2(self, _request: Request, body: _Body) -> Answer:
         if len(body.raw) > MAX_ITEM_BYTES:
             return _errors(413, Problem("too_large", "", f"the operation is {len(body.raw)} "
                                         f"bytes, over the limit of {MAX_ITEM_BYTES}"))
@@ -473,59 +478,65 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Problem("invalid", "", "the body must be one JSON operation")]
         if isinstance(parsed, list):
             return _errors(400, *parsed)
-        sandbox.apply(parsed)
+        self.sandbox.apply(parsed)
         return Answer(200, {})
 
-    by_method = {"PUT": tracked(identify_v1), "DELETE": tracked(delete_v1)}
-
-    async def customers(request: Request) -> Response:
+    async def customers(self, request: Request) -> Response:
         # Only /api/v1/customers/{one encoded segment}; `%2F` stays inside the segment.
         raw = _raw_path(request)
         if not raw.startswith(CUSTOMERS) or not raw[len(CUSTOMERS):] or b"/" in raw[
                 len(CUSTOMERS):]:
-            return await refuse_route(request, 404)
-        if request.method not in by_method:
-            return await refuse_route(request, 405)
-        return await by_method[request.method](request)
+            return await self.refuse_route(request, 404)
+        if request.method not in self.by_method:
+            return await self.refuse_route(request, 405)
+        return await self.by_method[request.method](request)
 
-    async def release(_request: Request) -> Response:
-        return Response(orjson.dumps({"released": sandbox.release()}),
+    async def release(self, _request: Request) -> Response:
+        return Response(orjson.dumps({"released": self.sandbox.release()}),
                         media_type="application/json")
 
-    def control(what: str) -> Endpoint:
+    def control(self, what: str) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             if request.method == "DELETE":
-                sandbox.clear(what)
+                self.sandbox.clear(what)
                 return Response(b"{}", media_type="application/json")
             if request.method == "POST":  # only /_sandbox/script takes one
                 body = await _read(request)
                 try:
                     if not body.is_json:
                         raise ValueError("the script must be JSON")
-                    sandbox.add_script(parse_script(body.json))
+                    self.sandbox.add_script(parse_script(body.json))
                 except ValueError as exc:
-                    return Response(orjson.dumps({"error": "invalid_script", "message": str(exc)}),
+                    return Response(orjson.dumps({"error": "invalid_script",
+                                                  "message": str(exc)}),
                                     400, media_type="application/json")
-            return Response(sandbox._dump(what), media_type="application/json")
+            return Response(self.sandbox._dump(what), media_type="application/json")
         return endpoint
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return await refuse_route(request, exc.status_code, exc.headers)
+        return await self.refuse_route(request, exc.status_code, exc.headers)
 
-    routes = [
-        Route("/api/v1/accounts/region", tracked(region), methods=["GET"]),
-        Route("/api/v1/customers/{rest:path}", customers, methods=ALL_METHODS),
-        Route("/api/v2/batch", tracked(batch_v2), methods=["POST"]),
-        Route("/api/v2/entity", tracked(entity_v2), methods=["POST"]),
-        Route("/_sandbox/people", control("people"), methods=["GET", "DELETE"]),
-        Route("/_sandbox/requests", control("requests"), methods=["GET", "DELETE"]),
-        Route("/_sandbox/script", control("script"), methods=["GET", "POST", "DELETE"]),
-        Route("/_sandbox/release", release, methods=["POST"]),
-    ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    app.router.redirect_slashes = False  # `/api/v2/batch/` is a 404, as a redirect is no answer
-    return app
+    def app(self) -> Starlette:
+        routes = [
+            Route("/api/v1/accounts/region", self.tracked(self.region), methods=["GET"]),
+            Route("/api/v1/customers/{rest:path}", self.customers, methods=ALL_METHODS),
+            Route("/api/v2/batch", self.tracked(self.batch_v2), methods=["POST"]),
+            Route("/api/v2/entity", self.tracked(self.entity_v2), methods=["POST"]),
+            Route("/_sandbox/people", self.control("people"), methods=["GET", "DELETE"]),
+            Route("/_sandbox/requests", self.control("requests"), methods=["GET", "DELETE"]),
+            Route("/_sandbox/script", self.control("script"), methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/release", self.release, methods=["POST"]),
+        ]
+        app = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
+        # `/api/v2/batch/` is a 404, as a redirect is no answer
+        app.router.redirect_slashes = False
+        return app
+
+
+def create_app(sandbox: Sandbox) -> Starlette:
+    """The sandbox's HTTP API: Track routes (recorded, scripted, authenticated) and controls."""
+    return _Api(sandbox).app()
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from tests.hostile.cli import run_engine
 from tests.server.conftest import ENGINE, TOKEN, start, write_config

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.pipeline.profile import Profile
 from tests.server.conftest import ENGINE, FIXTURES, TOKEN, start, write_config

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import Config, load_config
+from engine import Config, load_config
 from engine.engine import Engine
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config
+from engine import Config
 from engine.config.model import IdentitySpec
 from engine.engine import Engine
 from engine.errors import RuntimeFailure

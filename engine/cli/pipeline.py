@@ -15,21 +15,30 @@ from typing import Any
 
 import orjson
 
-from engine.config import Config
+from engine.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    config_of,
+    config_overrides,
+    date_argument,
+    read_event_argument,
+    resolve_config_path,
+)
+from engine.config.loader import ALLOW_PATHS_ENV
 from engine.engine import Engine, IngestResult
 from engine.errors import EngineError
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.printer import expression_text
-from engine.lang.values import date_to_ms
+from engine.lang.values import date_to_ms, ms_to_date
 from engine.output import to_json
-
-EXIT_OK, EXIT_INVALID = 0, 1
+from engine.pipeline.decode import default_workers
+from engine.pipeline.files import read_events
+from engine.program import Config
+from engine.testing import run_config_tests
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from engine.cli import config_of
-
     return config_of(args)
 
 
@@ -63,8 +72,6 @@ class _Progress:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from engine.pipeline.decode import default_workers
-    from engine.pipeline.files import read_events
 
     config = _config(args)
     progress = _Progress(args.progress)
@@ -104,7 +111,6 @@ def cmd_map(args: argparse.Namespace) -> int:
     if stream is None:
         known = ", ".join(sorted(pipeline.streams)) or "none"
         raise EngineError(f"unknown stream {args.stream!r}; streams in the config: {known}")
-    from engine.cli import read_event_argument
 
     event = read_event_argument(args.event)
     at = _at(args.at)
@@ -163,13 +169,11 @@ def _now() -> int:
 
 
 def _dt(ms: int) -> Any:
-    from engine.lang.values import ms_to_date
 
     return ms_to_date(ms)
 
 
 def _at(text: str | None, option: str = "--at") -> int | None:
-    from engine.cli import date_argument
 
     d = date_argument(text, option)
     return None if d is None else date_to_ms(d)
@@ -208,7 +212,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from engine.testing import run_config_tests
 
     results = run_config_tests(_config(args))
     if args.format == "json":
@@ -253,9 +256,7 @@ def cmd_errors(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.cli import config_overrides, resolve_config_path
-    from engine.config.loader import ALLOW_PATHS_ENV
-    from engine.server.serve import serve
+    from engine.server.serve import serve  # the server loads when it runs: startup stays quick
 
     if args.allow_paths:  # the daemon loads the config again (processor, reload): all read this
         os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(

@@ -15,14 +15,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engine.cli.common import EXIT_OK, config_of
+from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
+from engine.exports import service
 
-EXIT_OK = 0
 DEFAULT_PORT = 8081
 DEFAULT_CREDENTIAL = "sandbox"  # the site id and API key when none is given
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    # the sandbox loads when it runs: startup stays quick
     from engine.exports.sandbox import Sandbox, listen, make_server, url_of
 
     try:
@@ -53,9 +56,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_export_run(args: argparse.Namespace) -> int:
-    from engine.cli import config_of
-    from engine.engine import Engine
-    from engine.exports import service
 
     config = config_of(args)
     start = time.perf_counter()

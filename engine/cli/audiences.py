@@ -13,14 +13,11 @@ from typing import Any
 
 import orjson
 
+from engine.cli.common import EXIT_OK, config_of
 from engine.engine import Engine
-
-EXIT_OK = 0
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from engine.cli import config_of
-
     return Engine(config_of(args), read_only=True)
 
 
