@@ -153,7 +153,7 @@ class Engine:
                 self._lock.release()
             raise
         self.export_counts: Counts = Counter()  # outbox items queued and members skipped
-        self._memberships = self._hook(config)
+        self._memberships = self._membership_hook(config)
         self._ingester = Ingester(self.store, config.pipeline, self._processor(config),
                                   clock=self.clock, batch_size=batch_size,
                                   hook=self._profile_hook(config))
@@ -183,14 +183,15 @@ class Engine:
             self.flush()
         self.config = config
         self.export_counts = Counter()
-        self._memberships = self._hook(config)
+        self._memberships = self._membership_hook(config)
         self._ingester.use(config.pipeline, self._processor(config),
                            self._profile_hook(config))
 
-    def _hook(self, config: Config) -> MembershipHook:
+    def _membership_hook(self, config: Config) -> MembershipHook:
         return MembershipHook(config.audiences, config.pipeline.rules, self._export)
 
     def _profile_hook(self, config: Config) -> MembershipHook | None:
+        """What the pipeline tells of profile changes: nobody listens without audiences."""
         return self._memberships if len(config.audiences) else None
 
     def _processor(self, config: Config) -> Processor:

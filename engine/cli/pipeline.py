@@ -26,7 +26,7 @@ from engine.cli.common import (
 )
 from engine.config.loader import ALLOW_PATHS_ENV
 from engine.engine import Engine, IngestResult
-from engine.errors import EngineError
+from engine.errors import EngineError, UnknownName
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.printer import expression_text
@@ -109,8 +109,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     pipeline = config.pipeline
     stream = pipeline.stream(args.stream)
     if stream is None:
-        known = ", ".join(sorted(pipeline.streams)) or "none"
-        raise EngineError(f"unknown stream {args.stream!r}; streams in the config: {known}")
+        raise UnknownName("stream", args.stream, pipeline.streams)
 
     event = read_event_argument(args.event)
     at = _at(args.at)
