@@ -56,6 +56,8 @@ def date_argument(text: str | None, option: str) -> datetime | None:
 
 
 DEFAULT_CONFIGS = ("config.yaml", "config.example.yaml")
+DEFAULT_PORT = 8081  # of `engine sandbox`
+DEFAULT_CREDENTIAL = "sandbox"  # the sandbox's site id and API key when none is given
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

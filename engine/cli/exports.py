@@ -12,22 +12,15 @@ import argparse
 import shlex
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
-from engine.cli.common import EXIT_OK, config_of
+from engine.cli.common import DEFAULT_CREDENTIAL, EXIT_OK, config_of
 from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
 from engine.exports import service
-
-DEFAULT_PORT = 8081
-DEFAULT_CREDENTIAL = "sandbox"  # the site id and API key when none is given
+from engine.exports.sandbox import Sandbox, listen, make_server, url_of
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    # the sandbox loads when it runs: startup stays quick
-    from engine.exports.sandbox import Sandbox, listen, make_server, url_of
-
     try:
         sandbox = Sandbox(args.site_id, args.api_key)
     except ValueError as exc:
@@ -72,38 +65,3 @@ def cmd_export_run(args: argparse.Namespace) -> int:
         print(f"engine: error: {stats.paused}", file=sys.stderr)
         return 1
     return 0 if not stats.dead else 1
-
-
-def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the export commands to the ``engine`` parser.
-
-    `add_config_arguments` is taken for the same shape as the other command groups; the
-    sandbox reads no config, so it does not use it."""
-    p = sub.add_parser("sandbox", help="run a local stand-in for an export provider",
-                       description="Run a local Customer.io Track API stand-in "
-                        "(docs/exports.md): it "
-                                   "enforces the auth, endpoints and limits of the Track API, "
-                                   "keeps the people it was sent, and lists every request at "
-                                   "GET /_sandbox/requests. Ctrl+C stops it.")
-    p.add_argument("provider", choices=("customerio",), help="the provider to stand in for")
-    p.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
-                   help=f"the port (default {DEFAULT_PORT}; 0 picks a free one)")
-    p.add_argument("--site-id", default=DEFAULT_CREDENTIAL, metavar="S",
-                   help=f"the site id clients must send (default {DEFAULT_CREDENTIAL})")
-    p.add_argument("--api-key", default=DEFAULT_CREDENTIAL, metavar="K",
-                   help=f"the Track API key clients must send (default {DEFAULT_CREDENTIAL})")
-    p.set_defaults(run=cmd_sandbox)
-
-    exp = sub.add_parser("export", help="run export jobs")
-    esub = exp.add_subparsers(dest="export_command", required=True, metavar="COMMAND")
-    p = esub.add_parser("run", help="run one export job until its outbox is drained",
-                        description="Apply the logged events, then send the job's outbox to "
-                                    "its destination until it is empty (for cron and tests). "
-                                    "Exit 1 when an item was refused for good or the job is "
-                                    "paused. Stop the daemon first: it runs its jobs itself.")
-    add_config_arguments(p)
-    p.add_argument("job", metavar="JOB")
-    p.add_argument("--existing-users", action="store_true",
-                   help="queue every current member of the job's audience first (a backfill)")
-    p.set_defaults(run=cmd_export_run)

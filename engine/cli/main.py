@@ -2,7 +2,7 @@
 
 No logic lives here that the Python API lacks. Exit codes: 0 ok, 1 invalid input or a failed
 check, 2 usage error, 3 runtime failure. Each group of commands is a module of this package
-(`pipeline`, `audiences`, `exports`); they load what they need when they run, so
+(`pipeline`, `audiences`, `exports`), loaded when one of its commands runs (`commands`), so
 ``engine eval`` starts without the server.
 """
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli import audiences, exports, pipeline
+from engine.cli.commands import register_audiences, register_exports, register_pipeline
 from engine.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
@@ -90,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mapping file, for editors.")
     sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
     sc.set_defaults(run=cmd_schema)
-    pipeline.register(sub, add_config_arguments)
-    audiences.register(sub, add_config_arguments)
-    exports.register(sub, add_config_arguments)
+    register_pipeline(sub, add_config_arguments)
+    register_audiences(sub, add_config_arguments)
+    register_exports(sub, add_config_arguments)
     return parser
 
 
