@@ -4,7 +4,7 @@ runs.
 Parsing the command line needs every command's arguments but none of their work: ``engine
 eval`` should not load the HTTP server, the export runner or its HTTP client. So the arguments
 live here, and a command is a `_lazy` reference to its function in `engine.cli.pipeline`,
-`engine.cli.audiences` or `engine.cli.exports`.
+`engine.cli.daemon`, `engine.cli.audiences` or `engine.cli.exports`.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
     p.add_argument("--listen-fd", type=int, metavar="N",
                    help="serve on the listening TCP socket inherited as file descriptor N "
                         "instead of binding server.listen (for supervisors and tests)")
-    p.set_defaults(run=_lazy("engine.cli.pipeline", "cmd_serve"))
+    p.set_defaults(run=_lazy("engine.cli.daemon", "cmd_serve"))
 
 
 def register_audiences(sub: Any, add_config_arguments: AddArguments) -> None:

@@ -7,7 +7,6 @@ them next to the language and config commands.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any
@@ -18,12 +17,9 @@ from engine.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
     config_of,
-    config_overrides,
     date_argument,
     read_event_argument,
-    resolve_config_path,
 )
-from engine.config.loader import ALLOW_PATHS_ENV
 from engine.engine import Engine, IngestResult
 from engine.errors import EngineError, UnknownName
 from engine.lang import budget
@@ -34,7 +30,6 @@ from engine.output import to_json
 from engine.pipeline.decode import default_workers
 from engine.pipeline.files import read_events
 from engine.program import Config
-from engine.server.serve import serve
 from engine.testing import run_config_tests
 
 
@@ -252,10 +247,3 @@ def cmd_errors(args: argparse.Namespace) -> int:
         shown = f"{len(letters):,} shown" if len(letters) < total else "all shown"
         print(f"{total:,} dead letter(s) in _errors ({shown})", file=sys.stderr)
     return EXIT_OK
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    if args.allow_paths:  # the daemon loads the config again (processor, reload): all read this
-        os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(
-            [*args.allow_paths, *filter(None, [os.environ.get(ALLOW_PATHS_ENV)])])
-    return serve(str(resolve_config_path(args)), config_overrides(args), args.listen_fd)
