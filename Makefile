@@ -19,6 +19,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/engine validate --config $(CONFIG)
 	$(BIN)/engine test --config $(CONFIG)
 	rm -f .coverage .coverage.*
@@ -37,9 +38,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench
 	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .engine .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) .engine .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage .coverage.*
 
 docs: $(STAMP)
 	$(BIN)/python -m engine.lang.docs docs/functions.md

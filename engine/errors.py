@@ -4,7 +4,8 @@
      ├── ConfigError             config or expression text is invalid; holds .diagnostics
      ├── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
      │    └── StoreUnavailable   the store cannot be read or written now: retry later
-     └── StoreRefused            the store cannot hold a value written: retrying will not help
+     ├── StoreRefused            the store cannot hold a value written: retrying will not help
+     └── UnknownName             a name the config does not define; names those it does
 
 Third-party exceptions (Lark, sqlite3, httpx) are translated where they are caught, with
 ``raise … from exc``; nothing else leaks out of the public API. The store's back ends translate
@@ -149,6 +150,24 @@ class ConfigError(EngineError):
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
 
+class UnknownName(EngineError):
+    """A mapping, stream, audience or export job the config does not define.
+
+    The message names the ones it does define (and a close one, when there is), so a typo is
+    fixed without opening the config.
+    """
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], *,
+                 plural: str | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = list(known)
+        message = f"unknown {kind} {name!r}; {plural or kind + 's'} in the config: "
+        message += ", ".join(self.known) or "none"
+        hint = did_you_mean(name, self.known)
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+
 class RuntimeFailure(EngineError):
     """The engine cannot do its work (storage unreachable, …)."""
 
@@ -183,11 +202,7 @@ def unknown(kind: str, name: str, known: Iterable[str]) -> tuple[str, str | None
 
 
 def unknown_error(kind: str, name: str, known: Iterable[str], *, plural: str | None = None
-                  ) -> EngineError:
+                  ) -> UnknownName:
     """The error the API and the CLI raise for `name`, a `kind` the config does not declare:
     it lists the names the config does declare (in the order given) and suggests a close one."""
-    names = list(known)
-    message = f"unknown {kind} {name!r}; {plural or kind + 's'} in the config: "
-    message += ", ".join(names) or "none"
-    hint = did_you_mean(name, names)
-    return EngineError(f"{message}; {hint}" if hint else message)
+    return UnknownName(kind, name, known, plural=plural)

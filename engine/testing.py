@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 
-from engine.config import Config
 from engine.config.model import TestCase
 from engine.engine import Engine
 from engine.errors import unknown_error
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
-from engine.lang.values import format_date, ms_to_date
+from engine.lang.values import date_to_ms, format_date, ms_to_date
+from engine.program import Config
 
 # What `expect:` may hold; keys not in here are reported rather than silently ignored.
 KNOWN_EXPECTATIONS = frozenset({"profile", "fields", "absent", "derived", "audiences",
@@ -170,8 +170,6 @@ def _same(got: Any, want: Any) -> bool:
     if isinstance(want, dict) and isinstance(got, dict):
         return got.keys() == want.keys() and all(_same(got[k], want[k]) for k in want)
     if hasattr(want, "isoformat"):  # YAML reads an unquoted timestamp as a datetime
-        from engine.lang.values import date_to_ms
-
         return bool(got == format_date(ms_to_date(date_to_ms(want))))
     return bool(got == want or (not isinstance(want, bool) and str(got) == str(want)
                                 and not isinstance(got, bool)))

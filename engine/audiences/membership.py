@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.audiences.compiled import Audiences
+from engine.pipeline.hooks import Standing
 from engine.pipeline.merge import FieldRule
 from engine.pipeline.profile import Profile
 from engine.store.base import Store
@@ -91,14 +92,10 @@ def update(audiences: Audiences, store: Store, rules: Mapping[str, FieldRule],
     return moves
 
 
-def standing(audiences: Audiences, view: dict[str, Any], now: int
-             ) -> tuple[list[str], list[tuple[str, int | None]]]:
+def standing(audiences: Audiences, view: dict[str, Any], now: int) -> Standing:
     """A profile's audiences at `now` and, per relative-date audience, its next check."""
     return (audiences.members(view, now),
             [(a.name, audiences.next_check(a, view, now)) for a in audiences if a.clock_reads])
-
-
-Standing = tuple[list[str], list[tuple[str, int | None]]]
 
 
 def enter_new(store: Store,

@@ -1,5 +1,9 @@
-"""Configuration: YAML files with positions, interpolation, schemas, checks (docs/config.md)."""
+"""Configuration: YAML files with positions, interpolation, schemas, checks (docs/config.md).
 
-from engine.config.config import Config, load_config
+This layer turns files into checked `Settings`; the façade compiles them (`engine.Config`).
+"""
 
-__all__ = ["Config", "load_config"]
+from engine.config.config import checked_settings
+from engine.config.model import Settings
+
+__all__ = ["Settings", "checked_settings"]

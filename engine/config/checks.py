@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config.loader import read_settings
 from engine.config.model import (
     FIELD_TYPES,
     AudienceSpec,
@@ -126,8 +127,6 @@ def validate_config(path: str | Path, *, overrides: Mapping[str, str] | None = N
                     extra_files: Iterable[str | Path] = (),
                     allow_paths: Iterable[str | Path] = ()) -> Validation:
     """Loading problems and check problems together, so one run reports everything."""
-    from engine.config.loader import read_settings
-
     settings, problems = read_settings(path, overrides=overrides, environ=environ,
                                        extra_files=extra_files, allow_paths=allow_paths)
     found = problems + check_settings(settings)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import Config
+from engine.exports import service
 from engine.exports.customerio import TrackClient
 from engine.exports.jobs import ExportJob
 from engine.exports.runner import JobRunner, JobStats
@@ -42,10 +43,10 @@ class Exporters:
         self.stop_event = threading.Event()
         self.runners: dict[str, _Runner] = {}
 
-    def start(self, config: Config) -> None:
+    def start(self, jobs: Mapping[str, ExportJob]) -> None:
         self.stop_event = threading.Event()
         self.runners = {}
-        for name, job in config.exports.jobs.items():
+        for name, job in jobs.items():
             slot = self.runners[name] = _Runner(job, disabled=job.disabled())
             if slot.disabled is not None:
                 log.warning("export job disabled", extra={"job": name,
@@ -68,8 +69,6 @@ class Exporters:
                 slot.thread.join(60)
 
     def _run(self, slot: _Runner) -> None:
-        from engine.exports import service
-
         job = slot.job
         assert job.authorization is not None
         store = self.store.connect()

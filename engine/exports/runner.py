@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from engine.engine import system_clock
+from engine.clock import system_clock
 from engine.exports.customerio import (
     AUTH,
     BATCH_FRAME,

@@ -30,17 +30,12 @@ is ``{method, path (as sent, still URL-encoded), status, body, response}``, adde
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import copy
-import hmac
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -59,254 +54,21 @@ from engine.exports.limits import (
     attribute_problems,
     identifier_problems,
 )
+from engine.exports.sandbox_state import (
+    Answer,
+    Operation,
+    Sandbox,
+    parse_operation,
+    parse_script,
+)
 
 MAX_READ_BYTES = 5_000_000  # past this a body is refused unread (and not kept in the log)
-LOG_LIMIT = 10_000  # the request log keeps the newest entries, so a long run stays bounded
-IDENTIFIER_KINDS = ("id", "email", "cio_id")
-ACTIONS = ("identify", "delete")
 CUSTOMERS = b"/api/v1/customers/"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-
-@dataclass(frozen=True)
-class Operation:
-    """A valid person operation: who (store key), what, and the attributes to merge."""
-
-    person: str
-    action: str
-    attributes: dict[str, Any]
-
-
-@dataclass
-class Step:
-    """One scripted answer: hold until released (`hold`), wait `delay_s`, then answer
-    `status` (None: handle normally)."""
-
-    status: int | None = None
-    retry_after: int | None = None
-    delay_s: float = 0.0
-    times: int = 1
-    hold: bool = False
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a handler answers; kept as a document so the log can show it too."""
-
-    status: int
-    doc: Any
-    headers: Mapping[str, str] | None = None
-
-
-def parse_operation(op: Any) -> Operation | list[Problem]:
-    """A v2 operation as the sandbox applies it, or every reason it is refused."""
-    if not isinstance(op, dict):
-        return [Problem("invalid", "", "an operation must be a JSON object")]
-    if len(orjson.dumps(op)) > MAX_ITEM_BYTES:
-        return [Problem("too_large", "", f"the operation is {len(orjson.dumps(op))} bytes of "
-                        f"JSON, over the limit of {MAX_ITEM_BYTES}")]
-    problems: list[Problem] = []
-    if op.get("type") != "person":
-        problems.append(Problem("invalid" if "type" in op else "required", "type",
-                                "the sandbox models only operations of type \"person\""))
-    action = op.get("action")
-    if action not in ACTIONS:
-        problems.append(Problem("invalid" if "action" in op else "required", "action",
-                                f"action must be one of {', '.join(ACTIONS)}"))
-    identifiers = op.get("identifiers")
-    person = ""
-    if not isinstance(identifiers, dict) or len(identifiers) != 1:
-        problems.append(Problem("invalid" if identifiers is not None else "required",
-                                "identifiers", "identifiers must hold exactly one of "
-                                + ", ".join(IDENTIFIER_KINDS)))
-    else:
-        [(kind, value)] = identifiers.items()
-        if kind not in IDENTIFIER_KINDS:
-            problems.append(Problem("invalid", f"identifiers.{kind}", "identifiers must hold "
-                                    "exactly one of " + ", ".join(IDENTIFIER_KINDS)))
-        else:
-            problems += identifier_problems(value, f"identifiers.{kind}")
-            # v2 takes a bare cio_id; v1 paths address the same person as `cio_<id>`.
-            person = f"cio_{value}" if kind == "cio_id" else str(value)
-    attributes = op.get("attributes", {})
-    if not isinstance(attributes, dict):
-        problems.append(Problem("invalid", "attributes", "attributes must be a JSON object"))
-        attributes = {}
-    elif action == "identify":
-        problems += attribute_problems(attributes, "attributes.")
-    return problems or Operation(person, str(action), attributes)
-
-
-def parse_script(doc: Any) -> list[Step]:
-    """The steps of a ``POST /_sandbox/script`` body; ValueError says what is wrong."""
-    if not isinstance(doc, list):
-        raise ValueError("the script must be a JSON list of steps")
-    steps = []
-    for i, item in enumerate(doc):
-        if not isinstance(item, dict) or not item.keys() <= {"status", "retry_after",
-                                                             "delay_s", "times", "hold"}:
-            raise ValueError(f"step {i}: expected an object with status, retry_after, "
-                             "delay_s, times, hold")
-        status, retry, delay, times, hold = (item.get("status"), item.get("retry_after"),
-                                             item.get("delay_s", 0), item.get("times", 1),
-                                             item.get("hold", False))
-        if type(hold) is not bool:
-            raise ValueError(f"step {i}: hold must be true or false")
-        if status is None and not delay and not hold:
-            raise ValueError(f"step {i}: give a status, a delay_s, a hold, or more than one")
-        if status is not None and (type(status) is not int or not 200 <= status <= 599):
-            raise ValueError(f"step {i}: status must be an HTTP status from 200 to 599")
-        if retry is not None and (type(retry) is not int or retry < 0):
-            raise ValueError(f"step {i}: retry_after must be a whole number of seconds")
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 600:
-            raise ValueError(f"step {i}: delay_s must be a number of seconds from 0 to 600")
-        if type(times) is not int or times < 1:
-            raise ValueError(f"step {i}: times must be a positive integer")
-        steps.append(Step(status, retry, float(delay), times, hold))
-    return steps
-
-
-class Sandbox:
-    """The state of one Customer.io stand-in: credentials, people, request log, script.
-
-    Every method is safe to call from any thread while the server runs."""
-
-    def __init__(self, site_id: str = "sandbox", api_key: str = "sandbox", *,
-                 log_limit: int = LOG_LIMIT) -> None:
-        if not site_id or not api_key:
-            raise ValueError("the sandbox needs a non-empty site id and API key")
-        if ":" in site_id:
-            raise ValueError("a site id cannot contain ':' (HTTP Basic splits on it)")
-        self.site_id = site_id
-        self._credentials = (site_id.encode(), api_key.encode())
-        self._lock = threading.RLock()  # re-entrant: a `wait_for` predicate reads the state
-        self._answers = threading.Condition(self._lock)  # notified as requests come and go
-        self._people: dict[str, dict[str, Any]] = {}
-        self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
-        self._script: deque[Step] = deque()
-        # requests a scripted step holds: the loop each waits on, and the event that frees it
-        self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-
-    def __repr__(self) -> str:  # never shows the API key
-        return f"Sandbox(site_id={self.site_id!r})"
-
-    def authorized(self, authorization: str | None) -> bool:
-        """Whether an ``Authorization`` header carries ``Basic site_id:api_key``."""
-        scheme, _, encoded = (authorization or "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        site, colon, key = decoded.partition(b":")
-        # Both comparisons always run, so timing tells nothing about which part was wrong.
-        site_ok = hmac.compare_digest(site, self._credentials[0])
-        key_ok = hmac.compare_digest(key, self._credentials[1])
-        return bool(colon) and site_ok and key_ok
-
-    def people(self) -> dict[str, dict[str, Any]]:
-        """``{identifier: attributes}`` of every person identified and not deleted."""
-        with self._lock:
-            return copy.deepcopy(self._people)
-
-    def requests(self) -> list[dict[str, Any]]:
-        """The recorded requests, oldest first (``status`` is None while one is pending)."""
-        with self._lock:
-            return copy.deepcopy(list(self._log))
-
-    def add_script(self, steps: list[Step]) -> None:
-        with self._lock:
-            self._script.extend(replace(step) for step in steps)  # counted down here
-
-    def clear(self, *parts: str) -> None:
-        """Forget the named parts ("people", "requests", "script"); with none, all three:
-        a fresh sandbox with the same credentials. Clearing the script releases the requests
-        it holds, so no test inherits another's pending answer."""
-        with self._lock:
-            parts = parts or ("people", "requests", "script")
-            if "people" in parts:
-                self._people.clear()
-            if "requests" in parts:
-                self._log.clear()
-            if "script" in parts:
-                self._script.clear()
-                self.release()
-
-    def held(self) -> int:
-        """How many requests a scripted ``hold`` step keeps waiting right now."""
-        with self._lock:
-            return len(self._held)
-
-    def release(self) -> int:
-        """Let every held request go on to its scripted answer; how many were held."""
-        with self._lock:
-            held, self._held = self._held, []
-            self._answers.notify_all()
-        for loop, event in held:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(event.set)
-        return len(held)
-
-    async def _hold(self) -> None:
-        """Wait, inside the server's event loop, until `release` is called."""
-        released = asyncio.Event()
-        mine = (asyncio.get_running_loop(), released)
-        with self._lock:
-            self._held.append(mine)
-            self._answers.notify_all()
-        try:
-            await released.wait()
-        finally:
-            with self._lock:
-                if mine in self._held:  # the server stopped before a release
-                    self._held.remove(mine)
-
-    def apply(self, op: Operation) -> None:
-        """Identify merges the attributes into the person (creating it); delete removes it."""
-        with self._lock:
-            if op.action == "delete":
-                self._people.pop(op.person, None)
-            else:
-                self._people.setdefault(op.person, {}).update(op.attributes)
-
-    def _next_step(self) -> Step | None:
-        with self._lock:
-            if not self._script:
-                return None
-            step = self._script[0]
-            step.times -= 1
-            if step.times <= 0:
-                self._script.popleft()
-            return step
-
-    def _arrive(self, method: str, path: str, body: Any) -> dict[str, Any]:
-        entry = {"method": method, "path": path, "status": None, "body": body,
-                 "response": None}
-        with self._lock:
-            self._log.append(entry)
-            self._answers.notify_all()
-        return entry
-
-    def _answered(self, entry: dict[str, Any], answer: Answer) -> None:
-        with self._lock:
-            entry["status"], entry["response"] = answer.status, answer.doc
-            self._answers.notify_all()
-
-    def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-        """Block until `predicate()` holds (it may read `people()` and `requests()`),
-        re-checked as each request arrives and is answered: for tests and scripts that drive
-        an exporter in another thread or process."""
-        with self._answers:
-            return self._answers.wait_for(predicate, timeout_s)
-
-    def _dump(self, what: str) -> bytes:
-        with self._lock:  # serialised under the lock: no copy, no torn read
-            if what == "people":
-                return orjson.dumps(self._people)
-            if what == "requests":
-                return orjson.dumps(list(self._log))
-            return orjson.dumps([asdict(step) for step in self._script])
+# Re-exported: the sandbox is used by these names.
+__all__ = ["Sandbox", "create_app", "listen", "make_server", "parse_script", "running_sandbox",
+           "url_of"]
 
 
 @dataclass(frozen=True)
@@ -367,14 +129,19 @@ Handler = Callable[[Request, _Body], Answer]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(sandbox: Sandbox) -> Starlette:
-    """The sandbox's HTTP API: Track routes (recorded, scripted, authenticated) and controls."""
+class _Api:
+    """The sandbox's route handlers, over the sandbox they record into."""
 
-    async def answer(request: Request, body: _Body, handler: Handler) -> Answer:
-        step = sandbox._next_step()
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.by_method = {"PUT": self.tracked(self.identify_v1),
+                          "DELETE": self.tracked(self.delete_v1)}
+
+    async def answer(self, request: Request, body: _Body, handler: Handler) -> Answer:
+        step = self.sandbox._next_step()
         if step is not None:
             if step.hold:
-                await sandbox._hold()  # until the test (or a control request) releases it
+                await self.sandbox._hold()  # until the test (or a control request) releases it
             if step.delay_s:
                 await asyncio.sleep(step.delay_s)  # a slow peer, so clients can time out
             if step.status is not None:
@@ -383,24 +150,24 @@ def create_app(sandbox: Sandbox) -> Starlette:
                 doc = ({"meta": {"errors": [f"scripted answer {step.status}"]}}
                        if step.status >= 400 else {})
                 return Answer(step.status, doc, headers)
-        if not sandbox.authorized(request.headers.get("authorization")):
+        if not self.sandbox.authorized(request.headers.get("authorization")):
             return _meta(401, "unauthorized")
         if not body.whole:
             return _meta(413, f"the body is over {MAX_READ_BYTES} bytes")
         return handler(request, body)
 
-    def tracked(handler: Handler) -> Endpoint:
+    def tracked(self, handler: Handler) -> Endpoint:
         """A Track endpoint: recorded on arrival, then scripted, authenticated, handled."""
         async def endpoint(request: Request) -> Response:
             body = await _read(request)
-            entry = sandbox._arrive(request.method, _raw_path(request).decode("latin-1"),
-                                    body.logged())
-            result = await answer(request, body, handler)
-            sandbox._answered(entry, result)
+            entry = self.sandbox._arrive(request.method,
+                                         _raw_path(request).decode("latin-1"), body.logged())
+            result = await self.answer(request, body, handler)
+            self.sandbox._answered(entry, result)
             return _respond(result)
         return endpoint
 
-    async def refuse_route(request: Request, status: int,
+    async def refuse_route(self, request: Request, status: int,
                            headers: Mapping[str, str] | None = None) -> Response:
         """404/405, recorded unless it is a control route."""
         message = ("no such route" if status == 404
@@ -409,15 +176,15 @@ def create_app(sandbox: Sandbox) -> Starlette:
         path = _raw_path(request)
         if not path.startswith(b"/_sandbox/"):
             body = await _read(request)
-            entry = sandbox._arrive(request.method, path.decode("latin-1"), body.logged())
-            sandbox._answered(entry, result)
+            entry = self.sandbox._arrive(request.method, path.decode("latin-1"), body.logged())
+            self.sandbox._answered(entry, result)
         return _respond(result)
 
-    def region(request: Request, _body: _Body) -> Answer:
+    def region(self, request: Request, _body: _Body) -> Answer:
         url = f"{request.url.scheme}://{request.url.netloc}"
         return Answer(200, {"url": url, "region": "us", "environment_id": 1})
 
-    def customer_identifier(request: Request) -> str | Answer:
+    def customer_identifier(self, request: Request) -> str | Answer:
         encoded = _raw_path(request)[len(CUSTOMERS):]
         try:
             identifier = unquote_to_bytes(encoded).decode("utf-8")
@@ -427,8 +194,8 @@ def create_app(sandbox: Sandbox) -> Starlette:
         return _meta(400, *(f"{p.field}: {p.message}" for p in problems)) if problems \
             else identifier
 
-    def identify_v1(request: Request, body: _Body) -> Answer:
-        identifier = customer_identifier(request)
+    def identify_v1(self, request: Request, body: _Body) -> Answer:
+        identifier = self.customer_identifier(request)
         if isinstance(identifier, Answer):
             return identifier
         empty = not body.is_json and not body.raw.strip()
@@ -438,17 +205,17 @@ def create_app(sandbox: Sandbox) -> Starlette:
         problems = attribute_problems(attributes)
         if problems:
             return _meta(400, *(f"{p.field}: {p.message}" for p in problems))
-        sandbox.apply(Operation(identifier, "identify", attributes))
+        self.sandbox.apply(Operation(identifier, "identify", attributes))
         return Answer(200, {})
 
-    def delete_v1(request: Request, _body: _Body) -> Answer:
-        identifier = customer_identifier(request)
+    def delete_v1(self, request: Request, _body: _Body) -> Answer:
+        identifier = self.customer_identifier(request)
         if isinstance(identifier, Answer):
             return identifier
-        sandbox.apply(Operation(identifier, "delete", {}))
+        self.sandbox.apply(Operation(identifier, "delete", {}))
         return Answer(200, {})
 
-    def batch_v2(_request: Request, body: _Body) -> Answer:
+    def batch_v2(self, _request: Request, body: _Body) -> Answer:
         if len(body.raw) > MAX_BATCH_BYTES:
             return _errors(413, Problem("too_large", "", f"the batch is {len(body.raw)} bytes, "
                                         f"over the limit of {MAX_BATCH_BYTES}"))
@@ -460,12 +227,12 @@ def create_app(sandbox: Sandbox) -> Starlette:
         for index, op in enumerate(ops):
             parsed = parse_operation(op)
             if isinstance(parsed, Operation):
-                sandbox.apply(parsed)
+                self.sandbox.apply(parsed)
             else:
                 errors += [{"batch_index": index, **asdict(p)} for p in parsed]
         return Answer(207, {"errors": errors}) if errors else Answer(200, {})
 
-    def entity_v2(_request: Request, body: _Body) -> Answer:
+    def entity_v2(self, _request: Request, body: _Body) -> Answer:
         if len(body.raw) > MAX_ITEM_BYTES:
             return _errors(413, Problem("too_large", "", f"the operation is {len(body.raw)} "
                                         f"bytes, over the limit of {MAX_ITEM_BYTES}"))
@@ -473,59 +240,65 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Problem("invalid", "", "the body must be one JSON operation")]
         if isinstance(parsed, list):
             return _errors(400, *parsed)
-        sandbox.apply(parsed)
+        self.sandbox.apply(parsed)
         return Answer(200, {})
 
-    by_method = {"PUT": tracked(identify_v1), "DELETE": tracked(delete_v1)}
-
-    async def customers(request: Request) -> Response:
+    async def customers(self, request: Request) -> Response:
         # Only /api/v1/customers/{one encoded segment}; `%2F` stays inside the segment.
         raw = _raw_path(request)
         if not raw.startswith(CUSTOMERS) or not raw[len(CUSTOMERS):] or b"/" in raw[
                 len(CUSTOMERS):]:
-            return await refuse_route(request, 404)
-        if request.method not in by_method:
-            return await refuse_route(request, 405)
-        return await by_method[request.method](request)
+            return await self.refuse_route(request, 404)
+        if request.method not in self.by_method:
+            return await self.refuse_route(request, 405)
+        return await self.by_method[request.method](request)
 
-    async def release(_request: Request) -> Response:
-        return Response(orjson.dumps({"released": sandbox.release()}),
+    async def release(self, _request: Request) -> Response:
+        return Response(orjson.dumps({"released": self.sandbox.release()}),
                         media_type="application/json")
 
-    def control(what: str) -> Endpoint:
+    def control(self, what: str) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             if request.method == "DELETE":
-                sandbox.clear(what)
+                self.sandbox.clear(what)
                 return Response(b"{}", media_type="application/json")
             if request.method == "POST":  # only /_sandbox/script takes one
                 body = await _read(request)
                 try:
                     if not body.is_json:
                         raise ValueError("the script must be JSON")
-                    sandbox.add_script(parse_script(body.json))
+                    self.sandbox.add_script(parse_script(body.json))
                 except ValueError as exc:
-                    return Response(orjson.dumps({"error": "invalid_script", "message": str(exc)}),
+                    return Response(orjson.dumps({"error": "invalid_script",
+                                                  "message": str(exc)}),
                                     400, media_type="application/json")
-            return Response(sandbox._dump(what), media_type="application/json")
+            return Response(self.sandbox._dump(what), media_type="application/json")
         return endpoint
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return await refuse_route(request, exc.status_code, exc.headers)
+        return await self.refuse_route(request, exc.status_code, exc.headers)
 
-    routes = [
-        Route("/api/v1/accounts/region", tracked(region), methods=["GET"]),
-        Route("/api/v1/customers/{rest:path}", customers, methods=ALL_METHODS),
-        Route("/api/v2/batch", tracked(batch_v2), methods=["POST"]),
-        Route("/api/v2/entity", tracked(entity_v2), methods=["POST"]),
-        Route("/_sandbox/people", control("people"), methods=["GET", "DELETE"]),
-        Route("/_sandbox/requests", control("requests"), methods=["GET", "DELETE"]),
-        Route("/_sandbox/script", control("script"), methods=["GET", "POST", "DELETE"]),
-        Route("/_sandbox/release", release, methods=["POST"]),
-    ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    app.router.redirect_slashes = False  # `/api/v2/batch/` is a 404, as a redirect is no answer
-    return app
+    def app(self) -> Starlette:
+        routes = [
+            Route("/api/v1/accounts/region", self.tracked(self.region), methods=["GET"]),
+            Route("/api/v1/customers/{rest:path}", self.customers, methods=ALL_METHODS),
+            Route("/api/v2/batch", self.tracked(self.batch_v2), methods=["POST"]),
+            Route("/api/v2/entity", self.tracked(self.entity_v2), methods=["POST"]),
+            Route("/_sandbox/people", self.control("people"), methods=["GET", "DELETE"]),
+            Route("/_sandbox/requests", self.control("requests"), methods=["GET", "DELETE"]),
+            Route("/_sandbox/script", self.control("script"), methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/release", self.release, methods=["POST"]),
+        ]
+        app = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
+        # `/api/v2/batch/` is a 404, as a redirect is no answer
+        app.router.redirect_slashes = False
+        return app
+
+
+def create_app(sandbox: Sandbox) -> Starlette:
+    """The sandbox's HTTP API: Track routes (recorded, scripted, authenticated) and controls."""
+    return _Api(sandbox).app()
 
 
 def listen(host: str, port: int) -> socket.socket:

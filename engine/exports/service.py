@@ -12,43 +12,57 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from engine.engine import Engine
+from engine.clock import Clock
 from engine.errors import EngineError, unknown_error
 from engine.exports.customerio import CredentialsError, TrackClient
-from engine.exports.jobs import Counts, ExportJob
+from engine.exports.jobs import Counts, ExportJob, ExportJobs
 from engine.exports.runner import JobRunner, JobStats
 from engine.store.base import Store
 
 TIMEOUT_S = 10.0  # per request to the destination
 
 
-def job_of(engine: Engine, name: str) -> ExportJob:
-    jobs = engine.config.exports.jobs
+class Host(Protocol):
+    """What running a job needs of the engine it runs beside.
+
+    The façade (`engine.Engine`) sits above this layer and passes itself; naming only these
+    members keeps the import pointing down.
+    """
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def export_jobs(self) -> ExportJobs: ...
+
+    def flush(self) -> None: ...
+
+    def member_views(self, name: str) -> Iterator[tuple[int, dict[str, Any]]]: ...
+
+
+def job_of(engine: Host, name: str) -> ExportJob:
+    jobs = engine.export_jobs.jobs
     if name not in jobs:
         raise unknown_error("export job", name, sorted(jobs), plural="jobs")
     return jobs[name]
 
 
-def members(engine: Engine, audience: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Every member of an audience as ``(profile_id, view)``."""
-    rules = engine.config.pipeline.rules
-    for profile, _entered in engine.member_profiles(audience):
-        yield profile.id, profile.view(rules)
-
-
-def backfill(engine: Engine, job: ExportJob, *, force: bool = False) -> Counts | None:
+def backfill(engine: Host, job: ExportJob, *, force: bool = False) -> Counts | None:
     """Queue every current member, when the job owes it (or `force`); None when not owed."""
     _paused, done = engine.store.job_state(job.name)
     if not force and (not job.spec.existing_users or done == job.digest()):
         return None
     engine.flush()
     with engine.store.transaction():
-        return engine.config.exports.backfill(job, engine.store,
-                                              members(engine, job.audience), engine.clock())
+        return engine.export_jobs.backfill(job, engine.store, engine.member_views(job.audience),
+                                           engine.clock())
 
 
 def start_job(store: Store, job: ExportJob, client: TrackClient) -> str | None:
@@ -66,7 +80,7 @@ def start_job(store: Store, job: ExportJob, client: TrackClient) -> str | None:
     return None
 
 
-def run(engine: Engine, name: str, *, existing_users: bool = False,
+def run(engine: Host, name: str, *, existing_users: bool = False,
         transport: httpx.BaseTransport | None = None, timeout_s: float = TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep) -> tuple[JobStats, Counts | None]:
     """Run one job until its outbox is drained (`engine export run`)."""

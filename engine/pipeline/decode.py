@@ -25,10 +25,12 @@ from typing import Any
 
 import orjson
 
-from engine.audiences.compiled import Audiences
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
+from engine.pipeline.hooks import OUTSIDE, ProfileHook
 from engine.pipeline.merge import fold_contribution
+from engine.pipeline.processor import Group, Stats, identities_of, unfit
+from engine.pipeline.profile import Profile, document
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
 Meta = tuple[str | None, int, str | None]
@@ -56,7 +58,7 @@ SAMPLE = 1000  # events of the first batch that decide the partitioning (`partit
 _pipeline: Pipeline | None = None
 _seqs: tuple[str, array[int], array[int]] | None = None  # a worker's copy of the spill's seqs
 _watch: FailureWatch | None = None  # a worker's own, over its copy of the pipeline
-_audiences: Audiences | None = None
+_hook: ProfileHook | None = None
 
 
 def partition_of(by: list[tuple[str, ...]], contributions: list[tuple[int, dict[str, Any]]],
@@ -172,10 +174,6 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
     Merge rules are associative, so the main process can merge each group into its profile
     as if it applied the group's events one by one.
     """
-    from engine.audiences.membership import standing
-    from engine.pipeline.processor import Group, Stats, identities_of, unfit
-    from engine.pipeline.profile import Profile, document
-
     pipeline = _pipeline
     assert pipeline is not None
     mappings = list(pipeline.mappings.values())
@@ -218,16 +216,14 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
     # identities is known yet (the common case, written as is), and pickled, for a merge.
     # And with its audience standing as a new profile, worked out here on a spare core.
     folded: list[Group] = []
-    audiences = _audiences
-    rules = pipeline.rules
+    hook = _hook
     for k, (fields, updated) in groups.items():
         identities: dict[str, list[str]] = {}
         for field, value in k:
             identities.setdefault(field, []).append(value)
         doc = document(fields, identities, updated)
-        where = ([], []) if not audiences else standing(
-            audiences, Profile(0, fields, identities, updated).view(rules, audiences.fields),
-            now)
+        where = OUTSIDE if hook is None else hook.standing(
+            Profile(0, fields, identities, updated), now)
         folded.append((list(k), pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
                        updated, doc, where))
     return pickle.dumps((folded, stats, failed), protocol=pickle.HIGHEST_PROTOCOL)
@@ -247,10 +243,10 @@ class Decoders:
     """A pool of decoder processes over one compiled pipeline. Use as a context manager."""
 
     def __init__(self, pipeline: Pipeline, workers: int, partitions: int,
-                 window: int = 4, audiences: Audiences | None = None) -> None:
-        global _pipeline, _audiences
+                 window: int = 4, hook: ProfileHook | None = None) -> None:
+        global _pipeline, _hook
         _pipeline = pipeline
-        _audiences = audiences
+        _hook = hook
         self.pipeline = pipeline
         self.partitions = partitions
         self.window = max(1, window) * workers

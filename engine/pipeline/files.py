@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from engine.engine import Incoming
+from engine.pipeline.intake import Incoming
 
 _NDJSON_SUFFIXES = (".jsonl", ".ndjson")
 

@@ -8,8 +8,13 @@ the transaction, so appending and whatever else belongs with it commit together.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from engine.store.base import LogRow, NewEvent, Store
+
+# One input record as a plain tuple (cheapest to build, a million times over):
+# (decoded event, its raw bytes if known, where it came from, why it could not be read).
+Incoming = tuple[Any, bytes | None, str | None, str | None]
 
 # One decoded record: (dedupe key, event time, raw body, why it cannot be used).
 Record = tuple[str | None, int, bytes | None, str | None]

@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from engine.audiences import membership
-from engine.audiences.compiled import Audiences
-from engine.audiences.membership import Diff, Moves, Standing
-from engine.exports.jobs import Counts, ExportJobs
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import (
     MAX_EVENT_MS,
@@ -34,6 +30,7 @@ from engine.pipeline.compiled import (
     event_time_problem,
     failure_reason,
 )
+from engine.pipeline.hooks import ProfileHook, Standing
 from engine.pipeline.merge import State, fold_contribution
 from engine.pipeline.profile import Profile
 from engine.store.base import LogRow, Store
@@ -120,14 +117,10 @@ class Processor:
                  max_profiles_per_value: int = 100, cache_profiles: int = 50_000,
                  cache_identities: int = 200_000, max_dirty: int = 25_000,
                  flush_events: int = 250_000, clock: Callable[[], int] | None = None,
-                 audiences: Audiences | None = None, exports: ExportJobs | None = None
-                 ) -> None:
+                 hook: ProfileHook | None = None) -> None:
         self.pipeline = pipeline
         self.store = store
-        self.audiences = audiences
-        self.exports = exports
-        self.export_counts: Counts = Counter()  # outbox items queued and members skipped
-        self.moves: Moves = Counter()  # audience enters and exits written so far
+        self.hook = hook  # audiences, told of every profile change (`engine.pipeline.hooks`)
         self.clock = clock or (lambda: 0)
         self.watch = FailureWatch(pipeline)
         self.max_dirty = max_dirty
@@ -264,29 +257,18 @@ class Processor:
         if fresh:
             self.store.put_profiles((pid, updated, doc)
                                     for pid, (updated, doc, _s) in fresh.items())
-            if self.audiences:  # new profiles: no membership to compare with
-                diffs: list[Diff] = []
-                self.moves += membership.enter_new(
+            if self.hook is not None:  # new profiles: no membership to compare with
+                self.hook.created(
                     self.store, ((pid, standing, _viewer(pid, doc, rules))
-                                 for pid, (_u, doc, standing) in fresh.items()), now, diffs)
-                self.export(diffs, now)
+                                 for pid, (_u, doc, standing) in fresh.items()), now)
         self.stats.add(stats)
         return stats
-
-    def export(self, diffs: list[Diff], now: int) -> None:
-        """Queue what membership changes mean for the export jobs (caller's transaction)."""
-        if self.exports is not None and diffs:
-            self.export_counts += self.exports.enqueue(self.store, diffs, now)
 
     def flush(self) -> None:
         """Write every unflushed change. Call inside the transaction that sets the position."""
         store = self.store
-        if self.audiences and (self.dirty or self.deleted):
-            now = self.clock()
-            diffs: list[Diff] = []
-            self.moves += membership.update(self.audiences, store, self.pipeline.rules,
-                                            self.dirty.values(), self.deleted, now, diffs)
-            self.export(diffs, now)
+        if self.hook is not None and (self.dirty or self.deleted):
+            self.hook.changed(store, self.dirty.values(), self.deleted, self.clock())
         if self.dirty:
             store.put_profiles((pid, prof.updated, prof.dumps())
                                for pid, prof in self.dirty.items())

@@ -23,10 +23,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Lifespan
 
-from engine.config import Config
 from engine.engine import Engine, gc_paused
 from engine.pipeline.compiled import CompiledStream
 from engine.pipeline.intake import Record, unstorable
+from engine.program import Config
 from engine.server.auth import Signatures, request_token, token_ok
 from engine.server.bodies import BodyError, parse
 from engine.server.connections import BODY_LATE, error_body
@@ -138,71 +138,48 @@ def _records(body: bytes, content_type: str | None, stream: CompiledStream, rece
     return records
 
 
-def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
-    metrics = daemon.metrics
-    parser = ThreadPoolExecutor(1, thread_name_prefix="engine-parse")
+class _Api:
+    """The route handlers, over the daemon they share."""
 
-    async def collect(request: Request) -> Response:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.metrics = daemon.metrics
+        self.parser = ThreadPoolExecutor(1, thread_name_prefix="engine-parse")
+
+    def refuse(self, label: str, status: int, code: str, message: str, events: int = 0,
+               headers: dict[str, str] | None = None) -> Response:
+        """An error answer to a collect request, counted by stream and code."""
+        self.metrics.requests_rejected.labels(label, code).inc()
+        if events:
+            self.metrics.events_rejected.labels(label, code).inc(events)
+        return error(status, code, message, headers)
+
+    async def collect(self, request: Request) -> Response:
         start = time.perf_counter()
         stream = request.path_params["stream"]
-        config = daemon.config
-        server = config.settings.server
-        label = stream if config.pipeline.stream(stream) is not None else "_unknown"
-
-        def refuse(status: int, code: str, message: str, events: int = 0,
-                   headers: dict[str, str] | None = None) -> Response:
-            metrics.requests_rejected.labels(label, code).inc()
-            if events:
-                metrics.events_rejected.labels(label, code).inc(events)
-            return error(status, code, message, headers)
-
-        if not token_ok(request_token(request.query_params, request.headers),
-                        server.collect_tokens):
-            return refuse(401, "unauthorized", "a valid collect token is required: ?key=, "
-                          "Authorization: Bearer, or X-Api-Key")
-        compiled = config.pipeline.stream(stream)
-        if compiled is None or stream.startswith("_"):
-            return refuse(404, "unknown_stream", f"no stream named {stream!r}; streams in the "
-                          f"config: {', '.join(sorted(config.pipeline.streams))}")
-        if not compiled.spec.collectable:
-            return refuse(404, "not_collectable", compiled.spec.not_collectable())
-        try:
-            body = await _body(request, server.max_body_bytes)
-            guard = daemon.guards.get(stream)
-            if guard is not None:
-                why = guard.check(request.headers, body, daemon.clock())
-                if why is not None:
-                    return refuse(401, "bad_signature", why)
-            received = int(daemon.clock() * 1000)
-            args = (body, request.headers.get("content-type"), compiled, received,
-                    server.max_events_per_request)
-            if len(body) > INLINE_PARSE_BYTES:
-                records = await asyncio.get_running_loop().run_in_executor(
-                    parser, _records, *args)
-            else:
-                records = _records(*args)
-        except BodyError as exc:
-            # A late body may still be coming: the answer closes the connection.
-            close = {"Connection": "close"} if exc.status == 408 else None
-            return refuse(exc.status, exc.code, exc.message, headers=close)
-        metrics.events_in.labels(stream).inc(len(records))
+        daemon = self.daemon
+        label = stream if daemon.config.pipeline.stream(stream) is not None else "_unknown"
+        records = await self._read(request, stream, label)
+        if isinstance(records, Response):
+            return records
+        self.metrics.events_in.labels(stream).inc(len(records))
         retry = {"Retry-After": str(RETRY_AFTER_S)}
         try:
             future = daemon.writer.submit(stream, records)
         except QueueFull:
-            return refuse(429, "queue_full", "the ingest queue is full; retry later",
-                          len(records), retry)
+            return self.refuse(label, 429, "queue_full", "the ingest queue is full; retry later",
+                               len(records), retry)
         except WriterStopped as exc:
-            return refuse(503, "unavailable", str(exc), len(records), retry)
+            return self.refuse(label, 503, "unavailable", str(exc), len(records), retry)
         try:
             accepted, duplicates, newest = await asyncio.wrap_future(future)
         except Unstorable as exc:
-            return refuse(422, "unstorable_event", f"the events could not be stored: {exc}",
-                          len(records))
+            return self.refuse(label, 422, "unstorable_event",
+                               f"the events could not be stored: {exc}", len(records))
         except Exception:
-            return refuse(503, "storage_unavailable", "the events could not be made durable; "
-                          "retry later", len(records), retry)
-        metrics.request_seconds.labels(stream).observe(time.perf_counter() - start)
+            return self.refuse(label, 503, "storage_unavailable", "the events could not be "
+                               "made durable; retry later", len(records), retry)
+        self.metrics.request_seconds.labels(stream).observe(time.perf_counter() - start)
         if request.query_params.get("wait") == "applied" and daemon.processing is not None:
             try:
                 await asyncio.wait_for(daemon.processing.applied(newest), APPLY_TIMEOUT_S)
@@ -211,8 +188,45 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
                              f"applied to profiles within {APPLY_TIMEOUT_S}s")
         return ok({"accepted": accepted, "duplicates": duplicates})
 
-    def admin(request: Request) -> Response | None:
-        token = daemon.config.settings.server.admin_token
+    async def _read(self, request: Request, stream: str, label: str
+                    ) -> list[Record] | Response:
+        """A collect request's events as log records, or the answer that refuses them."""
+        daemon = self.daemon
+        config = daemon.config
+        server = config.settings.server
+        if not token_ok(request_token(request.query_params, request.headers),
+                        server.collect_tokens):
+            return self.refuse(label, 401, "unauthorized", "a valid collect token is required: "
+                               "?key=, Authorization: Bearer, or X-Api-Key")
+        compiled = config.pipeline.stream(stream)
+        if compiled is None or stream.startswith("_"):
+            known = ", ".join(sorted(config.pipeline.streams))
+            return self.refuse(label, 404, "unknown_stream", f"no stream named {stream!r}; "
+                               f"streams in the config: {known}")
+        if not compiled.spec.collectable:
+            return self.refuse(label, 404, "not_collectable", compiled.spec.not_collectable())
+        try:
+            body = await _body(request, server.max_body_bytes)
+            guard = daemon.guards.get(stream)
+            if guard is not None:
+                why = guard.check(request.headers, body, daemon.clock())
+                if why is not None:
+                    return self.refuse(label, 401, "bad_signature", why)
+            received = int(daemon.clock() * 1000)
+            args = (body, request.headers.get("content-type"), compiled, received,
+                    server.max_events_per_request)
+            if len(body) > INLINE_PARSE_BYTES:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self.parser, _records, *args)
+            return _records(*args)
+        except BodyError as exc:
+            # A late body may still be coming: the answer closes the connection.
+            close = {"Connection": "close"} if exc.status == 408 else None
+            return self.refuse(label, exc.status, exc.code, exc.message, headers=close)
+
+    def admin(self, request: Request) -> Response | None:
+        """The refusal of an admin request without the admin token, or None."""
+        token = self.daemon.config.settings.server.admin_token
         if not token:
             return error(403, "admin_disabled",
                          "the admin API is off: set server.admin_token to turn it on")
@@ -220,31 +234,33 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
             return error(401, "unauthorized", "the admin token is required")
         return None
 
-    async def profile(request: Request) -> Response:
-        refused = admin(request)
+    async def profile(self, request: Request) -> Response:
+        refused = self.admin(request)
         if refused is not None:
             return refused
         field_name = request.path_params["field"]
         value = request.path_params["value"]
-        doc = daemon.reader.profile(field_name, value)
+        doc = self.daemon.reader.profile(field_name, value)
         if doc is None:
             return error(404, "not_found", f"no profile has {field_name} = {value!r}")
         return ok(doc)
 
-    async def audiences(request: Request) -> Response:
-        refused = admin(request)
+    async def audiences(self, request: Request) -> Response:
+        refused = self.admin(request)
         if refused is not None:
             return refused
+        daemon = self.daemon
         sizes = daemon.processing.report.audiences if daemon.processing is not None else {}
         specs = daemon.config.audiences.audiences
         return ok({"audiences": [
             {"name": name, "description": spec.spec.description,
              "members": sizes.get(name, 0)} for name, spec in specs.items()]})
 
-    async def exports(request: Request) -> Response:
-        refused = admin(request)
+    async def exports(self, request: Request) -> Response:
+        refused = self.admin(request)
         if refused is not None:
             return refused
+        daemon = self.daemon
         status = daemon.processing.report.exports if daemon.processing is not None else {}
         jobs = []
         for name, job in daemon.config.exports.jobs.items():
@@ -257,10 +273,11 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
             jobs.append(entry)
         return ok({"exports": jobs})
 
-    async def healthz(_request: Request) -> Response:
+    async def healthz(self, _request: Request) -> Response:
         return ok({"status": "ok"})
 
-    async def readyz(_request: Request) -> Response:
+    async def readyz(self, _request: Request) -> Response:
+        daemon = self.daemon
         writer = daemon.writer
         reason = None
         if not writer.ready.is_set():
@@ -283,25 +300,29 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
         return ok({"ready": True, "backlog": daemon.backlog,
                    "queue": writer.queued_events, "last_error": writer.last_error})
 
-    async def prometheus(_request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def prometheus(self, _request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def http_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            return error(404, "not_found", "no such route")
-        if exc.status_code == 405:
-            return error(405, "method_not_allowed", "this route does not take that method")
-        return error(exc.status_code, "http_error", str(exc.detail))
 
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error(404, "not_found", "no such route")
+    if exc.status_code == 405:
+        return error(405, "method_not_allowed", "this route does not take that method")
+    return error(exc.status_code, "http_error", str(exc.detail))
+
+
+def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+    api = _Api(daemon)
     routes = [
-        Route("/collect/json/{stream}", collect, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", prometheus, methods=["GET"]),
-        Route("/api/profiles/{field}/{value}", profile, methods=["GET"]),
-        Route("/api/audiences", audiences, methods=["GET"]),
-        Route("/api/exports", exports, methods=["GET"]),
+        Route("/collect/json/{stream}", api.collect, methods=["POST"]),
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
+        Route("/metrics", api.prometheus, methods=["GET"]),
+        Route("/api/profiles/{field}/{value}", api.profile, methods=["GET"]),
+        Route("/api/audiences", api.audiences, methods=["GET"]),
+        Route("/api/exports", api.exports, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error},
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error},
                      lifespan=lifespan)

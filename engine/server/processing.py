@@ -29,14 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.engine import Engine
+from engine.exports import service
 from engine.exports.daemon import Exporters
+from engine.program import Config, load_config
+from engine.server.logs import setup_logging
 from engine.server.metrics import Metrics
-
-if TYPE_CHECKING:
-    from engine.config import Config
-    from engine.engine import Engine
 
 log = logging.getLogger("engine.server")
 
@@ -229,14 +229,6 @@ def _idle_wait(engine: Engine) -> float:
     return min(IDLE_WAIT_S, max(0.0, (due - engine.clock()) / 1000))
 
 
-def _failures(engine: Engine) -> dict[str, dict[str, int]]:
-    pipeline = engine.config.pipeline
-    groups = [(s.name, s.transform) for s in pipeline.streams.values()
-              if s.transform is not None]
-    groups += [(m.name, m.group) for m in pipeline.mappings.values()]
-    return {name: f for name, group in groups if (f := group.failures())}
-
-
 def open_apply_engine(config: Config) -> Engine:
     """The engine the processor applies the log with.
 
@@ -246,8 +238,6 @@ def open_apply_engine(config: Config) -> Engine:
     briefly: what a power cut takes back - profiles with their position, and the outbox
     entries they made - is applied again from the log, which the server fsyncs.
     """
-    from engine.engine import Engine
-
     return Engine(config, drain=False, locks=("apply",), wait_for_locks=True,
                   durability="crash", background_checkpoints=True)
 
@@ -269,9 +259,6 @@ def _die_with_parent(parent: int) -> None:
 def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
           slice_events: int, parent: int) -> None:
     """The processor process: apply the log, slice by slice, until told to stop."""
-    from engine.config import load_config
-    from engine.server.serve import setup_logging
-
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when this stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -305,29 +292,28 @@ class _Processor:
 
     def _start_exports(self) -> None:
         """Queue the backfills the jobs owe, then start their runners."""
-        from engine.exports import service
-
-        for job in self.engine.config.exports.jobs.values():
+        jobs = self.engine.export_jobs.jobs
+        for job in jobs.values():
             if job.disabled() is None:
                 try:
                     service.backfill(self.engine, job)
                 except Exception as exc:
                     log.error("the backfill of an export job failed",
                               extra={"job": job.name, "reason": str(exc)})
-        self.exporters.start(self.engine.config)
+        self.exporters.start(jobs)
 
     def report(self, **extra: Any) -> None:
         engine = self.engine
-        moves = engine.processor.moves
+        moves = engine.take_moves()
         for (name, direction), count in moves.items():
             self.sizes[name] = self.sizes.get(name, 0) + (count if direction == "enter"
                                                           else -count)
-        queued = sum(engine.processor.export_counts.values())
+        queued = sum(engine.export_counts.values())
         if queued != self.queued:  # new outbox items are committed: the runners look
             self.queued = queued
             self.exporters.wake()
         message = {"position": engine.applied, "profiles": self.profiles,
-                   "failures": _failures(engine), "audiences": dict(self.sizes),
+                   "failures": engine.field_failures(), "audiences": dict(self.sizes),
                    "moves": [(n, d, c) for (n, d), c in moves.items()], **extra}
         # The export status counts each job's outbox: at most once a second while busy
         clock = time.monotonic()
@@ -338,11 +324,8 @@ class _Processor:
                 log.debug("no export status", extra={"reason": str(exc)})
             self.status_at = clock
         self.conn.send(message)
-        moves.clear()
 
     def _reload(self) -> None:
-        from engine.config import load_config
-
         try:
             fresh = load_config(self.path, self.overrides)
         except Exception as exc:

@@ -17,28 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 import uvicorn
 from starlette.applications import Starlette
 
-from engine.config import Config, load_config
 from engine.config.report import render
 from engine.engine import Engine
 from engine.errors import ConfigError, RuntimeFailure
+from engine.program import Config, load_config
 from engine.server.app import Daemon, create_app
 from engine.server.connections import ConnectionLimits, guarded_protocol
+from engine.server.logs import JsonFormatter, secrets_of, setup_logging
 from engine.server.metrics import Live, Metrics
 from engine.server.processing import Processing
 from engine.server.writer import Writer, open_log_engine
@@ -48,75 +46,6 @@ from engine.testing import run_config_tests
 log = logging.getLogger("engine.server")
 
 DEV_TOKEN = "dev-token"  # noqa: S105 -- the public default of config.example.yaml
-# Attributes every record has; anything else on a record is an `extra` to log (but uvicorn's
-# terminal-coloured copy of its message).
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "color_message"}
-_QUERY_KEY = re.compile(r"(?i)([?&](?:key|token|api_key)=)[^&\s\"']+")
-# `scheme://` then user-info up to the last `@` before the host: no `/`, `?`, `#` (they end the
-# authority), no space or quote (they end the URL in a log line).
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'\\]+@")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; secrets redacted from the finished line."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets: tuple[str, ...] = ()
-        self.set_secrets(secrets)
-
-    def set_secrets(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is redacted whole.
-        self.secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(), "logger": record.name,
-            "message": record.getMessage()}
-        for name, value in record.__dict__.items():
-            if name not in _STANDARD and not name.startswith("_"):
-                doc[name] = value
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return self.redact(orjson.dumps(doc, default=str).decode())
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
-        if "@" in text:
-            text = _URL_USERINFO.sub(r"\1***@", text)
-        return _QUERY_KEY.sub(r"\1[redacted]", text)
-
-
-def secrets_of(config: Config) -> list[str]:
-    settings = config.settings
-    found = [*settings.server.collect_tokens, settings.server.admin_token]
-    for auth in settings.authorizations:
-        found += [auth.api_key, *auth.webhook_signing_keys]
-    dsn = settings.storage.dsn
-    match = re.search(r"://[^:/@]*:([^@]+)@", dsn)
-    if match:
-        found.append(match.group(1))
-    return found
-
-
-def setup_logging(config: Config) -> JsonFormatter:
-    formatter = JsonFormatter(secrets_of(config))
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
-    return formatter
-
-
 def load_and_test(path: str, overrides: Mapping[str, str]) -> Config:
     """A config that compiles and passes its own tests; `ConfigError` or `RuntimeFailure`."""
     config = load_config(path, overrides)
@@ -188,43 +117,48 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None) -> int:
-    config = load_and_test(path, overrides)
-    formatter = setup_logging(config)
-    host, port = listen_address(config.settings.server.listen)
-    sockets = None
-    if listen_fd is not None:  # the socket replaces server.listen (docs/http.md)
-        sockets = [inherited_socket(listen_fd)]
-        host, port = sockets[0].getsockname()[:2]
-    processing = Processing(path, overrides)
-    writer = Writer(open_log_engine, config,
-                    max_queue_events=config.settings.server.max_queue_events,
-                    on_commit=processing.notify)
-    metrics = Metrics(Live(failures=lambda: processing.report.failures,
-                           queue_events=lambda: writer.queued_events,
-                           backlog_events=lambda: daemon.backlog,
-                           profiles=lambda: processing.report.profiles,
-                           retrying=lambda: (processing.report.retrying or {}).get(
-                               "failures", 0)))
-    writer.metrics = processing.metrics = metrics
-    writer.start()  # takes the log lock: no other engine writes this store's log
-    writer.ready.wait()
-    if writer.failure is not None:
-        raise RuntimeFailure(str(writer.failure))
-    processing.start()
-    checkpointer = open_maintenance(config.settings.storage)
-    checkpointer.start()
-    reader = Engine(config, read_only=True)
-    daemon = Daemon(config, writer, reader, metrics, processing)
-    limits = ConnectionLimits()
-    limits.use(config.settings.server)
+class _Run:
+    """One run of the daemon: its parts, and what SIGHUP and the lifespan do with them."""
 
-    async def reload() -> None:
+    def __init__(self, path: str, overrides: Mapping[str, str], config: Config,
+                 formatter: JsonFormatter) -> None:
+        self.path = path
+        self.overrides = overrides
+        self.config = config
+        self.formatter = formatter
+        self.processing = processing = Processing(path, overrides)
+        self.writer = writer = Writer(open_log_engine, config,
+                                      max_queue_events=config.settings.server.max_queue_events,
+                                      on_commit=processing.notify)
+        self.metrics = metrics = Metrics(Live(
+            failures=lambda: processing.report.failures,
+            queue_events=lambda: writer.queued_events,
+            backlog_events=lambda: self.daemon.backlog,
+            profiles=lambda: processing.report.profiles,
+            retrying=lambda: (processing.report.retrying or {}).get("failures", 0)))
+        writer.metrics = processing.metrics = metrics
+        writer.start()  # takes the log lock: no other engine writes this store's log
+        writer.ready.wait()
+        if writer.failure is not None:
+            raise RuntimeFailure(str(writer.failure))
+        processing.start()
+        self.checkpointer = open_maintenance(config.settings.storage)
+        self.checkpointer.start()
+        self.reader = Engine(config, read_only=True)
+        self.daemon = Daemon(config, writer, self.reader, metrics, processing)
+        self.limits = ConnectionLimits()
+        self.limits.use(config.settings.server)
+        self.server: uvicorn.Server | None = None
+
+    async def reload(self) -> None:
+        """Load, compile and test the config again off the event loop, then swap it in; on
+        any failure the running config stays and the log says why."""
+        path, metrics = self.path, self.metrics
         log.info("reloading the config", extra={"config": path})
         loop = asyncio.get_running_loop()
         try:
-            fresh = await loop.run_in_executor(None, load_and_test, path, overrides)
-            await asyncio.wrap_future(writer.reload(fresh))
+            fresh = await loop.run_in_executor(None, load_and_test, path, self.overrides)
+            await asyncio.wrap_future(self.writer.reload(fresh))
         except ConfigError as exc:
             metrics.reloads.labels("failed").inc()
             log.error("config reload failed; the running config stays",
@@ -235,53 +169,75 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None)
             log.error("config reload failed; the running config stays",
                       extra={"reason": str(exc)})
             return
-        if fresh.settings.server.listen != daemon.config.settings.server.listen:
+        if fresh.settings.server.listen != self.daemon.config.settings.server.listen:
             log.warning("server.listen changed; it takes effect at the next start")
-        processing.reload()
-        reader.reconfigure(fresh)
-        daemon.use(fresh)
-        limits.use(fresh.settings.server)
-        formatter.set_secrets([*formatter.secrets, *secrets_of(fresh)])
+        self.processing.reload()
+        self.reader.reconfigure(fresh)
+        self.daemon.use(fresh)
+        self.limits.use(fresh.settings.server)
+        self.formatter.set_secrets([*self.formatter.secrets, *secrets_of(fresh)])
         metrics.reloads.labels("ok").inc()
         log.info("config reloaded", extra={"config": path})
 
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        tasks: set[asyncio.Task[None]] = set()
+    def lifespan(self, host: str, port: int
+                 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+        """SIGHUP reloads, the processor's reports are read, and the banner is printed once
+        `server` listens."""
 
-        def on_hup() -> None:
-            task = loop.create_task(reload())
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        @asynccontextmanager
+        async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+            loop = asyncio.get_running_loop()
+            tasks: set[asyncio.Task[None]] = set()
 
-        async def announce() -> None:
-            # Lifespan runs before uvicorn binds: the banner waits until it listens, so that
-            # whoever reads it (a user, a test) can use the URL at once.
-            while not server.started and not server.should_exit:
-                await asyncio.sleep(0.01)
-            if server.started:
-                sys.stdout.write(banner(config, host, port))
-                sys.stdout.flush()
+            def on_hup() -> None:
+                task = loop.create_task(self.reload())
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
 
-        loop.add_signal_handler(signal.SIGHUP, on_hup)
-        loop.add_reader(processing.fileno, processing.on_readable)
-        announcing = loop.create_task(announce())
-        yield
-        announcing.cancel()
-        loop.remove_reader(processing.fileno)
-        loop.remove_signal_handler(signal.SIGHUP)
+            async def announce() -> None:
+                server = self.server
+                # Lifespan runs before uvicorn binds: the banner waits until it listens, so
+                # that whoever reads it (a user, a test) can use the URL at once.
+                assert server is not None
+                while not server.started and not server.should_exit:
+                    await asyncio.sleep(0.01)
+                if server.started:
+                    sys.stdout.write(banner(self.config, host, port))
+                    sys.stdout.flush()
 
-    app = create_app(daemon, lifespan=lifespan)
-    server = _Server(uvicorn.Config(
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+            loop.add_reader(self.processing.fileno, self.processing.on_readable)
+            announcing = loop.create_task(announce())
+            yield
+            announcing.cancel()
+            loop.remove_reader(self.processing.fileno)
+            loop.remove_signal_handler(signal.SIGHUP)
+
+        return lifespan
+
+    def close(self) -> None:
+        _stop(self.writer, self.processing, self.daemon)
+        self.checkpointer.stop()
+        self.reader.close()
+
+
+def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None) -> int:
+    config = load_and_test(path, overrides)
+    formatter = setup_logging(config)
+    host, port = listen_address(config.settings.server.listen)
+    sockets = None
+    if listen_fd is not None:  # the socket replaces server.listen (docs/http.md)
+        sockets = [inherited_socket(listen_fd)]
+        host, port = sockets[0].getsockname()[:2]
+    run = _Run(path, overrides, config, formatter)
+    app = create_app(run.daemon, lifespan=run.lifespan(host, port))
+    run.server = server = _Server(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-        loop="auto", http=guarded_protocol(limits), timeout_graceful_shutdown=30))
+        loop="auto", http=guarded_protocol(run.limits), timeout_graceful_shutdown=30))
     try:
         server.run(sockets=sockets)
     finally:
-        _stop(writer, processing, daemon)
-        checkpointer.stop()
-        reader.close()
+        run.close()
     return 0 if server.started else 3
 
 

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from engine.config import Config
 from engine.engine import Engine
 from engine.pipeline.intake import Record
+from engine.program import Config
 from engine.server.metrics import Metrics
 from engine.store import is_unavailable
 

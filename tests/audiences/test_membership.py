@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config, load_config
+from engine import Config, load_config
 from engine.engine import Engine
 from engine.errors import ConfigError
 from engine.pipeline.files import read_events

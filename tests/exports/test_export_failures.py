@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.config.model import AuthorizationSpec
 from engine.engine import Engine
 from engine.errors import RuntimeFailure

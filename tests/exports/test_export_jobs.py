@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.exports import service
 from engine.exports.sandbox import Sandbox, running_sandbox
@@ -120,7 +120,7 @@ def test_existing_users_backfill_and_v1(tmp_path: Path, sandbox: tuple[Sandbox, 
                                     existing_users=True)), clock=Clock(T_FIXTURES)) as eng:
         eng.ingest("customerio", read_events(_fixtures()))
         # the email-only member has no cio_customer_id: skipped, not sent
-        assert eng.processor.export_counts[("engaged_to_customerio", "skipped")] == 1
+        assert eng.export_counts[("engaged_to_customerio", "skipped")] == 1
         stats, backfill = service.run(eng, "engaged_to_customerio")
         assert backfill is not None  # the job owed its backfill: queued after the live ones
         assert backfill[("engaged_to_customerio", "skipped")] == 1

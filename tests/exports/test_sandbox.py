@@ -484,7 +484,7 @@ def test_the_official_client_sees_a_bad_key_refused(url: str, sandbox: Sandbox) 
 
 RUN_COMMAND = """\
 import argparse, sys
-from engine.cli_exports import register
+from engine.cli.commands import register_exports as register
 parser = argparse.ArgumentParser(prog="engine")
 register(parser.add_subparsers(), lambda p: None)
 args = parser.parse_args(sys.argv[1:])

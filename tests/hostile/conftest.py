@@ -15,7 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
-from engine.config import Config
+from engine import Config
 from engine.engine import Engine
 from engine.server.app import Daemon, create_app
 from engine.server.metrics import Live, Metrics

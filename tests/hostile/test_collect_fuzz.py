@@ -21,7 +21,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.config import Config, load_config
+from engine import Config, load_config
 from engine.engine import Engine
 from engine.server.app import Daemon, create_app
 from engine.server.metrics import Live, Metrics

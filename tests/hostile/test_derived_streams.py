@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.errors import EngineError
 from engine.server.auth import signature

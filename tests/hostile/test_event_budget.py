@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from tests.helpers import dead_letters
 from tests.hostile.cli import run_engine

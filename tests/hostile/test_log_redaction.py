@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 from engine.exports.sandbox import Sandbox, running_sandbox
-from engine.server.serve import JsonFormatter
+from engine.server.logs import JsonFormatter
 from tests.server.conftest import start, write_config
 
 USER, PASSWORD = "proxyuser", "s3cr3t-proxy-pass"

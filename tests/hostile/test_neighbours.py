@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.pipeline.intake import Record
 from engine.server.writer import Writer

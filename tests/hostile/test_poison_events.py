@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.pipeline.profile import Profile
 from tests.helpers import dead_letters, webhook

@@ -12,7 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from tests.server.conftest import ENGINE, write_config
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.pipeline.processor import Stats
 from engine.server import processing

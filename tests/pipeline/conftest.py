@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import Config, load_config
+from engine import Config, load_config
 from engine.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from engine.config import Config
-from engine.errors import Source
+import pytest
+
+from engine import Config
+from engine.errors import EngineError, Source, UnknownName
 from engine.lang.compiler import compile_select, select_fields
 from engine.lang.nodes import Select
 from engine.lang.parser import parse_statements
@@ -74,3 +76,11 @@ def test_yaml_and_lql_forms_give_identical_contributions(config: Config) -> None
         assert got == want, ev
         fired.update(got)
     assert len(fired) >= SEED_FIELDS - 1  # in-app bounced never fires (docs/customerio.md)
+
+
+def test_an_unknown_mapping_is_an_engine_error_naming_the_mappings(config: Config) -> None:
+    with pytest.raises(UnknownName, match=r"unknown mapping 'nope'; mappings in the config: "
+                                          r".*customerio_users") as caught:
+        config.mapping("nope")
+    assert isinstance(caught.value, EngineError) and not isinstance(caught.value, KeyError)
+    assert "customerio_users" in caught.value.known

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config
+from engine import Config
 from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
 from engine.pipeline.files import read_events

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.config import Config
+from engine import Config
 from engine.engine import Engine
 from engine.pipeline.decode import partition_order
 from engine.pipeline.files import read_events

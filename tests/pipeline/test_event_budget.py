@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.config import Config
+from engine import Config
 from engine.engine import Engine
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from engine.config import Config
+from engine import Config
 from engine.config.model import IdentitySpec
 from engine.engine import Engine
 from tests.pipeline.conftest import webhook

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from tests.server.conftest import TOKEN, start, write_config
 

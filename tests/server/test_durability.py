@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.server.processing import open_apply_engine
 from engine.server.writer import open_log_engine

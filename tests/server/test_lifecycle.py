@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from engine.config import load_config
+from engine import load_config
 from engine.engine import Engine
 from engine.pipeline.files import read_events
 from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.config import Config, load_config
+from engine import Config, load_config
 from engine.engine import Engine
 from engine.server.app import Daemon, create_app
 from engine.server.auth import Signatures, signature

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.config import Config, load_config
+from engine import Config, load_config
 from engine.engine import Engine
 from engine.pipeline.intake import Record
 from engine.server.app import Daemon, create_app

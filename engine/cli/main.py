@@ -1,7 +1,9 @@
 """The ``engine`` command: parses arguments, calls the public API, prints results.
 
 No logic lives here that the Python API lacks. Exit codes: 0 ok, 1 invalid input or a failed
-check, 2 usage error, 3 runtime failure.
+check, 2 usage error, 3 runtime failure. Each group of commands is a module of this package
+(`pipeline`, `audiences`, `exports`), loaded when one of its commands runs (`commands`), so
+``engine eval`` starts without the server.
 """
 
 from __future__ import annotations
@@ -9,58 +11,29 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from engine.cli.commands import register_audiences, register_exports, register_pipeline
+from engine.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    UsageError,
+    add_config_arguments,
+    config_overrides,
+    date_argument,
+    read_event_argument,
+    resolve_config_path,
+)
+from engine.config.checks import validate_config
+from engine.config.report import render, summary
+from engine.config.schema import schema_text
 from engine.errors import ConfigError, EngineError, RuntimeFailure, render_all
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.compiler import compile_expression
-from engine.lang.dates import parse_date
 from engine.output import to_json
-
-if TYPE_CHECKING:
-    from engine.config import Config
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
-
-
-class _UsageError(Exception):
-    pass
-
-
-def read_event_argument(raw: str | None) -> dict[str, Any]:
-    """An ``--event`` value: JSON text, or ``@path`` of a file holding it."""
-    if raw is None:
-        return {}
-    if raw.startswith("@"):
-        path = Path(raw[1:])
-        try:
-            raw_bytes = path.read_bytes()
-        except OSError as exc:
-            raise _UsageError(f"--event: cannot read {path}: {exc.strerror}") from exc
-    else:
-        raw_bytes = raw.encode()
-    try:
-        event = orjson.loads(raw_bytes)
-    except orjson.JSONDecodeError as exc:
-        raise EngineError(f"--event is not valid JSON: {exc}") from exc
-    if not isinstance(event, dict):
-        raise EngineError(f"--event must be a JSON object, got {type(event).__name__}")
-    return event
-
-
-def date_argument(text: str | None, option: str) -> datetime | None:
-    """A date given on the command line, or a clear error naming the option."""
-    if text is None:
-        return None
-    d = parse_date(text)
-    if d is None:
-        raise EngineError(f"{option}: cannot read {text!r} as a date")
-    return d
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -73,61 +46,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-DEFAULT_CONFIGS = ("config.yaml", "config.example.yaml")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--config PATH` and repeatable `--set dotted.key=value`, the same for every command."""
-    parser.add_argument("--config", metavar="PATH",
-                        help="the config file (default: ./config.yaml, else config.example.yaml)")
-    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
-                        default=[], help="override one setting, e.g. --set storage.path=/tmp/x.db")
-    parser.add_argument("--allow-path", dest="allow_paths", metavar="DIR", action="append",
-                        default=[], help="let the config name files in DIR too (by default "
-                                         "only in its own folder); repeatable")
-
-
-def resolve_config_path(args: argparse.Namespace) -> Path:
-    """The config file a command reads: `--config`, else the first default that exists."""
-    if args.config is not None:
-        path = Path(args.config)
-        if not path.is_file():
-            raise _UsageError(f"--config: no such file: {path}")
-        return path
-    for name in DEFAULT_CONFIGS:
-        if Path(name).is_file():
-            return Path(name)
-    raise _UsageError(f"no {' or '.join(DEFAULT_CONFIGS)} here; pass --config PATH")
-
-
-def config_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """The `--set` values as ``{dotted.key: value}`` (a later `--set` of a key wins)."""
-    found: dict[str, str] = {}
-    for item in getattr(args, "overrides", None) or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise _UsageError(
-                f"--set expects KEY=VALUE (e.g. storage.path=/tmp/x.db), got {item!r}")
-        found[key.strip()] = value
-    return found
-
-
-def config_of(args: argparse.Namespace) -> Config:
-    """The loaded and compiled config a command names with `--config` and `--set`."""
-    from engine.config import load_config
-
-    return load_config(resolve_config_path(args), config_overrides(args),
-                       allow_paths=args.allow_paths)
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
-    from engine.config.checks import validate_config
-    from engine.config.report import render, summary
-
     path = resolve_config_path(args)
     for extra in args.paths:
         if not Path(extra).is_file():
-            raise _UsageError(f"no such file: {extra}")
+            raise UsageError(f"no such file: {extra}")
     result = validate_config(path, overrides=config_overrides(args), extra_files=args.paths,
                              allow_paths=args.allow_paths)
     output = render(result.diagnostics, args.format)
@@ -139,8 +62,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from engine.config.schema import schema_text
-
     sys.stdout.write(schema_text(args.which))
     return EXIT_OK
 
@@ -169,11 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mapping file, for editors.")
     sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
     sc.set_defaults(run=cmd_schema)
-    from engine import cli_audiences, cli_exports, cli_pipeline
-
-    cli_pipeline.register(sub, add_config_arguments)
-    cli_audiences.register(sub, add_config_arguments)
-    cli_exports.register(sub, add_config_arguments)
+    register_pipeline(sub, add_config_arguments)
+    register_audiences(sub, add_config_arguments)
+    register_exports(sub, add_config_arguments)
     return parser
 
 
@@ -182,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         code = args.run(args)
-    except _UsageError as exc:
+    except UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"engine: error: {exc}", file=sys.stderr)
         code = EXIT_USAGE

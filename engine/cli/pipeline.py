@@ -7,29 +7,33 @@ them next to the language and config commands.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from engine.config import Config
+from engine.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    config_of,
+    date_argument,
+    read_event_argument,
+)
 from engine.engine import Engine, IngestResult
 from engine.errors import EngineError, unknown_error
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.printer import expression_text
-from engine.lang.values import date_to_ms
+from engine.lang.values import date_to_ms, ms_to_date
 from engine.output import to_json
-
-EXIT_OK, EXIT_INVALID = 0, 1
+from engine.pipeline.decode import default_workers
+from engine.pipeline.files import read_events
+from engine.program import Config
+from engine.testing import run_config_tests
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from engine.cli import config_of
-
     return config_of(args)
 
 
@@ -63,8 +67,6 @@ class _Progress:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from engine.pipeline.decode import default_workers
-    from engine.pipeline.files import read_events
 
     config = _config(args)
     progress = _Progress(args.progress)
@@ -103,7 +105,6 @@ def cmd_map(args: argparse.Namespace) -> int:
     stream = pipeline.stream(args.stream)
     if stream is None:
         raise unknown_error("stream", args.stream, sorted(pipeline.streams))
-    from engine.cli import read_event_argument
 
     event = read_event_argument(args.event)
     at = _at(args.at)
@@ -162,13 +163,11 @@ def _now() -> int:
 
 
 def _dt(ms: int) -> Any:
-    from engine.lang.values import ms_to_date
 
     return ms_to_date(ms)
 
 
 def _at(text: str | None, option: str = "--at") -> int | None:
-    from engine.cli import date_argument
 
     d = date_argument(text, option)
     return None if d is None else date_to_ms(d)
@@ -207,7 +206,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from engine.testing import run_config_tests
 
     results = run_config_tests(_config(args))
     if args.format == "json":
@@ -249,89 +247,3 @@ def cmd_errors(args: argparse.Namespace) -> int:
         shown = f"{len(letters):,} shown" if len(letters) < total else "all shown"
         print(f"{total:,} dead letter(s) in _errors ({shown})", file=sys.stderr)
     return EXIT_OK
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from engine.cli import config_overrides, resolve_config_path
-    from engine.config.loader import ALLOW_PATHS_ENV
-    from engine.server.serve import serve
-
-    if args.allow_paths:  # the daemon loads the config again (processor, reload): all read this
-        os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(
-            [*args.allow_paths, *filter(None, [os.environ.get(ALLOW_PATHS_ENV)])])
-    return serve(str(resolve_config_path(args)), config_overrides(args), args.listen_fd)
-
-
-def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the pipeline commands to the ``engine`` parser."""
-    p = sub.add_parser("ingest", help="push events from files through the pipeline",
-                       description="Log and apply events from files (.json object or array, "
-                                   ".jsonl/.ndjson, - for stdin). Exit 1 if any were rejected.")
-    add_config_arguments(p)
-    p.add_argument("--stream", required=True, help="the stream the events belong to")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="decoder processes (default: one per core; 0: none)")
-    p.add_argument("--batch-size", type=int, default=5000, metavar="N",
-                   help="events per logged and applied batch")
-    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                   help="progress on stderr (auto: only on a terminal)")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.set_defaults(run=cmd_ingest)
-
-    p = sub.add_parser("map", help="dry run: derived events and field updates for one event")
-    add_config_arguments(p)
-    p.add_argument("--stream", required=True)
-    p.add_argument("--event", required=True, metavar="JSON|@FILE")
-    p.add_argument("--at", metavar="ISO", help="receive time (default: now)")
-    p.add_argument("--show-code", action="store_true", help="print the generated Python")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(run=cmd_map)
-
-    prof = sub.add_parser("profile", help="read profiles")
-    psub = prof.add_subparsers(dest="profile_command", required=True, metavar="COMMAND")
-    p = psub.add_parser("get", help="print the profile holding an identity")
-    add_config_arguments(p)
-    p.add_argument("identity", metavar="FIELD=VALUE")
-    p.add_argument("--explain", action="store_true",
-                   help="show, per field, the event and rule that set it")
-    p.set_defaults(run=cmd_profile_get)
-    p = psub.add_parser("export", help="every profile, one JSON object per line")
-    add_config_arguments(p)
-    p.add_argument("--format", choices=("jsonl",), default="jsonl")
-    p.set_defaults(run=cmd_profile_export)
-
-    p = sub.add_parser("test", help="run the test cases embedded in config files")
-    add_config_arguments(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(run=cmd_test)
-
-    p = sub.add_parser("replay", help="rebuild profiles from the event log")
-    add_config_arguments(p)
-    p.add_argument("--stream", help="replay only this stream's events")
-    p.add_argument("--since", metavar="ISO", help="replay only events from this time on")
-    p.set_defaults(run=cmd_replay)
-
-    p = sub.add_parser("errors", help="list the _errors dead letters",
-                       description="List logged events that a transform or mapping failed on "
-                                   "(the _errors dead-letter stream), oldest first. After a "
-                                   "config fix, --replay rebuilds profiles from the log with "
-                                   "the new config and keeps only what still fails.")
-    add_config_arguments(p)
-    p.add_argument("--stream", help="only events of this stream")
-    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--replay", action="store_true",
-                   help="replay the log with the current config first (needs the store: "
-                        "stop the daemon)")
-    p.set_defaults(run=cmd_errors)
-
-    p = sub.add_parser("serve", help="run the daemon: collect API, processing, metrics",
-                       description="Run the HTTP daemon (docs/http.md) on server.listen. "
-                        "SIGTERM or "
-                                   "SIGINT stops it gracefully; SIGHUP reloads the config.")
-    add_config_arguments(p)
-    p.add_argument("--listen-fd", type=int, metavar="N",
-                   help="serve on the listening TCP socket inherited as file descriptor N "
-                        "instead of binding server.listen (for supervisors and tests)")
-    p.set_defaults(run=cmd_serve)

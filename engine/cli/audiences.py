@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 
+from engine.cli.common import EXIT_OK, config_of
 from engine.engine import Engine
-
-EXIT_OK = 0
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from engine.cli import config_of
-
     return Engine(config_of(args), read_only=True)
 
 
@@ -48,18 +43,3 @@ def cmd_audience_members(args: argparse.Namespace) -> int:
             out.write(orjson.dumps(doc) + b"\n")
     out.flush()
     return EXIT_OK
-
-
-def register(sub: Any, add_config_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add the audience commands to the ``engine`` parser."""
-    aud = sub.add_parser("audience", help="audience sizes and members")
-    asub = aud.add_subparsers(dest="audience_command", required=True, metavar="COMMAND")
-    p = asub.add_parser("list", help="each audience with its number of members")
-    add_config_arguments(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(run=cmd_audience_list)
-    p = asub.add_parser("members", help="the member profiles of an audience, one JSON per line")
-    add_config_arguments(p)
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N members")
-    p.set_defaults(run=cmd_audience_members)

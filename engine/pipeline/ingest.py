@@ -1,0 +1,508 @@
+"""Ingesting events: appending them to the event log and applying the log to profiles
+(docs/pipeline.md).
+
+Each ingest batch is appended to the log and applied to profiles in the same transaction,
+together with the processed position; a batch that fails as a whole is logged alone and the log
+applied event by event around the failure, so one poison event becomes a dead letter and costs
+nothing else. With workers, forked decoders map the events while this process logs them and
+spills them by identity, then merges the spill one partition at a time (`engine.pipeline.bulk`).
+
+`Ingester` is the pipeline layer's engine room; the façade (`engine.Engine`) owns the store,
+the locks and the compiled config, and drives it.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.clock import Clock
+from engine.errors import EngineError, unknown_error
+from engine.pipeline.bulk import Spill
+from engine.pipeline.compiled import CompiledStream, Pipeline, failure_reason
+from engine.pipeline.decode import Decoders, not_an_object
+from engine.pipeline.hooks import ProfileHook
+from engine.pipeline.intake import DUPLICATE, Incoming, Record, log_batch
+from engine.pipeline.processor import Processor, Stats
+from engine.store import LogRow, Store
+
+POSITION = "profiles"  # the processed position of the profile pipeline
+MAX_REJECTIONS_KEPT = 100
+
+
+def copy_stats(stats: Stats) -> Stats:
+    """A copy of counts, to go back to when what was counted since is applied again."""
+    copy = Stats()
+    copy.add(stats)
+    return copy
+
+
+@dataclass
+class Rejection:
+    where: str
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    """Counts of one ingest call (what `engine ingest` prints)."""
+
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    rejections: list[Rejection] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read, "accepted": self.accepted, "duplicates": self.duplicates,
+            "rejected": dict(self.rejected), "unidentified": self.stats.unidentified,
+            "profiles_created": self.stats.profiles_created, "merges": self.stats.merges,
+            "dead_letters": self.stats.dead_letters,
+        }
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a run over many events.
+
+    The pipeline builds no reference cycles, and collector passes over millions of young dicts
+    would cost about a third of the time; reference counting still frees everything.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+class Ingester:
+    """Logs events and applies the log to profiles over one store, with one processor.
+
+    The in-memory state (the processor's unflushed profiles, the applied position) always
+    matches the store or is rebuilt from it: a write that fails rolls both back (`guarded`).
+    """
+
+    def __init__(self, store: Store, pipeline: Pipeline, processor: Processor, *,
+                 clock: Clock, batch_size: int, hook: ProfileHook | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.batch_size = batch_size
+        self.use(pipeline, processor, hook)
+        self._applied = store.position(POSITION)
+        self._stats_flushed = Stats()  # an ingest's counts as of its last flush
+
+    def use(self, pipeline: Pipeline, processor: Processor,
+            hook: ProfileHook | None = None) -> None:
+        """Go on with another compiled pipeline (a reload); flush first."""
+        self.pipeline = pipeline
+        self.processor = processor
+        self.hook = hook
+
+    def stream(self, name: str) -> CompiledStream:
+        """A stream of the config; `UnknownName` names those there are."""
+        stream = self.pipeline.stream(name)
+        if stream is None:
+            raise unknown_error("stream", name, sorted(self.pipeline.streams))
+        return stream
+
+    def target(self, name: str) -> CompiledStream:
+        """A stream events are sent to: only a collectable (raw) one."""
+        stream = self.stream(name)
+        if not stream.spec.collectable:
+            raise EngineError(stream.spec.not_collectable())
+        return stream
+
+    def ingest(self, stream: str, events: Iterable[Any], *,
+               progress: Callable[[IngestResult], None] | None = None,
+               workers: int = 0) -> IngestResult:
+        """Log and apply events; durable when this returns.
+
+        Items are events (dicts; anything else is rejected) or `Incoming` tuples. With
+        `workers`, that many forked processes decode and map the events (their raw bytes when
+        an `Incoming` carries them) while this process logs and merges them, in order.
+        """
+        compiled = self.target(stream)
+        result = IngestResult()
+        self._stats_flushed = Stats()
+        with gc_paused():
+            if workers > 0:
+                self._ingest_parallel(compiled, events, result, progress, workers)
+            else:
+                self._ingest(compiled, events, result, progress)
+            try:
+                self.flush()
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                result.stats = self._stats_flushed  # what is not flushed is applied again
+                result.stats.add(self.drain())
+        if progress is not None:
+            progress(result)
+        return result
+
+    def _batches(self, events: Iterable[Any]) -> Iterator[list[Incoming]]:
+        batch: list[Incoming] = []
+        for item in events:
+            batch.append(item if item.__class__ is tuple else (item, None, None, None))
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _ingest(self, stream: CompiledStream, events: Iterable[Any], result: IngestResult,
+                progress: Callable[[IngestResult], None] | None) -> None:
+        for batch in self._batches(events):
+            now = self.clock()
+            records: list[Record] = []
+            for event, body, _where, error in batch:
+                if error is not None or not isinstance(event, dict):
+                    records.append((None, 0, None, error or not_an_object(event)))
+                    continue
+                try:
+                    key, ts = stream.key_and_time(event, now)
+                    if body is None:
+                        body = orjson.dumps(event)
+                except Exception as exc:  # never crash on an event
+                    records.append((None, 0, None, f"unusable event: {exc}"))
+                    continue
+                records.append((key, ts, body, None))
+            self._log_and_apply(stream, now, batch, records, result)
+            if progress is not None:
+                progress(result)
+
+    def _ingest_parallel(self, stream: CompiledStream, events: Iterable[Any],
+                         result: IngestResult, progress: Callable[[IngestResult], None] | None,
+                         workers: int) -> None:
+
+        def raw(batch: list[Incoming]) -> list[Incoming]:
+            """Records as bytes for the decoders (decoded events from documents or the API)."""
+            out: list[Incoming] = []
+            for event, body, where, error in batch:
+                if body is None and error is None:
+                    if isinstance(event, dict):
+                        body = orjson.dumps(event)
+                    else:
+                        error = not_an_object(event)
+                out.append((event, body, where, error))
+            return out
+
+        timed = ((self.clock(), raw(b)) for b in self._batches(events))
+        self._ingest_bulk(stream, timed, result, progress, workers)
+
+    def _ingest_bulk(self, stream: CompiledStream, timed: Iterator[tuple[int, list[Incoming]]],
+                     result: IngestResult, progress: Callable[[IngestResult], None] | None,
+                     workers: int) -> None:
+        """Decoders map the events while this process logs them and spills them by identity;
+        then the spilled events are merged one partition at a time (`engine.pipeline.bulk`)."""
+        self.flush()
+        pipeline = self.pipeline
+        with Spill(directory=self.store.spill_directory()) as spill, \
+                Decoders(pipeline, workers, spill.partitions,
+                         hook=self.hook) as decoders:
+            with self.store.deferred_sync():
+                self._log_and_spill(stream, timed, decoders, spill, result, progress)
+            if not spill.count:
+                return
+            seqs_path = spill.write_seqs()
+            paths = (spill.path(p) for p in range(spill.partitions))
+
+            def apply_all() -> None:
+                # While this process merges one partition, the decoders fold the next ones.
+                now = self.clock()
+                with self.store.transaction():
+                    for groups, folded, failed in decoders.prefold(paths, seqs_path, now):
+                        for seq, reason in failed:
+                            self.processor.fail(seq, stream.name, reason)
+                        result.stats.dead_letters += len({seq for seq, _reason in failed})
+                        stats = self.processor.absorb(groups, folded.events, now)
+                        stats.add(folded)
+                        result.accepted += folded.events
+                        result.stats.add(stats)
+                        self.processor.flush()  # in the open transaction
+                        self.processor.flushed()
+                        self.processor.drop_cache()  # the next partition holds other people
+                        if progress is not None:
+                            progress(result)
+                    self._applied = max(self._applied, spill.last_seq)
+                    self.store.set_position(POSITION, self._applied)
+
+            accepted, stats = result.accepted, copy_stats(result.stats)
+            try:
+                self.guarded(apply_all)
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                # One event failed the whole merge: apply the log event by event around it.
+                result.accepted, result.stats = accepted, stats
+                drained = self.drain()
+                result.accepted += drained.events
+                result.stats.add(drained)
+
+    def _log_and_spill(self, stream: CompiledStream,
+                       timed: Iterator[tuple[int, list[Incoming]]], decoders: Decoders,
+                       spill: Spill, result: IngestResult,
+                       progress: Callable[[IngestResult], None] | None) -> None:
+        """Pass 1 of a bulk load: log every decoded batch, spill its partitions."""
+        for now, batch, (meta, blobs) in decoders.decode(stream.name, timed):
+            records = [(key, ts, body, error) for (key, ts, error), (_e, body, _w, _r)
+                       in zip(meta, batch, strict=True)]
+            with self.store.transaction():
+                seqs, _rows = log_batch(self.store, stream.name, now, records)
+            spill.add_batch(seqs, blobs)
+            for i, seq in enumerate(seqs):
+                if seq == DUPLICATE:
+                    result.duplicates += 1
+                elif seq < 0:
+                    self._reject(result, batch[i][2], records[i][3] or "unusable event")
+            result.read += len(seqs)
+            if progress is not None:
+                progress(result)
+
+    def _log_and_apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
+                       records: list[Record], result: IngestResult) -> None:
+        """Append a decoded batch to the log and apply it, in one transaction."""
+        flushed = False
+        seqs: list[int] = []
+
+        def write() -> None:
+            nonlocal flushed, seqs
+            with self.store.transaction():
+                seqs, _rows = log_batch(self.store, stream.name, now, records)
+                flushed = self._apply(stream, now, batch, records, seqs, result)
+            if flushed:
+                self.processor.flushed()
+
+        try:
+            self.guarded(write)
+        except Exception as exc:
+            if self.store.is_unavailable(exc):
+                raise
+            # An event of this batch, or of one applied since the last flush, failed applying
+            # as a whole: log the batch alone, then apply the log event by event around it.
+            with self.store.transaction():
+                seqs, _rows = log_batch(self.store, stream.name, now, records)
+            self._count(batch, records, seqs, result)
+            result.stats = self._stats_flushed
+            stats = self.drain()
+            result.stats.add(stats)
+            flushed = True
+        else:
+            self._count(batch, records, seqs, result)
+        if flushed:
+            self._stats_flushed = copy_stats(result.stats)
+
+    def _count(self, batch: list[Incoming], records: list[Record], seqs: list[int],
+               result: IngestResult) -> None:
+        """Count a logged batch's events: accepted, duplicates, rejected by reason."""
+        for i, seq in enumerate(seqs):
+            result.read += 1
+            if seq > 0:
+                result.accepted += 1
+            elif seq == DUPLICATE:
+                result.duplicates += 1
+            else:
+                self._reject(result, batch[i][2], records[i][3] or "unusable event")
+
+    def _apply(self, stream: CompiledStream, now: int, batch: list[Incoming],
+               records: list[Record], seqs: list[int],
+               result: IngestResult) -> bool:
+        """Apply a logged batch's new events; whether profiles must be flushed.
+
+        Runs inside the transaction that logged the batch: when flushing is due, the flush is
+        written in it, and the caller marks it done after the commit.
+        """
+        rows: list[LogRow] = []
+        parsed: list[Any] = []
+        for i, seq in enumerate(seqs):
+            if seq > 0:
+                key, ts, _body, _error = records[i]
+                rows.append((seq, stream.name, key, ts, now, b""))
+                parsed.append(batch[i][0])
+        if not rows:
+            return False
+        stats = self.processor.apply(rows, parsed)
+        self._applied = rows[-1][0]
+        result.stats.add(stats)
+        if not self.processor.should_flush:
+            return False
+        self._write_profiles()
+        return True
+
+    def flush(self) -> None:
+        """Write applied-but-unwritten profile changes and the position, in one transaction."""
+        if self.processor.pending:
+            self.guarded(self._flush_in_transaction)
+
+    def _flush_in_transaction(self) -> None:
+        with self.store.transaction():
+            self._write_profiles()
+        self.processor.flushed()
+
+    def _write_profiles(self) -> None:
+        self.processor.flush()
+        self.store.set_position(POSITION, self._applied)
+
+    def guarded(self, work: Callable[[], None]) -> None:
+        """Run a write; if it fails, the in-memory state is rebuilt from the store's position."""
+        try:
+            work()
+        except BaseException:
+            self.processor.forget()
+            self._applied = self.store.position(POSITION)
+            raise
+
+    def _reject(self, result: IngestResult, where: str | None, reason: str) -> None:
+        result.rejected[reason.split(":")[0]] += 1
+        if len(result.rejections) < MAX_REJECTIONS_KEPT:
+            result.rejections.append(Rejection(where or f"event {result.read}", reason))
+
+    def log(self, requests: Sequence[tuple[str, Sequence[Record]]]
+            ) -> list[tuple[int, int, int]]:
+        """Append several requests' events, each ``(stream, records)``, to the log in one
+        durable commit (the daemon's group commit). Per request: accepted, duplicates, and the
+        seq of its newest logged event (0 if none). Nothing is applied here: the processing
+        loop applies the log with `drain`."""
+        for stream, _records in requests:
+            self.target(stream)
+        now = self.clock()
+        counts: list[tuple[int, int, int]] = []
+        with self.store.transaction():
+            for stream, records in requests:
+                seqs, _rows = log_batch(self.store, stream, now, records)
+                duplicates = sum(1 for seq in seqs if seq == DUPLICATE)
+                counts.append((len(seqs) - duplicates, duplicates, max(seqs, default=0)))
+        return counts
+
+    @property
+    def applied(self) -> int:
+        """The processed position: every logged event up to this seq is applied."""
+        return self._applied
+
+    def backlog(self) -> int:
+        """How many logged events wait to be applied (about: seq gaps count too)."""
+        return max(0, self.store.last_seq() - self._applied)
+
+    def drain(self, limit: int | None = None) -> Stats:
+        """Apply logged events not yet applied (after a crash, or the daemon's intake); all
+        of them, or about `limit` (a whole batch at least), each batch committed with the
+        position."""
+        total = Stats()
+
+        def work() -> None:
+            unflushed = Stats()  # counted once committed: a failed flush applies them again
+            while limit is None or total.events + unflushed.events < limit:
+                size = self.batch_size if limit is None else min(self.batch_size, limit)
+                rows = self.store.read_log(self._applied, size)
+                if not rows:
+                    break
+                unflushed.add(self.processor.apply(rows))
+                self._applied = rows[-1][0]
+                if self.processor.should_flush:
+                    self._flush_in_transaction()
+                    total.add(unflushed)
+                    unflushed = Stats()
+            if self.processor.pending:
+                self._flush_in_transaction()
+            total.add(unflushed)
+
+        with gc_paused():
+            try:
+                self.guarded(work)
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                # Something in the data failed the batch (at the flush, say: a value the store
+                # cannot encode). Find the event it comes from and dead-letter it.
+                isolated = self._isolate(None if limit is None else limit - total.events)
+                total.add(isolated)
+        return total
+
+    def _isolate(self, limit: int | None) -> Stats:
+        """Apply the log from the position in commits that halve around a failure until the
+        one event it comes from is alone; that event becomes a dead letter, every other
+        event is applied. Costs about log2(batch) extra commits per poison event."""
+        total = Stats()
+        size = self.batch_size
+        while limit is None or total.events < limit:
+            rows = self.store.read_log(self._applied, size)
+            if not rows:
+                break
+            try:
+                stats = self._apply_committed(rows)
+            except Exception as exc:
+                if self.store.is_unavailable(exc):
+                    raise
+                if len(rows) > 1:
+                    size = max(1, len(rows) // 2)
+                    continue
+                seq, stream = rows[0][0], rows[0][1]
+                self.processor.fail(seq, stream, failure_reason("applying the event failed",
+                                                                exc))
+                self._applied = seq
+                self.guarded(self._flush_in_transaction)
+                stats = Stats(events=1, dead_letters=1)
+                size = self.batch_size
+            total.add(stats)
+        return total
+
+    def _apply_committed(self, rows: Sequence[LogRow]) -> Stats:
+        """Apply logged rows and commit them with the position, or change nothing."""
+        stats = Stats()
+
+        def work() -> None:
+            nonlocal stats
+            stats = self.processor.apply(rows)
+            self._applied = rows[-1][0]
+            self._flush_in_transaction()
+
+        self.guarded(work)
+        return stats
+
+    def replay(self, *, stream: str | None = None, since_ms: int | None = None) -> Stats:
+        """Rebuild every profile from the event log with the current config (docs/pipeline.md).
+
+        With `stream` or `since_ms`, only the matching events are applied to the rebuilt
+        profiles; the rest of the log is kept but not replayed.
+        """
+        if stream is not None:
+            self.stream(stream)
+        total = Stats()
+        self.flush()
+        self.processor.forget()
+
+        def work() -> None:
+            with self.store.transaction():
+                self.store.reset_profiles()  # ids restart too: a replay gives the same `_id`s
+                after = 0
+                while True:
+                    rows = self.store.read_log(after, self.batch_size, stream=stream,
+                                               since_ms=since_ms)
+                    if not rows:
+                        break
+                    total.add(self.processor.apply(rows))
+                    after = rows[-1][0]
+                    if self.processor.should_flush:
+                        self.processor.flush()
+                        self.processor.flushed()
+                self._applied = self.store.last_seq()
+                self._write_profiles()
+                # members whose profile the replay did not make again leave their audiences
+                gone = self.store.orphan_memberships()
+                if gone:
+                    self.store.change_membership((), gone, self.clock())
+            self.processor.flushed()
+
+        with gc_paused():
+            self.guarded(work)
+        return total
