@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.config import Config, load_config
+from engine import Config, load_config
 from engine.lang.compiler import compile_expression
 from engine.lang.functions import FUNCTIONS
 from engine.lang.registry import EXAMPLE_TIME_MS
