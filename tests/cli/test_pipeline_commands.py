@@ -174,3 +174,13 @@ def test_errors_lists_dead_letters_and_replay_clears_them_after_a_fix(tmp_path: 
     assert fixed.returncode == 0 and "0 dead letter(s)" in fixed.stderr
     profile = run("profile", "get", "user_id=u1")
     assert json.loads(profile.stdout)["age"] == "old"
+
+
+def test_a_store_path_that_cannot_be_made_is_a_clear_error_not_a_traceback(
+        tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    run = engine("ingest", "--stream", "customerio", str(FIXTURES / "email_opened.json"),
+                 db=tmp_path / "file" / "x.db")
+    assert run.returncode == 3, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "cannot open the store at" in run.stderr

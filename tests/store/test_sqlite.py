@@ -183,3 +183,11 @@ def test_no_module_outside_the_store_names_the_back_end_or_writes_sql() -> None:
         for match in _BACK_END.finditer(path.read_text()):
             found.append(f"{path.relative_to(ENGINE.parent)}: {match.group(0).strip()}")
     assert found == []
+
+
+def test_a_store_whose_folder_cannot_be_made_is_unavailable_with_the_reason(
+        tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")  # a file where the store's folder would go
+    storage = StorageSpec(backend="sqlite", path=str(tmp_path / "file" / "x.db"))
+    with pytest.raises(StoreUnavailable, match=r"cannot open the store at .*x\.db: "):
+        open_store(storage, locks=LOCK_KINDS)

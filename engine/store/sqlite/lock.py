@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from engine.errors import RuntimeFailure
+from engine.errors import RuntimeFailure, StoreUnavailable
 from engine.store.base import LOCK_KINDS
 
 
@@ -43,8 +43,12 @@ class StoreLock:
 
     @staticmethod
     def _take(path: Path, store_path: str | Path, wait: bool) -> IO[str]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a+")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a+")
+        except OSError as exc:  # no folder can be made there, or no file written
+            raise StoreUnavailable(f"cannot open the store at {store_path}: "
+                                   f"{exc.strerror or exc}") from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError:
