@@ -18,8 +18,8 @@ from lark import Token, Transformer, v_args
 
 from engine.errors import ConfigError, Diagnostic, RuntimeFailure, Source
 from engine.lang import nodes as n
+from engine.lang.values import INT64_MAX
 
-INT64_MAX = 2**63 - 1
 MAX_DEPTH = 64
 """Deepest nesting accepted: far beyond any real rule, well within what Python compiles."""
 

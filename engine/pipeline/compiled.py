@@ -27,7 +27,7 @@ from engine.lang.compiler import (
     event_time_ms,
 )
 from engine.lang.parser import parse_expression
-from engine.lang.values import date_to_ms, epoch_to_date, to_date
+from engine.lang.values import INT64_MAX, INT64_MIN, date_to_ms, epoch_to_date, to_date
 from engine.pipeline.merge import FieldRule, Step
 
 Event = dict[str, Any]
@@ -45,7 +45,6 @@ C = TypeVar("C")
 # The event times the engine can hold, as epoch ms: year 1 to year 9999, what a date can express.
 MIN_EVENT_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
 MAX_EVENT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def event_time_of(value: Any) -> int | None:
@@ -57,7 +56,7 @@ def event_time_of(value: Any) -> int | None:
     """
     if value.__class__ is int:  # epoch seconds, or ms from 13 digits on
         ms = value if abs(value) >= 100_000_000_000 else value * 1000
-        return ms if MIN_EVENT_MS <= ms <= MAX_EVENT_MS else max(_INT64_MIN, min(_INT64_MAX, ms))
+        return ms if MIN_EVENT_MS <= ms <= MAX_EVENT_MS else max(INT64_MIN, min(INT64_MAX, ms))
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
@@ -66,7 +65,7 @@ def event_time_of(value: Any) -> int | None:
         try:
             return event_time_of(int(value))
         except ValueError:  # more digits than Python reads: far outside any date
-            return _INT64_MIN if value.strip().startswith("-") else _INT64_MAX
+            return INT64_MIN if value.strip().startswith("-") else INT64_MAX
     elif isinstance(value, datetime):
         d = value
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engine.lang.values import INT64_MAX, INT64_MIN
 from engine.store.base import LogRow, NewEvent, Store
 
 # One input record as a plain tuple (cheapest to build, a million times over):
@@ -19,7 +20,6 @@ Incoming = tuple[Any, bytes | None, str | None, str | None]
 # One decoded record: (dedupe key, event time, raw body, why it cannot be used).
 Record = tuple[str | None, int, bytes | None, str | None]
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 DUPLICATE = 0  # the seq `log_batch` gives a record that is already in the log
 REJECTED = -1  # the seq it gives a record that cannot be used
@@ -29,7 +29,7 @@ def unstorable(key: str | None, ts: int) -> str | None:
     """Why the log cannot hold a record's key or time (one such record fails the commit it
     is in), or None; checked before the commit, at the cost of two type tests in the common
     case."""
-    if ts.__class__ is not int or not _INT64_MIN <= ts <= _INT64_MAX:
+    if ts.__class__ is not int or not INT64_MIN <= ts <= INT64_MAX:
         return f"its time {ts!r} is not an integer the log can hold (64 bits)"
     if key is not None:
         if key.__class__ is not str:
