@@ -303,6 +303,10 @@ class Engine:
         prof = self.find(field, str(value))
         return None if prof is None else prof.to_json(self.config.pipeline.rules)
 
+    def profile_count(self) -> int:
+        """How many profiles the store holds."""
+        return self.store.count_profiles()
+
     def profiles(self) -> Iterator[dict[str, Any]]:
         rules = self.config.pipeline.rules
         for pid, doc in self.store.iter_profiles():

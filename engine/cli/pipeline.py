@@ -199,7 +199,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with Engine(_config(args)) as eng:
         stats = eng.replay(stream=args.stream, since_ms=since)
-        profiles = eng.store.count_profiles()
+        profiles = eng.profile_count()
     print(f"replayed {stats.events:,} events in {time.perf_counter() - start:.2f}s: "
           f"{profiles:,} profiles, {stats.merges:,} merges, {stats.unidentified:,} unidentified")
     return EXIT_OK

@@ -283,7 +283,7 @@ class _Processor:
         self.slice_events = slice_events
         self.path = path
         self.overrides = overrides
-        self.profiles = engine.store.count_profiles()
+        self.profiles = engine.profile_count()
         self.sizes = engine.audience_sizes()
         self.queued = 0
         self.status_at = 0.0  # monotonic seconds of the last export status sent
