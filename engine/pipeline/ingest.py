@@ -30,7 +30,7 @@ from engine.pipeline.decode import Decoders, not_an_object
 from engine.pipeline.hooks import ProfileHook
 from engine.pipeline.intake import DUPLICATE, Incoming, Record, log_batch
 from engine.pipeline.processor import Processor, Stats
-from engine.store import LogRow, Store
+from engine.store import LogRow, Store, is_unavailable
 
 POSITION = "profiles"  # the processed position of the profile pipeline
 MAX_REJECTIONS_KEPT = 100
@@ -142,7 +142,7 @@ class Ingester:
             try:
                 self.flush()
             except Exception as exc:
-                if self.store.is_unavailable(exc):
+                if is_unavailable(exc):
                     raise
                 result.stats = self._stats_flushed  # what is not flushed is applied again
                 result.stats.add(self.drain())
@@ -241,7 +241,7 @@ class Ingester:
             try:
                 self.guarded(apply_all)
             except Exception as exc:
-                if self.store.is_unavailable(exc):
+                if is_unavailable(exc):
                     raise
                 # One event failed the whole merge: apply the log event by event around it.
                 result.accepted, result.stats = accepted, stats
@@ -286,7 +286,7 @@ class Ingester:
         try:
             self.guarded(write)
         except Exception as exc:
-            if self.store.is_unavailable(exc):
+            if is_unavailable(exc):
                 raise
             # An event of this batch, or of one applied since the last flush, failed applying
             # as a whole: log the batch alone, then apply the log event by event around it.
@@ -420,7 +420,7 @@ class Ingester:
             try:
                 self.guarded(work)
             except Exception as exc:
-                if self.store.is_unavailable(exc):
+                if is_unavailable(exc):
                     raise
                 # Something in the data failed the batch (at the flush, say: a value the store
                 # cannot encode). Find the event it comes from and dead-letter it.
@@ -441,7 +441,7 @@ class Ingester:
             try:
                 stats = self._apply_committed(rows)
             except Exception as exc:
-                if self.store.is_unavailable(exc):
+                if is_unavailable(exc):
                     raise
                 if len(rows) > 1:
                     size = max(1, len(rows) // 2)

@@ -265,11 +265,6 @@ class Store(EventLog, Profiles, DeadLetters, Memberships, Outbox, Protocol):
         """Close the connection and release the locks it holds."""
         ...
 
-    @staticmethod
-    def is_unavailable(exc: BaseException) -> bool:
-        """Whether a failure is the storage's own (`is_unavailable`)."""
-        return is_unavailable(exc)
-
 
 class Maintenance(Protocol):
     """Background upkeep of a store that a long-running daemon starts beside its writers

@@ -112,7 +112,6 @@ def test_the_storage_failing_is_unavailable() -> None:
     assert is_unavailable(StoreUnavailable("disk full"))
     assert is_unavailable(OSError("disk full"))
     assert not is_unavailable(ValueError("a bad value"))
-    assert Store.is_unavailable(StoreUnavailable("locked"))
 
 
 def test_the_contract_suite_calls_every_member_of_the_protocol() -> None:
