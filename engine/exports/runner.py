@@ -117,8 +117,8 @@ class JobRunner:
         """Send until the outbox is empty (`until_empty`), or until `stop` is set; an idle
         runner also looks again when `wake` is set (new items were queued).
 
-        Its commits skip the fsync (WAL, synchronous=NORMAL): a power cut may forget that an
-        item was sent, and it is sent again - at least once, as promised."""
+        Its commits are deferred (`deferred_sync`: they survive a crash): a power cut may
+        forget that an item was sent, and it is sent again - at least once, as promised."""
         with self.store.deferred_sync():
             return self._run(until_empty, stop, wake)
 

@@ -234,9 +234,10 @@ def open_apply_engine(config: Config) -> Engine:
 
     The apply lock: a processor left over from a daemon killed with -9 (where the kernel
     could not end it along with its parent) finishes its slice before this one starts. Its
-    commits skip the fsync (WAL, synchronous=NORMAL) and so hold the store's write lock
-    briefly: what a power cut takes back - profiles with their position, and the outbox
-    entries they made - is applied again from the log, which the server fsyncs.
+    commits survive a crash but not a power cut (`durability="crash"`) and so hold the
+    store's write lock briefly: what a power cut takes back - profiles with their position,
+    and the outbox entries they made - is applied again from the log, which the server
+    fsyncs.
     """
     return Engine(config, drain=False, locks=("apply",), wait_for_locks=True,
                   durability="crash", background_checkpoints=True)
