@@ -125,12 +125,7 @@ class Ingester:
     def ingest(self, stream: str, events: Iterable[Any], *,
                progress: Callable[[IngestResult], None] | None = None,
                workers: int = 0) -> IngestResult:
-        """Log and apply events; durable when this returns.
-
-        Items are events (dicts; anything else is rejected) or `Incoming` tuples. With
-        `workers`, that many forked processes decode and map the events (their raw bytes when
-        an `Incoming` carries them) while this process logs and merges them, in order.
-        """
+        """`Engine.ingest`, below the façade (its docstring says what items may be)."""
         compiled = self.target(stream)
         result = IngestResult()
         self._stats_flushed = Stats()
