@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 import struct
 import zlib
 from array import array
@@ -239,6 +240,13 @@ def default_workers() -> int:
     return cores if cores > 1 else 0
 
 
+def _worker_started() -> None:
+    """A decoder has nothing to save when the load ends: `Pool.terminate` ends it with SIGTERM,
+    so no handler inherited from the parent (an embedding application's, a coverage tool's)
+    may keep it alive while the load waits for it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class Decoders:
     """A pool of decoder processes over one compiled pipeline. Use as a context manager."""
 
@@ -250,7 +258,7 @@ class Decoders:
         self.pipeline = pipeline
         self.partitions = partitions
         self.window = max(1, window) * workers
-        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_started)
 
     def __enter__(self) -> Decoders:
         return self
