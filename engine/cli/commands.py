@@ -96,8 +96,8 @@ def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
 
     p = sub.add_parser("serve", help="run the daemon: collect API, processing, metrics",
                        description="Run the HTTP daemon (docs/http.md) on server.listen. "
-                        "SIGTERM or "
-                                   "SIGINT stops it gracefully; SIGHUP reloads the config.")
+                                   "SIGTERM or SIGINT stops it gracefully; SIGHUP reloads "
+                                   "the config.")
     add_config_arguments(p)
     p.add_argument("--listen-fd", type=int, metavar="N",
                    help="serve on the listening TCP socket inherited as file descriptor N "
@@ -127,10 +127,10 @@ def register_exports(sub: Any, add_config_arguments: AddArguments) -> None:
     sandbox reads no config, so it does not use it."""
     p = sub.add_parser("sandbox", help="run a local stand-in for an export provider",
                        description="Run a local Customer.io Track API stand-in "
-                        "(docs/exports.md): it "
-                                   "enforces the auth, endpoints and limits of the Track API, "
-                                   "keeps the people it was sent, and lists every request at "
-                                   "GET /_sandbox/requests. Ctrl+C stops it.")
+                                   "(docs/exports.md): it enforces the auth, endpoints and "
+                                   "limits of the Track API, keeps the people it was sent, and "
+                                   "lists every request at GET /_sandbox/requests. Ctrl+C "
+                                   "stops it.")
     p.add_argument("provider", choices=("customerio",), help="the provider to stand in for")
     p.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
