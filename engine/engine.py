@@ -21,7 +21,7 @@ import orjson
 from engine.audiences.hook import MembershipHook
 from engine.audiences.membership import Diff, Moves
 from engine.clock import Clock, system_clock
-from engine.errors import EngineError, unknown_error
+from engine.errors import EngineError, UnknownName
 from engine.exports.jobs import Counts, ExportJobs
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
@@ -249,7 +249,7 @@ class Engine:
         """The member profiles of an audience with when each entered (epoch ms), by id, read a
         page at a time."""
         if name not in self.config.audiences.audiences:
-            raise unknown_error("audience", name, self.config.audiences.names)
+            raise UnknownName("audience", name, self.config.audiences.names)
         after, left = 0, limit
         while left is None or left > 0:
             page = self.store.audience_members(name, after=after,

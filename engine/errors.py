@@ -199,10 +199,3 @@ def did_you_mean(word: str, known: Iterable[str]) -> str | None:
 def unknown(kind: str, name: str, known: Iterable[str]) -> tuple[str, str | None]:
     """A diagnostic's message and hint for `name`, a `kind` nothing in `known` declares."""
     return f"unknown {kind} `{name}`", did_you_mean(name, known)
-
-
-def unknown_error(kind: str, name: str, known: Iterable[str], *, plural: str | None = None
-                  ) -> UnknownName:
-    """The error the API and the CLI raise for `name`, a `kind` the config does not declare:
-    it lists the names the config does declare (in the order given) and suggests a close one."""
-    return UnknownName(kind, name, known, plural=plural)

@@ -16,7 +16,7 @@ import orjson
 
 from engine.config.model import TestCase
 from engine.engine import Engine
-from engine.errors import unknown_error
+from engine.errors import UnknownName
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.values import date_to_ms, format_date, ms_to_date
@@ -66,7 +66,7 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
         return result
     if config.pipeline.stream(case.stream) is None:
         result.failures.append(
-            str(unknown_error("stream", case.stream, sorted(config.pipeline.streams))))
+            str(UnknownName("stream", case.stream, sorted(config.pipeline.streams))))
         return result
     with tempfile.TemporaryDirectory(prefix="engine-test-") as tmp:
         # "now" is the newest event's time: relative dates in audience filters see the case

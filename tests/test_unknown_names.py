@@ -1,5 +1,5 @@
 """A name nothing declares is phrased one way everywhere (`engine.errors.unknown`,
-`unknown_error`): in the checker, in config validation, in the API and in the CLI."""
+`UnknownName`): in the checker, in config validation, in the API and in the CLI."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import EngineError, did_you_mean, unknown, unknown_error
+from engine.errors import EngineError, UnknownName, did_you_mean, unknown
 from engine.lang.compiler import compile_expression
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,12 +22,12 @@ def test_a_diagnostic_names_the_kind_and_suggests_a_close_name() -> None:
 
 
 def test_an_api_error_lists_what_the_config_declares() -> None:
-    err = unknown_error("stream", "nope", ["orders", "visits"])
+    err = UnknownName("stream", "nope", ["orders", "visits"])
     assert isinstance(err, EngineError)
     assert str(err) == "unknown stream 'nope'; streams in the config: orders, visits"
-    assert str(unknown_error("audience", "x", [])) == (
+    assert str(UnknownName("audience", "x", [])) == (
         "unknown audience 'x'; audiences in the config: none")
-    assert str(unknown_error("export job", "dialy", ["daily"], plural="jobs")) == (
+    assert str(UnknownName("export job", "dialy", ["daily"], plural="jobs")) == (
         "unknown export job 'dialy'; jobs in the config: daily; did you mean `daily`?")
 
 

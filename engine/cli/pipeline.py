@@ -21,7 +21,7 @@ from engine.cli.common import (
     read_event_argument,
 )
 from engine.engine import Engine, IngestResult
-from engine.errors import EngineError, unknown_error
+from engine.errors import EngineError, UnknownName
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.printer import expression_text
@@ -104,7 +104,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     pipeline = config.pipeline
     stream = pipeline.stream(args.stream)
     if stream is None:
-        raise unknown_error("stream", args.stream, sorted(pipeline.streams))
+        raise UnknownName("stream", args.stream, sorted(pipeline.streams))
 
     event = read_event_argument(args.event)
     at = _at(args.at)

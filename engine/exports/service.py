@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from engine.clock import Clock
-from engine.errors import EngineError, unknown_error
+from engine.errors import EngineError, UnknownName
 from engine.exports.customerio import CredentialsError, TrackClient
 from engine.exports.jobs import Counts, ExportJob, ExportJobs
 from engine.exports.runner import JobRunner, JobStats
@@ -50,7 +50,7 @@ class Host(Protocol):
 def job_of(engine: Host, name: str) -> ExportJob:
     jobs = engine.export_jobs.jobs
     if name not in jobs:
-        raise unknown_error("export job", name, sorted(jobs), plural="jobs")
+        raise UnknownName("export job", name, sorted(jobs), plural="jobs")
     return jobs[name]
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from engine.clock import Clock
-from engine.errors import EngineError, unknown_error
+from engine.errors import EngineError, UnknownName
 from engine.pipeline.bulk import Spill
 from engine.pipeline.compiled import CompiledStream, Pipeline, failure_reason
 from engine.pipeline.decode import Decoders, not_an_object
@@ -112,7 +112,7 @@ class Ingester:
         """A stream of the config; `UnknownName` names those there are."""
         stream = self.pipeline.stream(name)
         if stream is None:
-            raise unknown_error("stream", name, sorted(self.pipeline.streams))
+            raise UnknownName("stream", name, sorted(self.pipeline.streams))
         return stream
 
     def target(self, name: str) -> CompiledStream:
