@@ -177,6 +177,11 @@ class StoreUnavailable(RuntimeFailure):
     write may work later, so callers pause and retry rather than blame the data."""
 
 
+class StoreConflict(StoreUnavailable):
+    """Another process changed what this transaction read (a deadlock, a serialization
+    failure, a profile merged away meanwhile): run the whole transaction again."""
+
+
 class StoreRefused(EngineError):
     """The store refused what was written (a value it cannot hold): no retry will store it,
     so callers set the offending event aside instead of retrying."""

@@ -23,3 +23,7 @@ os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(
 settings.register_profile("deterministic", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
+
+# PostgreSQL and NATS for the scale-out tests: `postgres_dsn`, `nats_url`, `pg_schema`,
+# `nats_stream` (tests/services.py).
+pytest_plugins = ["tests.services"]

@@ -253,13 +253,19 @@ class StorageSpec:
     backend: str = field(default="sqlite", metadata=key(enum=("sqlite", "postgres")))
     path: str = "./.engine/engine.db"
     dsn: str = ""
+    # postgres: the schema that holds this engine's tables (several engines share a database)
+    schema: str = field(default="engine", metadata=key(pattern="^[a-z_][a-z0-9_]{0,62}$"))
+    # postgres with nats: how long the dedupe key of an applied event is kept (Customer.io
+    # retries a webhook for up to a week)
+    dedupe_days: int = field(default=7, metadata=key(minimum=1))
 
 
 @dataclass(frozen=True)
 class TransportSpec:
     backend: str = field(default="local", metadata=key(enum=("local", "nats")))
     url: str = ""
-    stream: str = ""
+    # nats: the JetStream stream that holds the event log ("": ENGINE)
+    stream: str = field(default="ENGINE", metadata=key(pattern="^[A-Za-z0-9_-]{0,200}$"))
 
 
 def _at_least_1(default: int) -> Any:

@@ -40,6 +40,18 @@ Durability = Literal["power-cut", "crash"]
 LOCK_KINDS: tuple[str, ...] = ("log", "apply")
 
 
+def refill(tokens: float, at: int, n: int, rate: float, burst: int, now: int
+           ) -> tuple[float, int]:
+    """A token bucket's step, the same on every back end: the tokens left after taking `n`
+    at `now` from a bucket that held `tokens` at `at`, and 0; or, when there are too few, the
+    tokens it holds now and how many ms until there are `n` (capped at `burst`)."""
+    held = min(float(burst), tokens + max(0, now - at) * rate / 1000)
+    need = min(n, burst)
+    if held >= need:
+        return held - need, 0
+    return held, max(1, int((need - held) * 1000 / rate + 0.999))
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether a failure is the storage's own (retry later: the same write may then work), not
     the data's (`StoreRefused`, or anything the pipeline raised: set the event aside)."""
@@ -79,6 +91,13 @@ class EventLog(Protocol):
 
     def set_position(self, name: str, seq: int) -> None: ...
 
+    def prune_log(self, before_ms: int) -> int:
+        """Forget logged events received before `before_ms`, and with them their dedupe keys,
+        except those a dead letter refers to; how many were forgotten. Only for a store whose
+        log is a copy of a transport's (which holds the events of record): the copy's rows are
+        what make a redelivered event a duplicate, and a sender retries for a bounded time."""
+        ...
+
 
 class Profiles(Protocol):
     """Profiles (opaque documents under a stable id) and the identities that find them."""
@@ -87,8 +106,18 @@ class Profiles(Protocol):
         """An id no profile of this store ever had, not even one merged away since."""
         ...
 
-    def load_profiles(self, ids: Sequence[int]) -> dict[int, bytes]:
-        """The documents of the profiles of `ids` that exist."""
+    def load_profiles(self, ids: Sequence[int], *, lock: bool = False) -> dict[int, bytes]:
+        """The documents of the profiles of `ids` that exist. With `lock` (inside a
+        transaction), each row is held until the transaction ends and read after whatever
+        another holder committed: what an applier beside others reads before changing it."""
+        ...
+
+    def claim_identities(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Hold these ``(field, value)`` identities until the transaction ends, whether a
+        profile holds them yet or not: an applier beside others claims an event's identities
+        before looking them up, so that two never create or merge the same person at once.
+        Claims are taken in one fixed order, so two claimers never wait on each other; a back
+        end with one applier at a time has nothing to do."""
         ...
 
     def put_profiles(self, rows: Iterable[tuple[int, int, bytes]]) -> None:
@@ -232,7 +261,35 @@ class Outbox(Protocol):
     def set_backfilled(self, job: str, digest: str) -> None: ...
 
 
-class Store(EventLog, Profiles, DeadLetters, Memberships, Outbox, Protocol):
+class Coordination(Protocol):
+    """What the nodes of one store share beyond data: who is alive, which node runs each
+    singleton (the audience scheduler, each export job's runner), and rate limits that hold
+    across all of them (docs/scale-out.md)."""
+
+    def heartbeat(self, node: str, role: str, now: int) -> None:
+        """Record that `node` (a name unique per process) with `role` is alive at `now`."""
+        ...
+
+    def live_nodes(self, since: int) -> list[tuple[str, str, int]]:
+        """``(node, role, last seen)`` of nodes seen at or after `since`, by name."""
+        ...
+
+    def hold_singleton(self, name: str) -> bool:
+        """Take, or keep, the singleton `name` for this connection: whether it is ours. It is
+        held until `release_singleton` or until the connection ends (its process died), after
+        which another connection's next call takes it."""
+        ...
+
+    def release_singleton(self, name: str) -> None: ...
+
+    def take_tokens(self, bucket: str, n: int, rate: float, burst: int, now: int) -> int:
+        """Take `n` tokens from the shared bucket `bucket`, which refills at `rate` per second
+        up to `burst`: 0 when they were taken, else how many ms to wait before asking again
+        (nothing is taken then)."""
+        ...
+
+
+class Store(EventLog, Profiles, DeadLetters, Memberships, Outbox, Coordination, Protocol):
     """Everything the engine keeps, behind one connection that one thread uses at a time.
 
     Writes are grouped with `transaction()`: all of a block commits, or none of it. A store

@@ -114,6 +114,19 @@ MIGRATIONS: tuple[str, ...] = (
         backfilled TEXT
     );
     """,
+    # What the nodes of a store share: who is alive, and rate limits across processes.
+    """
+    CREATE TABLE nodes (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        seen INTEGER NOT NULL
+    );
+    CREATE TABLE buckets (
+        name   TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    """,
 )
 
 

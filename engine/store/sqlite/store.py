@@ -19,6 +19,7 @@ from typing import Any
 from engine.errors import StoreUnavailable
 from engine.store.base import DeadLetterRow, Durability, LogRow, NewEvent, Store
 from engine.store.sqlite.audiences import AudienceTables
+from engine.store.sqlite.coordination import CoordinationTables
 from engine.store.sqlite.errors import translated
 from engine.store.sqlite.exports import ExportTables
 from engine.store.sqlite.lock import StoreLock
@@ -31,7 +32,7 @@ _INSERT_NEW = ("INSERT OR IGNORE INTO events(seq, stream, key, ts, received, bod
                "VALUES (?, ?, ?, ?, ?, ?)")
 
 
-class SqliteStore(AudienceTables, ExportTables, Store):
+class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
     """The SQLite back end of `Store`; `open_store` makes one."""
 
     def __init__(self, path: str | Path, *, durability: Durability = "power-cut",
@@ -40,6 +41,7 @@ class SqliteStore(AudienceTables, ExportTables, Store):
         self.synchronous = SYNCHRONOUS[durability]
         self.background_checkpoints = background_checkpoints
         self._lock = lock
+        self._singletons = {}
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +78,7 @@ class SqliteStore(AudienceTables, ExportTables, Store):
 
     def close(self) -> None:
         try:
+            self.release_singletons()
             self.db.close()
         finally:
             if self._lock is not None:
@@ -179,6 +182,13 @@ class SqliteStore(AudienceTables, ExportTables, Store):
         return self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
 
     @translated
+    def prune_log(self, before_ms: int) -> int:
+        cursor = self.db.execute(
+            "DELETE FROM events WHERE received < ? AND seq NOT IN (SELECT seq FROM errors)",
+            (before_ms,))
+        return cursor.rowcount
+
+    @translated
     def position(self, name: str) -> int:
         return self._scalar("SELECT seq FROM positions WHERE name = ?", (name,))
 
@@ -230,8 +240,11 @@ class SqliteStore(AudienceTables, ExportTables, Store):
         self._next_profile += 1
         return pid
 
+    def claim_identities(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Nothing to hold: one process at a time applies an SQLite store (`StoreLock`)."""
+
     @translated
-    def load_profiles(self, ids: Sequence[int]) -> dict[int, bytes]:
+    def load_profiles(self, ids: Sequence[int], *, lock: bool = False) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
         for chunk in chunks(ids):
             rows = self.db.execute(
