@@ -30,12 +30,14 @@ from engine.pipeline.ingest import Ingester, IngestResult, gc_paused
 from engine.pipeline.intake import Incoming, Record
 from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
+from engine.pipeline.shared import Delivered, SharedApplier
 from engine.program import Config
 from engine.store import LOCK_KINDS, Durability, LogRow, Store, open_store
 
 # Re-exported: callers of the façade know them by these names.
 __all__ = [
     "DeadLetter",
+    "Delivered",
     "Engine",
     "Incoming",
     "IngestResult",
@@ -68,7 +70,9 @@ class Engine:
     """The engine over one store. Use as a context manager; not thread-safe.
 
     One engine at a time writes a store's log and one applies it (`LOCK_KINDS`); `read_only`
-    engines only read profiles, so they open beside a running daemon.
+    engines only read profiles, so they open beside a running daemon. A `shared` engine is one
+    of many processing nodes over a transport: it takes no locks and applies what the
+    transport delivers (`apply_delivered`) beside the others (docs/scale-out.md).
     """
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
@@ -77,13 +81,14 @@ class Engine:
                  drain: bool = True,
                  locks: Sequence[str] = LOCK_KINDS, wait_for_locks: bool = False,
                  durability: Durability = "power-cut",
-                 background_checkpoints: bool = False) -> None:
+                 background_checkpoints: bool = False, shared: bool = False) -> None:
         self.config = config
+        self.shared = shared
         self.clock = clock or system_clock
         self.batch_size = batch_size
         self.read_only = read_only
         self.store = open_store(config.settings.storage, path=store_path,
-                                locks=() if read_only else locks,
+                                locks=() if read_only or shared else locks,
                                 wait_for_locks=wait_for_locks,
                                 durability=durability,
                                 background_checkpoints=background_checkpoints)
@@ -92,7 +97,8 @@ class Engine:
         self._ingester = Ingester(self.store, config.pipeline, self._processor(config),
                                   clock=self.clock, batch_size=batch_size,
                                   hook=self._profile_hook(config))
-        if drain and not read_only:
+        self._applier: SharedApplier | None = None
+        if drain and not read_only and not shared:
             self.drain()
 
     def __enter__(self) -> Engine:
@@ -118,6 +124,7 @@ class Engine:
         self._memberships = self._membership_hook(config)
         self._ingester.use(config.pipeline, self._processor(config),
                            self._profile_hook(config))
+        self._applier = None
 
     def _membership_hook(self, config: Config) -> MembershipHook:
         return MembershipHook(config.audiences, config.pipeline.rules, self._export)
@@ -129,7 +136,7 @@ class Engine:
     def _processor(self, config: Config) -> Processor:
         return Processor(config.pipeline, self.store, clock=self.clock,
                          max_profiles_per_value=config.settings.identity.max_profiles_per_value,
-                         hook=self._profile_hook(config))
+                         hook=self._profile_hook(config), shared=self.shared)
 
     def _export(self, store: Store, diffs: list[Diff], now: int) -> None:
         """Queue what membership changes mean for the export jobs (caller's transaction)."""
@@ -169,6 +176,18 @@ class Engine:
         loop applies the log with `drain`."""
         self._writable()
         return self._ingester.log(requests)
+
+    def apply_delivered(self, batch: Sequence[Delivered]) -> tuple[Stats, int]:
+        """Apply a batch a transport delivered, in one transaction that also keeps its events
+        and their dedupe keys (`engine.pipeline.shared`); committed on return, so the caller
+        acknowledges the batch then. What applying did, and how many were duplicates."""
+        self._writable()
+        if not self.shared:
+            raise EngineError("apply_delivered needs an engine opened with shared=True")
+        if self._applier is None:
+            self._applier = SharedApplier(self.store, self.processor, clock=self.clock)
+        with gc_paused():
+            return self._applier.apply(batch)
 
     @property
     def applied(self) -> int:

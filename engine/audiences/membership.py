@@ -126,7 +126,8 @@ def due(audiences: Audiences, store: Store, rules: Mapping[str, FieldRule], now:
     pids = store.due_checks(now, limit)
     if not pids:
         return 0, Counter()
-    docs = store.load_profiles(pids)
+    # held until the commit: an applier on another node may be changing the same profiles
+    docs = store.load_profiles(pids, lock=True)
     profiles = [Profile.loads(pid, doc) for pid, doc in docs.items()]
     missing = [pid for pid in pids if pid not in docs]
     return len(pids), update(audiences, store, rules, profiles, missing, now, diffs)

@@ -7,7 +7,9 @@ changed profile and identity once at the end of the batch.
 
 Recently used profiles and identities stay cached in memory between batches (bounded, so memory
 stays flat however long the input); the store remains the truth, and the caches are dropped if
-a batch fails.
+a batch fails. A `shared` processor applies beside processors of other nodes: it caches
+nothing, claims each batch's identities and reads its profiles locked, so that two nodes never
+change one person at once (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from engine.errors import StoreConflict
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import (
     MAX_EVENT_MS,
@@ -117,8 +120,11 @@ class Processor:
                  max_profiles_per_value: int = 100, cache_profiles: int = 50_000,
                  cache_identities: int = 200_000, max_dirty: int = 25_000,
                  flush_events: int = 250_000, clock: Callable[[], int] | None = None,
-                 hook: ProfileHook | None = None) -> None:
+                 hook: ProfileHook | None = None, shared: bool = False) -> None:
         self.pipeline = pipeline
+        self.shared = shared  # other nodes apply to the same store at the same time
+        if shared:  # what another node changed since would be stale here
+            cache_profiles = cache_identities = 0
         self.store = store
         self.hook = hook  # audiences, told of every profile change (`engine.pipeline.hooks`)
         self.clock = clock or (lambda: 0)
@@ -312,6 +318,8 @@ class _Batch:
 
     def prefetch(self, wanted: set[IdentityKey]) -> None:
         p = self.p
+        if p.shared:  # before looking them up: nobody else may create or merge them meanwhile
+            self.store.claim_identities(sorted(wanted))
         cache, pending = p._identities, p.new_ids
         missing = []
         for k in wanted:
@@ -334,15 +342,28 @@ class _Batch:
                 need.append(pid)
             else:
                 self.profiles[pid] = prof
-        for pid, doc in self.store.load_profiles(need).items():
+        need.sort()  # locked in one order on every node
+        docs = self.store.load_profiles(need, lock=p.shared)
+        for pid, doc in docs.items():
             self.profiles[pid] = Profile.loads(pid, doc)
+        if p.shared and len(docs) < len(need):
+            self._vanished(next(pid for pid in need if pid not in docs))
+
+    @staticmethod
+    def _vanished(pid: int) -> None:
+        # An identity pointed at it when looked up; another node merged it away before the
+        # lock was ours. Looking the identities up again, now, finds where they went.
+        raise StoreConflict(f"profile {pid} was merged away by another node meanwhile")
 
     def _profile(self, pid: int) -> Profile:
         prof = self.profiles.get(pid)
         if prof is None:
             prof = self.p._profiles.get(pid)
             if prof is None:
-                prof = Profile.loads(pid, self.store.load_profiles([pid])[pid])
+                docs = self.store.load_profiles([pid], lock=self.p.shared)
+                if pid not in docs:
+                    self._vanished(pid)
+                prof = Profile.loads(pid, docs[pid])
             self.profiles[pid] = prof
         return prof
 
