@@ -189,6 +189,10 @@ class Engine:
         with gc_paused():
             return self._applier.apply(batch)
 
+    def last_seq(self) -> int:
+        """The newest logged event's seq."""
+        return self.store.last_seq()
+
     @property
     def applied(self) -> int:
         """The processed position: every logged event up to this seq is applied."""

@@ -21,9 +21,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from engine.engine import Engine
 from engine.pipeline.intake import Record
@@ -49,6 +50,20 @@ class Unstorable(Exception):
     """A request holds an event the log cannot store; retrying it will not help."""
 
 
+class LogSink(Protocol):
+    """Where the writer makes events durable: the store's log (`Engine`), or a transport's
+    (`engine.server.transported.TransportLog`)."""
+
+    def log(self, requests: Sequence[tuple[str, Sequence[Record]]]
+            ) -> list[tuple[int, int, int]]: ...
+
+    def last_seq(self) -> int: ...
+
+    def reconfigure(self, config: Config) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def open_log_engine(config: Config) -> Engine:
     """The engine the writer appends with: its commits survive a power cut (the store's
     default durability), since a 200 promises the events do; upkeep runs in the background
@@ -66,7 +81,7 @@ class _Submission:
 class Writer:
     """Owns the engine; `submit` from any thread, everything else happens on its thread."""
 
-    def __init__(self, open_engine: Callable[[Config], Engine], config: Config, *,
+    def __init__(self, open_engine: Callable[[Config], LogSink], config: Config, *,
                  max_queue_events: int, metrics: Metrics | None = None,
                  on_commit: Callable[[int], None] | None = None) -> None:
         self._open_engine = open_engine
@@ -135,7 +150,7 @@ class Writer:
             self._fail_queue(WriterStopped(str(exc)))
             return
         try:
-            self.last_seq = engine.store.last_seq()
+            self.last_seq = engine.last_seq()
             self.ready.set()
             self._loop(engine)
         finally:
@@ -144,7 +159,7 @@ class Writer:
             except Exception as exc:
                 log.error("closing the store failed", extra={"reason": str(exc)})
 
-    def _loop(self, engine: Engine) -> None:
+    def _loop(self, engine: LogSink) -> None:
         while True:
             with self._cond:
                 while not (self._queue or self._reload or self._stopping):
@@ -170,7 +185,7 @@ class Writer:
         self.queued_events -= events
         return group
 
-    def _commit(self, engine: Engine, group: list[_Submission]) -> None:
+    def _commit(self, engine: LogSink, group: list[_Submission]) -> None:
         start = time.perf_counter()
         try:
             counts = engine.log([(sub.stream, sub.records) for sub in group])
@@ -210,7 +225,7 @@ class Writer:
                     extra={"stream": sub.stream, "events": len(sub.records), "reason": reason})
         sub.future.set_exception(Unstorable(reason))
 
-    def _swap(self, engine: Engine, config: Config, future: Future[None]) -> None:
+    def _swap(self, engine: LogSink, config: Config, future: Future[None]) -> None:
         try:
             engine.reconfigure(config)
         except Exception as exc:
