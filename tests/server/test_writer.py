@@ -19,22 +19,13 @@ from engine.server.writer import QueueFull, Writer
 from tests.server.conftest import TOKEN, write_config
 
 
-class _Store:
-    def count_profiles(self) -> int:
-        return 0
-
-    def last_seq(self) -> int:
-        return 0
-
-
 class BlockedEngine:
-    """An engine whose log writes wait for `release`, or fail with `error`."""
+    """A log sink whose writes wait for `release`, or fail with `error`."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.entered = threading.Event()
         self.error: Exception | None = None
-        self.store = _Store()
 
     def log(self, requests: Sequence[tuple[str, Sequence[Record]]]
             ) -> list[tuple[int, int, int]]:
@@ -43,6 +34,12 @@ class BlockedEngine:
         if self.error is not None:
             raise self.error
         return [(len(records), 0, 0) for _stream, records in requests]
+
+    def last_seq(self) -> int:
+        return 0
+
+    def reconfigure(self, config: Config) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -56,7 +53,7 @@ def config(tmp_path: Path) -> Config:
 @pytest.fixture
 def blocked(config: Config) -> Iterator[tuple[BlockedEngine, Writer]]:
     engine = BlockedEngine()
-    writer = Writer(lambda _c: engine, config, max_queue_events=3)  # type: ignore[arg-type,return-value]
+    writer = Writer(lambda _c: engine, config, max_queue_events=3)
     writer.start()
     yield engine, writer
     engine.release.set()
