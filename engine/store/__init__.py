@@ -24,6 +24,7 @@ from engine.store.base import (
     Store,
     is_unavailable,
 )
+from engine.store.postgres import PostgresStore
 from engine.store.sqlite import Checkpointer, SqliteStore, StoreLock
 
 __all__ = [
@@ -42,10 +43,23 @@ __all__ = [
 ]
 
 
+_BACKENDS = ("sqlite", "postgres")
+
+
 def _backend(storage: StorageSpec) -> str:
-    if storage.backend != "sqlite":
+    if storage.backend not in _BACKENDS:
         raise RuntimeFailure(f"storage backend {storage.backend!r} is not available here")
     return storage.backend
+
+
+class _NoMaintenance:
+    """A server keeps itself: PostgreSQL checkpoints and vacuums on its own."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
 
 
 def open_store(storage: StorageSpec, *, path: str | Path | None = None,
@@ -59,7 +73,9 @@ def open_store(storage: StorageSpec, *, path: str | Path | None = None,
     `RuntimeFailure`, or waits with `wait_for_locks`. Closing the store releases them.
     `durability` is what each commit survives. `background_checkpoints`: the caller runs
     `open_maintenance` beside it, so that no commit of this store pays for upkeep."""
-    _backend(storage)
+    if _backend(storage) == "postgres":
+        return PostgresStore(storage.dsn, storage.schema, durability=durability,
+                             locks=locks, wait_for_locks=wait_for_locks)
     where = storage.path if path is None else path
     lock = StoreLock.acquire(where, locks, wait=wait_for_locks) if locks else None
     try:
@@ -74,5 +90,6 @@ def open_store(storage: StorageSpec, *, path: str | Path | None = None,
 def open_maintenance(storage: StorageSpec) -> Maintenance:
     """The background upkeep a daemon runs beside stores opened with background checkpoints
     (call `start`, then `stop` at shutdown)."""
-    _backend(storage)
+    if _backend(storage) == "postgres":
+        return _NoMaintenance()
     return Checkpointer(storage.path)

@@ -7,7 +7,7 @@ server); the contract tests never see which one they run on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,26 @@ class Backend:
         return open_store(self.storage, **options)
 
 
-def _sqlite(tmp_path: Path) -> Backend:
+def _sqlite(request: pytest.FixtureRequest) -> Backend:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
     return Backend("sqlite", StorageSpec(backend="sqlite", path=str(tmp_path / "store.db")))
 
 
-BACKENDS = {"sqlite": _sqlite}
+def _postgres(request: pytest.FixtureRequest) -> Backend:
+    """A schema of its own on the test PostgreSQL (tests/services.py), dropped afterwards."""
+    return Backend("postgres", StorageSpec(backend="postgres",
+                                           dsn=request.getfixturevalue("postgres_dsn"),
+                                           schema=request.getfixturevalue("pg_schema")))
+
+
+# Each builder asks for the fixtures only its back end needs (a folder; a server and schema).
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Backend]] = {
+    "sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return BACKENDS[request.param](tmp_path)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param](request)
 
 
 @pytest.fixture

@@ -1,0 +1,112 @@
+"""The PostgreSQL store's export tables: the outbox of requests to make (written with the
+membership change that causes them), what each job last sent per member (to send again only on
+a real change), the items a destination refused for good, and each job's state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine.store.base import DeadExport, OutboxItem
+from engine.store.postgres.errors import translated
+from engine.store.postgres.sql import Tables
+
+
+class ExportTables(Tables):
+    @translated
+    def add_outbox(self, job: str, items: Sequence[tuple[int, str, bytes]], now: int) -> None:
+        if items:
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO outbox(job, profile_id, action, body, created, next_at) "
+                    "VALUES (%s, %s, %s, %s, %s, 0)", [(job, p, a, b, now) for p, a, b in items])
+
+    @translated
+    def export_members(self, job: str, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT profile_id, identifier, digest FROM export_members "
+            "WHERE job = %s AND profile_id = ANY(%s::bigint[])", (job, list(ids)))
+        return {pid: (identifier, digest) for pid, identifier, digest in rows}
+
+    @translated
+    def set_export_members(self, job: str, rows: Sequence[tuple[int, str, str]],
+                           gone: Sequence[int]) -> None:
+        with self.conn.cursor() as cur:
+            if rows:
+                cur.executemany(
+                    "INSERT INTO export_members(job, profile_id, identifier, digest) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (job, profile_id) DO UPDATE SET "
+                    "identifier = excluded.identifier, digest = excluded.digest",
+                    [(job, p, i, d) for p, i, d in rows])
+            if gone:
+                cur.execute("DELETE FROM export_members WHERE job = %s "
+                            "AND profile_id = ANY(%s::bigint[])", (job, list(gone)))
+
+    @translated
+    def due_outbox(self, job: str, now: int, limit: int) -> list[OutboxItem]:
+        return self.conn.execute(
+            "SELECT id, profile_id, action, body, attempts, created FROM outbox "
+            "WHERE job = %s AND next_at <= %s ORDER BY next_at, id LIMIT %s",  # index order
+            (job, now, limit)).fetchall()
+
+    @translated
+    def outbox_depth(self, job: str | None = None) -> int:
+        if job is None:
+            return self._scalar("SELECT COUNT(*) FROM outbox")
+        return self._scalar("SELECT COUNT(*) FROM outbox WHERE job = %s", (job,))
+
+    @translated
+    def next_outbox(self, job: str) -> int | None:
+        row = self.conn.execute("SELECT MIN(next_at) FROM outbox WHERE job = %s",
+                                (job,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    @translated
+    def outbox_done(self, ids: Sequence[int]) -> None:
+        if ids:
+            self.conn.execute("DELETE FROM outbox WHERE id = ANY(%s::bigint[])", (list(ids),))
+
+    @translated
+    def outbox_retry(self, rows: Sequence[tuple[int, int]]) -> None:
+        if rows:
+            with self.conn.cursor() as cur:
+                cur.executemany("UPDATE outbox SET attempts = attempts + 1, next_at = %s "
+                                "WHERE id = %s", [(at, i) for i, at in rows])
+
+    @translated
+    def outbox_dead(self, rows: Sequence[tuple[int, int, str]], at: int) -> None:
+        if rows:
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    "WITH gone AS (DELETE FROM outbox WHERE id = %s "
+                    "RETURNING job, profile_id, action, body) "
+                    "INSERT INTO export_dead(job, profile_id, action, body, status, response, at) "
+                    "SELECT job, profile_id, action, body, %s, %s, %s FROM gone",
+                    [(item_id, status, response, at) for item_id, status, response in rows])
+
+    @translated
+    def export_dead(self, job: str | None = None, limit: int = 100) -> list[DeadExport]:
+        if job is None:
+            return self.conn.execute(
+                "SELECT id, job, profile_id, action, body, status, response, at "
+                "FROM export_dead ORDER BY id LIMIT %s", (limit,)).fetchall()
+        return self.conn.execute(
+            "SELECT id, job, profile_id, action, body, status, response, at "
+            "FROM export_dead WHERE job = %s ORDER BY id LIMIT %s", (job, limit)).fetchall()
+
+    @translated
+    def job_state(self, job: str) -> tuple[str | None, str | None]:
+        row = self.conn.execute("SELECT paused, backfilled FROM export_jobs WHERE job = %s",
+                                (job,)).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    @translated
+    def set_paused(self, job: str, reason: str | None) -> None:
+        self.conn.execute("INSERT INTO export_jobs(job, paused) VALUES (%s, %s) "
+                          "ON CONFLICT (job) DO UPDATE SET paused = excluded.paused",
+                          (job, reason))
+
+    @translated
+    def set_backfilled(self, job: str, digest: str) -> None:
+        self.conn.execute("INSERT INTO export_jobs(job, backfilled) VALUES (%s, %s) "
+                          "ON CONFLICT (job) DO UPDATE SET backfilled = excluded.backfilled",
+                          (job, digest))

@@ -1,0 +1,296 @@
+"""The shared store: the event log, profiles and identities in PostgreSQL, under one schema.
+
+One connection per `Store` (`connect()` opens another). Outside `transaction()` each call
+commits on its own; inside, everything is one PostgreSQL transaction. Seqs and profile ids come
+from sequences, so any number of processes may append and apply at once: appliers side by side
+claim identities (transaction-level advisory locks, in one order) and lock the profile rows
+they read (docs/store.md "PostgreSQL").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from engine.errors import StoreUnavailable
+from engine.store.base import DeadLetterRow, Durability, LogRow, NewEvent, Store
+from engine.store.postgres.audiences import AudienceTables
+from engine.store.postgres.coordination import CoordinationTables
+from engine.store.postgres.errors import Failure, translate, translated
+from engine.store.postgres.exports import ExportTables
+from engine.store.postgres.schema import migrate
+from engine.store.postgres.sql import lock_key, masked
+
+SYNCHRONOUS_COMMIT: dict[Durability, str] = {"power-cut": "on", "crash": "off"}
+_CONNECT_TIMEOUT_S = 10
+
+# Rows in input order (the ordinality), each with the next seq; a key the log holds already,
+# or an earlier row of the same insert holds, is skipped and returns nothing.
+_APPEND = """
+    INSERT INTO events(stream, key, ts, received, body)
+    SELECT %(stream)s, e.key, e.ts, %(received)s, e.body
+    FROM unnest(%(keys)s::text[], %(ts)s::bigint[], %(bodies)s::bytea[])
+         WITH ORDINALITY AS e(key, ts, body, n)
+    ORDER BY e.n
+    ON CONFLICT (stream, key) WHERE key IS NOT NULL DO NOTHING
+    RETURNING seq, stream, key, ts, received, body
+"""
+
+
+class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
+    """The PostgreSQL back end of `Store`; `open_store` makes one."""
+
+    def __init__(self, dsn: str, schema: str, *, durability: Durability = "power-cut",
+                 locks: Sequence[str] = (), wait_for_locks: bool = False) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.where = f"{masked(dsn)} (schema {schema})"
+        self.synchronous_commit = SYNCHRONOUS_COMMIT[durability]
+        self._singletons = {}
+        try:
+            self.conn = psycopg.connect(dsn, autocommit=True,
+                                        connect_timeout=_CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot open the store at {self.where}: "
+                                   f"{str(exc).strip().splitlines()[0]}") from exc
+        try:
+            self._set("search_path", schema, identifier=True)
+            self._set("synchronous_commit", self.synchronous_commit)
+            migrate(self.conn, schema, self.where)
+            if locks:
+                self.take_roles(locks, wait=wait_for_locks)
+        except BaseException as exc:
+            self.conn.close()
+            if isinstance(exc, Failure):
+                raise translate(exc, self.where) from exc
+            raise
+
+    # ---- connections and transactions
+
+    def connect(self) -> PostgresStore:
+        return PostgresStore(self.dsn, self.schema)
+
+    def spill_directory(self) -> Path | None:
+        return None  # the data is on the server: a bulk load spills to the temp folder
+
+    def close(self) -> None:
+        try:
+            if not self.conn.closed and not self.conn.broken:
+                # released now, not whenever the server notices the session ended: the next
+                # holder may try at once
+                self.conn.execute("SELECT pg_advisory_unlock_all()")
+        except psycopg.Error:
+            pass  # closing releases them too
+        finally:
+            self._singletons.clear()
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                yield
+        except psycopg.Error as exc:  # the commit, or the rollback of a broken connection
+            raise translate(exc, self.where) from exc
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Commits that wait for no disk flush until the block ends (``synchronous_commit``
+        off): the WAL is flushed in order, so the first flushed commit after the block makes
+        every earlier one durable too. A crash of the server may lose the latest ones, none
+        of which were acknowledged."""
+        self._setting("off")
+        try:
+            yield
+        finally:
+            self._setting(self.synchronous_commit)
+
+    @translated
+    def _setting(self, value: str) -> None:
+        self._set("synchronous_commit", value)
+
+    def _set(self, name: str, value: str, *, identifier: bool = False) -> None:
+        self.conn.execute(sql.SQL("SET {} TO {}").format(
+            sql.Identifier(name), sql.Identifier(value) if identifier else sql.Literal(value)))
+
+    # ---- the event log
+
+    @translated
+    def append_events(self, stream: str, received: int, events: Sequence[NewEvent]
+                      ) -> list[LogRow]:
+        if not events:
+            return []
+        rows = self.conn.execute(_APPEND, {
+            "stream": stream, "received": received, "keys": [e[0] for e in events],
+            "ts": [e[1] for e in events], "bodies": [e[2] for e in events]}).fetchall()
+        rows.sort()  # by seq, which follows the input order
+        return rows
+
+    @translated
+    def read_log(self, after: int, limit: int, *, stream: str | None = None,
+                 since_ms: int | None = None) -> list[LogRow]:
+        return self.conn.execute(
+            "SELECT seq, stream, key, ts, received, body FROM events WHERE seq > %s "
+            "AND (%s::text IS NULL OR stream = %s) AND (%s::bigint IS NULL OR ts >= %s) "
+            "ORDER BY seq LIMIT %s",
+            (after, stream, stream, since_ms, since_ms, limit)).fetchall()
+
+    @translated
+    def event(self, seq: int) -> LogRow | None:
+        row = self.conn.execute(
+            "SELECT seq, stream, key, ts, received, body FROM events WHERE seq = %s",
+            (seq,)).fetchone()
+        return None if row is None else tuple(row)
+
+    @translated
+    def last_seq(self) -> int:
+        return self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+
+    @translated
+    def prune_log(self, before_ms: int) -> int:
+        cursor = self.conn.execute(
+            "DELETE FROM events v WHERE received < %s "
+            "AND NOT EXISTS (SELECT 1 FROM errors e WHERE e.seq = v.seq)", (before_ms,))
+        return cursor.rowcount
+
+    @translated
+    def position(self, name: str) -> int:
+        return self._scalar("SELECT seq FROM positions WHERE name = %s", (name,))
+
+    @translated
+    def set_position(self, name: str, seq: int) -> None:
+        self.conn.execute(
+            "INSERT INTO positions(name, seq) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", (name, seq))
+        # No new event may get a seq a position has passed. A position ahead of the log is
+        # rare (the log is a copy, read from elsewhere); the sequence only moves forward here.
+        self.conn.execute("SELECT setval('event_seqs', %s) FROM event_seqs "
+                          "WHERE last_value < %s", (seq, seq))
+
+    # ---- identities
+
+    @translated
+    def lookup_identities(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        pairs = list(pairs)
+        if not pairs:
+            return {}
+        rows = self.conn.execute(
+            "SELECT i.field, i.value, i.profile_id FROM identities i "
+            "JOIN unnest(%s::text[], %s::text[]) AS p(field, value) "
+            "ON i.field = p.field AND i.value = p.value",
+            ([f for f, _v in pairs], [v for _f, v in pairs]))
+        return {(f, v): pid for f, v, pid in rows}
+
+    @translated
+    def identity_merges(self, field: str, value: str) -> int:
+        return self._scalar("SELECT merges FROM identities WHERE field = %s AND value = %s",
+                            (field, value))
+
+    @translated
+    def put_identities(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO identities(field, value, profile_id, merges) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (field, value) DO UPDATE SET "
+                "profile_id = excluded.profile_id, "
+                "merges = GREATEST(identities.merges, excluded.merges)", list(rows))
+
+    @translated
+    def find_profile(self, field: str, value: str) -> int | None:
+        row = self.conn.execute("SELECT profile_id FROM identities WHERE field = %s "
+                                "AND value = %s", (field, value)).fetchone()
+        return None if row is None else int(row[0])
+
+    # ---- profiles
+
+    @translated
+    def new_profile_id(self) -> int:
+        return self._scalar("SELECT nextval('profile_ids')")
+
+    @translated
+    def claim_identities(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Transaction-level advisory locks on the identities' keys, taken in ascending key
+        order so that two claimers never wait on each other in a cycle."""
+        keys = sorted({lock_key(self.schema, "identity", f, v) for f, v in pairs})
+        if keys:
+            self.conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) "
+                              "WITH ORDINALITY AS t(k, n) ORDER BY n", (keys,))
+
+    @translated
+    def load_profiles(self, ids: Sequence[int], *, lock: bool = False) -> dict[int, bytes]:
+        if not ids:
+            return {}
+        if lock:  # in id order: two lockers of overlapping sets never wait in a cycle
+            rows = self.conn.execute("SELECT id, doc FROM profiles WHERE id = ANY(%s::bigint[]) "
+                                     "ORDER BY id FOR UPDATE", (list(ids),))
+        else:
+            rows = self.conn.execute("SELECT id, doc FROM profiles "
+                                     "WHERE id = ANY(%s::bigint[])", (list(ids),))
+        return dict(rows.fetchall())
+
+    @translated
+    def put_profiles(self, rows: Iterable[tuple[int, int, bytes]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO profiles(id, updated, doc) VALUES (%s, %s, %s) ON CONFLICT (id) "
+                "DO UPDATE SET updated = excluded.updated, doc = excluded.doc", list(rows))
+
+    @translated
+    def delete_profiles(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if ids:
+            self.conn.execute("DELETE FROM profiles WHERE id = ANY(%s::bigint[])", (ids,))
+
+    def iter_profiles(self, batch: int = 1000) -> Iterator[tuple[int, bytes]]:
+        after = 0
+        while rows := self._profile_page(after, batch):
+            yield from rows
+            after = rows[-1][0]
+
+    @translated
+    def _profile_page(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        return self.conn.execute("SELECT id, doc FROM profiles WHERE id > %s ORDER BY id "
+                                 "LIMIT %s", (after, limit)).fetchall()
+
+    @translated
+    def count_profiles(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM profiles")
+
+    @translated
+    def reset_profiles(self) -> None:
+        self.conn.execute("DELETE FROM profiles")
+        self.conn.execute("DELETE FROM identities")
+        self.conn.execute("DELETE FROM errors")
+        # memberships stay: a replay re-evaluates every profile, and only real differences
+        # become enter or exit changes (docs/pipeline.md)
+        self.conn.execute("DELETE FROM audience_checks")
+        self.conn.execute("ALTER SEQUENCE profile_ids RESTART WITH 1")
+
+    # ---- dead letters
+
+    @translated
+    def add_errors(self, rows: Iterable[tuple[int, str, str, int]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO errors(seq, stream, reason, recorded) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (seq) DO UPDATE SET reason = excluded.reason, "
+                "recorded = excluded.recorded", list(rows))
+
+    @translated
+    def iter_errors(self, *, stream: str | None = None, after: int = 0, limit: int = 1000
+                    ) -> list[DeadLetterRow]:
+        return self.conn.execute(
+            "SELECT e.seq, e.stream, e.reason, e.recorded, v.ts, v.body FROM errors e "
+            "JOIN events v ON v.seq = e.seq WHERE e.seq > %s "
+            "AND (%s::text IS NULL OR e.stream = %s) ORDER BY e.seq LIMIT %s",
+            (after, stream, stream, limit)).fetchall()
+
+    @translated
+    def count_errors(self) -> int:
+        return self._scalar("SELECT COUNT(*) FROM errors")
+
+
