@@ -107,7 +107,7 @@ class NatsLog:
                                  # nats-py annotates int but sleeps any float
                                  reconnect_time_wait=reconnect_wait,  # type: ignore[arg-type]
                                  error_cb=quiet)
-        except (*_FAILURES, asyncio.CancelledError) as exc:
+        except _FAILURES as exc:
             with contextlib.suppress(Exception):
                 await nc.close()
             raise TransportUnavailable(f"cannot connect to NATS at {url}: {_why(exc)}") from exc
@@ -238,8 +238,11 @@ class NatsLog:
                 pull = await self._js.pull_subscribe_bind(info.name, stream=self.stream)
                 try:
                     while len(rows) < want:
-                        msgs = await pull.fetch(min(want - len(rows), 1000),
-                                                timeout=self.timeout)
+                        try:
+                            msgs = await pull.fetch(min(want - len(rows), 1000),
+                                                    timeout=self.timeout)
+                        except nats.errors.TimeoutError:
+                            break  # fewer than counted: some were removed meanwhile
                         rows.extend(_delivery(m, self.stream).row for m in msgs)
                 finally:
                     await pull.unsubscribe()

@@ -44,6 +44,9 @@ class NatsTransport:
         self.url = self._log.url
 
     def _call(self, coro: Coroutine[Any, Any, T], seconds: float) -> T:
+        if self._loop.is_closed():
+            coro.close()
+            raise TransportUnavailable("the NATS transport is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(seconds + _MARGIN)

@@ -224,3 +224,11 @@ def test_unreachable_server() -> None:
         NatsTransport(TransportSpec(backend="nats", url=f"nats://127.0.0.1:{free_port()}"),
                       timeout=1.0)
     assert time.monotonic() - started < 10
+
+
+def test_a_closed_transport_refuses(opened: Opener) -> None:
+    t = opened()
+    t.close()
+    with pytest.raises(TransportUnavailable):
+        t.info()
+    t.close()  # twice is harmless
