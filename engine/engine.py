@@ -26,13 +26,16 @@ from engine.exports.jobs import Counts, ExportJobs
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.compiled import CompiledMapping, event_time_problem
-from engine.pipeline.ingest import Ingester, IngestResult, gc_paused
+from engine.pipeline.ingest import POSITION, Ingester, IngestResult, gc_paused
 from engine.pipeline.intake import Incoming, Record
 from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
 from engine.pipeline.shared import Delivered, SharedApplier
 from engine.program import Config
 from engine.store import LOCK_KINDS, Durability, LogRow, Store, open_store
+from engine.transport import NatsTransport
+
+NODE_LIVE_MS = 10_000  # a node not heard from for this long is not listed as live
 
 # Re-exported: callers of the façade know them by these names.
 __all__ = [
@@ -229,6 +232,37 @@ class Engine:
                   if s.transform is not None]
         groups += [(m.name, m.group) for m in pipeline.mappings.values()]
         return {name: f for name, group in groups if (f := group.failures())}
+
+    def status(self, transport: NatsTransport | None = None) -> dict[str, Any]:
+        """What `engine status` shows (docs/scale-out.md): per stream collected, applied and
+        backlog; dead letters; export jobs; live nodes. With a transport, collected is what
+        it holds and the backlog what its shared consumer has not had acknowledged; without,
+        both come from the store's log and its processed position."""
+        store = self.store
+        if transport is None:
+            collected = store.log_counts()
+            applied = store.log_counts(upto=store.position(POSITION))
+            backlog = sum(collected.values()) - sum(applied.values())
+        else:
+            info = transport.info()
+            collected, applied, backlog = info.collected, store.log_counts(), info.backlog
+        streams = {name: {"collected": collected.get(name, 0), "applied": applied.get(name, 0),
+                          "backlog": max(0, collected.get(name, 0) - applied.get(name, 0))}
+                   for name in sorted({*collected, *applied})}
+        jobs = []
+        for name, job in sorted(self.export_jobs.jobs.items()):
+            paused, _backfilled = store.job_state(name)
+            disabled = job.disabled()
+            state = "paused" if paused else "disabled" if disabled else "active"
+            jobs.append({"job": name, "state": state, "reason": paused or disabled,
+                         "outbox": store.outbox_depth(name)})
+        now = self.clock()
+        nodes = [{"node": node, "role": role, "seen": format_date(ms_to_date(seen))}
+                 for node, role, seen in store.live_nodes(now - NODE_LIVE_MS)]
+        return {"transport": self.config.settings.transport.backend,
+                "storage": self.config.settings.storage.backend, "streams": streams,
+                "backlog": max(0, backlog), "dead_letters": store.count_errors(),
+                "exports": jobs, "nodes": nodes}
 
     # ---- audiences
 

@@ -94,6 +94,18 @@ def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
                         "stop the daemon)")
     p.set_defaults(run=_lazy("engine.cli.pipeline", "cmd_errors"))
 
+    p = sub.add_parser("status", help="collected, applied and backlog per stream; dead "
+                       "letters, export jobs, live nodes",
+                       description="Where events stand, on either back end "
+                                   "(docs/scale-out.md). With --wait, wait until the backlog "
+                                   "is 0 (exit 0) or --timeout passed (exit 1).")
+    add_config_arguments(p)
+    p.add_argument("--json", action="store_true", help="one JSON document")
+    p.add_argument("--wait", action="store_true", help="wait until the backlog is 0")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="with --wait: give up after S seconds (default 60)")
+    p.set_defaults(run=_lazy("engine.cli.status", "cmd_status"))
+
     p = sub.add_parser("serve", help="run the daemon: collect API, processing, metrics",
                        description="Run the HTTP daemon (docs/http.md) on server.listen. "
                                    "SIGTERM or SIGINT stops it gracefully; SIGHUP reloads "
@@ -102,6 +114,10 @@ def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
     p.add_argument("--listen-fd", type=int, metavar="N",
                    help="serve on the listening TCP socket inherited as file descriptor N "
                         "instead of binding server.listen (for supervisors and tests)")
+    p.add_argument("--role", choices=("all", "collect", "process"), default="all",
+                   help="collect: only the collect API; process: apply events, evaluate "
+                        "audiences, run exports; all (default): both. collect and process "
+                        "need transport.backend: nats (docs/scale-out.md)")
     p.set_defaults(run=_lazy("engine.cli.daemon", "cmd_serve"))
 
 

@@ -15,4 +15,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.allow_paths:  # the daemon loads the config again (processor, reload): all read this
         os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(
             [*args.allow_paths, *filter(None, [os.environ.get(ALLOW_PATHS_ENV)])])
-    return serve(str(resolve_config_path(args)), config_overrides(args), args.listen_fd)
+    return serve(str(resolve_config_path(args)), config_overrides(args), args.listen_fd,
+                 args.role)

@@ -23,6 +23,8 @@ from engine.store.base import Store
 
 log = logging.getLogger("engine.exports")
 
+STANDBY_POLL_S = 5.0  # how often a standby runner asks for its job (a takeover within 10 s)
+
 
 @dataclass
 class _Runner:
@@ -31,6 +33,7 @@ class _Runner:
     runner: JobRunner | None = None
     disabled: str | None = None
     failure: str | None = None
+    standby: bool = False  # another node runs this job; this runner takes over if it dies
     reported: JobStats = field(default_factory=JobStats)
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -74,6 +77,12 @@ class Exporters:
         store = self.store.connect()
         client = TrackClient(job.authorization)
         try:
+            # One runner per job across every node of the store (docs/scale-out.md).
+            while not store.hold_singleton(f"export:{job.name}"):
+                slot.standby = True
+                if self.stop_event.wait(STANDBY_POLL_S):
+                    return
+            slot.standby = False
             paused = service.start_job(store, job, client)
             if paused is not None:
                 log.error("export job paused", extra={"job": job.name, "reason": paused})
@@ -106,6 +115,8 @@ class Exporters:
                 state, error = "failed", slot.failure
             elif paused:
                 state, error = "paused", paused
+            elif slot.standby:
+                state, error = "standby", None
             else:
                 state, error = "running", stats.last_error
             out[name] = {"name": name, "audience": slot.job.audience, "state": state,

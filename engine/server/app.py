@@ -52,6 +52,8 @@ class Daemon:
     reader: Engine
     metrics: Metrics
     processing: Processing | None = None  # None: events are logged, not applied (tests)
+    collects: bool = True  # False: a `--role process` node, which refuses collect requests
+    transport_ready: Callable[[], bool] | None = None  # None: no transport (the local log)
     clock: Callable[[], float] = time.time  # seconds; signatures compare against it
     guards: dict[str, Signatures] = field(default_factory=dict)
 
@@ -159,6 +161,10 @@ class _Api:
         stream = request.path_params["stream"]
         daemon = self.daemon
         label = stream if daemon.config.pipeline.stream(stream) is not None else "_unknown"
+        if not daemon.collects:
+            return self.refuse(label, 503, "not_collecting", "this node does not collect "
+                               "events (--role process); send them to a collect node",
+                               headers={"Retry-After": str(RETRY_AFTER_S)})
         records = await self._read(request, stream, label)
         if isinstance(records, Response):
             return records
@@ -284,6 +290,8 @@ class _Api:
             reason = "the store is opening"
         elif not writer.alive:
             reason = f"the store is unavailable: {writer.failure or 'the writer stopped'}"
+        elif daemon.transport_ready is not None and not daemon.transport_ready():
+            reason = "the transport is not connected (NATS); reconnecting"
         elif daemon.processing is not None and not daemon.processing.alive:
             reason = "the processor is not running"
         elif daemon.processing is not None and daemon.processing.report.retrying:

@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -34,9 +35,12 @@ from typing import Any
 from engine.engine import Engine
 from engine.exports import service
 from engine.exports.daemon import Exporters
+from engine.pipeline.processor import Stats
 from engine.program import Config, load_config
 from engine.server.logs import setup_logging
 from engine.server.metrics import Metrics
+from engine.server.transported import TransportSource
+from engine.transport import open_transport
 
 log = logging.getLogger("engine.server")
 
@@ -47,6 +51,9 @@ IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
 RETRY_FIRST_S = 0.1  # a failed slice is tried again after this, doubling up to RETRY_MAX_S
 RETRY_MAX_S = 30.0
 RETRY_LOG_EVERY_S = 60.0  # a failure that repeats is logged once per this, with its count
+FETCH_WAIT_S = 1.0  # over a transport: how long one fetch waits for events
+HEARTBEAT_S = 2.0  # how often a node says it is alive (`engine status`)
+SCHEDULER = "audience-scheduler"  # the singleton that re-evaluates memberships over time
 
 
 @dataclass
@@ -232,6 +239,10 @@ def _idle_wait(engine: Engine) -> float:
 def open_apply_engine(config: Config) -> Engine:
     """The engine the processor applies the log with.
 
+    Over a transport it is one of many appliers of a shared store (no locks) and commits with
+    full durability: the batch is acknowledged after the commit, and nothing else would
+    apply it again.
+
     The apply lock: a processor left over from a daemon killed with -9 (where the kernel
     could not end it along with its parent) finishes its slice before this one starts. Its
     commits survive a crash but not a power cut (`durability="crash"`) and so hold the
@@ -239,6 +250,8 @@ def open_apply_engine(config: Config) -> Engine:
     and the outbox entries they made - is applied again from the log, which the server
     fsyncs.
     """
+    if config.settings.transport.backend != "local":
+        return Engine(config, drain=False, shared=True)
     return Engine(config, drain=False, locks=("apply",), wait_for_locks=True,
                   durability="crash", background_checkpoints=True)
 
@@ -265,20 +278,30 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config = load_config(path, overrides)
     setup_logging(config)
-    with open_apply_engine(config) as engine:
-        loop = _Processor(engine, conn, wake, slice_events, path, overrides)
-        try:
-            loop.run()
-        finally:
-            loop.exporters.stop()
+    transport = open_transport(config.settings.transport, name="engine-process")
+    source = None if transport is None else TransportSource(transport)
+    try:
+        with open_apply_engine(config) as engine:
+            loop = _Processor(engine, conn, wake, slice_events, path, overrides, source)
+            try:
+                loop.run()
+            finally:
+                loop.exporters.stop()
+    finally:
+        if source is not None:
+            source.close()
 
 
 class _Processor:
     """The processor's loop, and what it reports to the daemon after each slice."""
 
     def __init__(self, engine: Engine, conn: Connection, wake: Event, slice_events: int,
-                 path: str, overrides: dict[str, str]) -> None:
+                 path: str, overrides: dict[str, str],
+                 source: TransportSource | None = None) -> None:
         self.engine = engine
+        self.source = source  # None: the store's own log, drained after the position
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+        self.heartbeat_at = -HEARTBEAT_S
         self.conn = conn
         self.wake = wake
         self.slice_events = slice_events
@@ -313,7 +336,8 @@ class _Processor:
         if queued != self.queued:  # new outbox items are committed: the runners look
             self.queued = queued
             self.exporters.wake()
-        message = {"position": engine.applied, "profiles": self.profiles,
+        position = engine.applied if self.source is None else self.source.position
+        message = {"position": position, "profiles": self.profiles,
                    "failures": engine.field_failures(), "audiences": dict(self.sizes),
                    "moves": [(n, d, c) for (n, d), c in moves.items()], **extra}
         # The export status counts each job's outbox: at most once a second while busy
@@ -354,8 +378,9 @@ class _Processor:
                 return
             start = time.perf_counter()
             try:
-                stats = engine.drain(self.slice_events)
-                due = engine.run_due() if stats.events < self.slice_events else 0
+                stats, handled = self._step()
+                due = engine.run_due() \
+                    if handled < self.slice_events and self._scheduling() else 0
             except Exception as exc:
                 # The store failed (an event that fails is a dead letter, not an exception
                 # here): wait, longer each time, and say so once a while, not per attempt.
@@ -381,8 +406,33 @@ class _Processor:
             self.report(events=stats.events, created=stats.profiles_created,
                         merges=stats.merges, unidentified=stats.unidentified,
                         dead_letters=stats.dead_letters, seconds=time.perf_counter() - start)
-            if stats.events == 0 and not due:
+            if handled == 0 and not due:
                 if stopping:
                     return
-                self.wake.wait(_idle_wait(engine))
-                self.wake.clear()
+                if self.source is None:  # over a transport, the fetch itself waited
+                    self.wake.wait(_idle_wait(engine))
+                    self.wake.clear()
+            elif stopping and self.source is not None:
+                return  # the rest stays in the transport, for the other nodes
+
+    def _step(self) -> tuple[Stats, int]:
+        """Apply one slice: from the store's log, or a batch from the transport."""
+        engine = self.engine
+        self._heartbeat()
+        if self.source is None:
+            stats = engine.drain(self.slice_events)
+            return stats, stats.events
+        return self.source.step(engine, self.slice_events,
+                                min(FETCH_WAIT_S, _idle_wait(engine)))
+
+    def _scheduling(self) -> bool:
+        """Whether this node runs the audience scheduler: the one that holds it, over a
+        transport; another takes it over when that node dies (docs/scale-out.md)."""
+        return self.source is None or self.engine.store.hold_singleton(SCHEDULER)
+
+    def _heartbeat(self) -> None:
+        clock = time.monotonic()
+        if self.source is None or clock - self.heartbeat_at < HEARTBEAT_S:
+            return
+        self.heartbeat_at = clock
+        self.engine.store.heartbeat(self.node, "process", self.engine.clock())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -32,20 +33,61 @@ from starlette.applications import Starlette
 
 from engine.config.report import render
 from engine.engine import Engine
-from engine.errors import ConfigError, RuntimeFailure
+from engine.errors import ConfigError, EngineError, RuntimeFailure
 from engine.program import Config, load_config
 from engine.server.app import Daemon, create_app
 from engine.server.connections import ConnectionLimits, guarded_protocol
 from engine.server.logs import JsonFormatter, secrets_of, setup_logging
 from engine.server.metrics import Live, Metrics
-from engine.server.processing import Processing
-from engine.server.writer import Writer, open_log_engine
-from engine.store import open_maintenance
+from engine.server.processing import HEARTBEAT_S, Processing
+from engine.server.transported import TransportLog
+from engine.server.writer import LogSink, Writer, open_log_engine
+from engine.store import Store, open_maintenance
 from engine.testing import run_config_tests
+from engine.transport import NatsTransport, open_transport
 
 log = logging.getLogger("engine.server")
 
 DEV_TOKEN = "dev-token"  # noqa: S105 -- the public default of config.example.yaml
+ROLES = ("all", "collect", "process")
+
+
+def check_role(config: Config, role: str) -> None:
+    """A node that only collects or only processes needs a transport between them."""
+    if role not in ROLES:
+        raise EngineError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if role != "all" and config.settings.transport.backend == "local":
+        raise EngineError(f"--role {role} needs a transport between the nodes: set "
+                          "transport.backend: nats (docs/scale-out.md); with the local "
+                          "transport one node does everything (--role all)")
+
+
+class Heartbeats:
+    """Says on a connection of its own, every few seconds, that this node is alive with its
+    role (`engine status` lists the live nodes)."""
+
+    def __init__(self, store: Store, node: str, role: str) -> None:
+        self.store = store
+        self.node, self.role = node, role
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="engine-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.store.heartbeat(self.node, self.role, int(time.time() * 1000))
+            except Exception as exc:  # the store is down: /readyz says so, not this thread
+                log.debug("no heartbeat", extra={"reason": str(exc)})
+            if self.stop_event.wait(HEARTBEAT_S):
+                return
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join()
+        self.store.close()
 def load_and_test(path: str, overrides: Mapping[str, str]) -> Config:
     """A config that compiles and passes its own tests; `ConfigError` or `RuntimeFailure`."""
     config = load_config(path, overrides)
@@ -121,34 +163,58 @@ class _Run:
     """One run of the daemon: its parts, and what SIGHUP and the lifespan do with them."""
 
     def __init__(self, path: str, overrides: Mapping[str, str], config: Config,
-                 formatter: JsonFormatter) -> None:
+                 formatter: JsonFormatter, role: str = "all") -> None:
         self.path = path
         self.overrides = overrides
         self.config = config
         self.formatter = formatter
-        self.processing = processing = Processing(path, overrides)
-        self.writer = writer = Writer(open_log_engine, config,
+        self.role = role
+        self.transport: NatsTransport | None = open_transport(
+            config.settings.transport, name=f"engine-{role}")
+        processing = Processing(path, overrides) if role != "collect" else None
+        self.processing = processing
+        self.writer = writer = Writer(self._open_sink, config,
                                       max_queue_events=config.settings.server.max_queue_events,
-                                      on_commit=processing.notify)
+                                      on_commit=None if processing is None
+                                      else processing.notify)
         self.metrics = metrics = Metrics(Live(
-            failures=lambda: processing.report.failures,
+            failures=lambda: processing.report.failures if processing else {},
             queue_events=lambda: writer.queued_events,
             backlog_events=lambda: self.daemon.backlog,
-            profiles=lambda: processing.report.profiles,
-            retrying=lambda: (processing.report.retrying or {}).get("failures", 0)))
-        writer.metrics = processing.metrics = metrics
+            profiles=lambda: processing.report.profiles if processing else 0,
+            retrying=lambda: ((processing.report.retrying or {}).get("failures", 0)
+                              if processing else 0)))
+        writer.metrics = metrics
+        if processing is not None:
+            processing.metrics = metrics
         writer.start()  # takes the log lock: no other engine writes this store's log
         writer.ready.wait()
         if writer.failure is not None:
             raise RuntimeFailure(str(writer.failure))
-        processing.start()
+        if processing is not None:
+            processing.start()
         self.checkpointer = open_maintenance(config.settings.storage)
         self.checkpointer.start()
         self.reader = Engine(config, read_only=True)
-        self.daemon = Daemon(config, writer, self.reader, metrics, processing)
+        self.heartbeats: Heartbeats | None = None
+        if self.transport is not None:
+            self.heartbeats = Heartbeats(self.reader.store.connect(),
+                                         f"{socket.gethostname()}:{os.getpid()}",
+                                         "collect" if role != "process" else "http")
+            self.heartbeats.start()
+        self.daemon = Daemon(config, writer, self.reader, metrics, processing,
+                             collects=role != "process",
+                             transport_ready=None if self.transport is None
+                             else self.transport.ready)
         self.limits = ConnectionLimits()
         self.limits.use(config.settings.server)
         self.server: uvicorn.Server | None = None
+
+    def _open_sink(self, config: Config) -> LogSink:
+        """Where the writer makes events durable: the transport, or the store's log."""
+        if self.transport is None:
+            return open_log_engine(config)
+        return TransportLog(self.transport, config, lambda: int(time.time() * 1000))
 
     async def reload(self) -> None:
         """Load, compile and test the config again off the event loop, then swap it in; on
@@ -171,7 +237,8 @@ class _Run:
             return
         if fresh.settings.server.listen != self.daemon.config.settings.server.listen:
             log.warning("server.listen changed; it takes effect at the next start")
-        self.processing.reload()
+        if self.processing is not None:
+            self.processing.reload()
         self.reader.reconfigure(fresh)
         self.daemon.use(fresh)
         self.limits.use(fresh.settings.server)
@@ -205,31 +272,38 @@ class _Run:
                     sys.stdout.write(banner(self.config, host, port))
                     sys.stdout.flush()
 
+            processing = self.processing
             loop.add_signal_handler(signal.SIGHUP, on_hup)
-            loop.add_reader(self.processing.fileno, self.processing.on_readable)
+            if processing is not None:
+                loop.add_reader(processing.fileno, processing.on_readable)
             announcing = loop.create_task(announce())
             yield
             announcing.cancel()
-            loop.remove_reader(self.processing.fileno)
+            if processing is not None:
+                loop.remove_reader(processing.fileno)
             loop.remove_signal_handler(signal.SIGHUP)
 
         return lifespan
 
     def close(self) -> None:
         _stop(self.writer, self.processing, self.daemon)
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
         self.checkpointer.stop()
         self.reader.close()
 
 
-def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None) -> int:
+def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None,
+          role: str = "all") -> int:
     config = load_and_test(path, overrides)
+    check_role(config, role)
     formatter = setup_logging(config)
     host, port = listen_address(config.settings.server.listen)
     sockets = None
     if listen_fd is not None:  # the socket replaces server.listen (docs/http.md)
         sockets = [inherited_socket(listen_fd)]
         host, port = sockets[0].getsockname()[:2]
-    run = _Run(path, overrides, config, formatter)
+    run = _Run(path, overrides, config, formatter, role)
     app = create_app(run.daemon, lifespan=run.lifespan(host, port))
     run.server = server = _Server(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
@@ -241,10 +315,13 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None)
     return 0 if server.started else 3
 
 
-def _stop(writer: Writer, processing: Processing, daemon: Daemon) -> None:
+def _stop(writer: Writer, processing: Processing | None, daemon: Daemon) -> None:
     """Commit what is queued, then apply the log; a second signal skips the applying."""
     start = time.perf_counter()
-    writer.stop()
+    writer.stop()  # closes the writer's sink, the transport too
+    if processing is None:
+        log.info("stopped", extra={"seconds": round(time.perf_counter() - start, 3)})
+        return
     processing.catch_up()
     backlog = daemon.backlog
     if backlog:

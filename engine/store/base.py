@@ -84,6 +84,11 @@ class EventLog(Protocol):
         """The newest logged event's seq (0 for an empty log)."""
         ...
 
+    def log_counts(self, upto: int | None = None) -> dict[str, int]:
+        """Logged events per stream (those with a seq up to `upto`, when given): what
+        `engine status` shows as collected and applied."""
+        ...
+
     def position(self, name: str) -> int:
         """A named processed position: the seq up to which a consumer has applied the log
         (0 before it has applied anything)."""

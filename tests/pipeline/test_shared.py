@@ -87,7 +87,7 @@ def test_a_batch_delivered_again_is_a_no_op(node: Engine) -> None:
 def test_one_event_the_store_refuses_is_a_dead_letter_and_the_rest_flow_on(
         node: Engine) -> None:
     events = webhooks(3, 8, seed=5)
-    events[4]["data"]["identifiers"]["email"] = "nul\u0000@example.com"
+    events[4]["data"]["identifiers"] = {"id": "usr\u0000nul"}
     batch = delivered(node, events)
     stats, duplicates = node.apply_delivered(batch)
     assert stats.events + duplicates == len(batch)
@@ -97,7 +97,6 @@ def test_one_event_the_store_refuses_is_a_dead_letter_and_the_rest_flow_on(
     else:  # PostgreSQL refuses it: that event alone is set aside, with its body kept
         assert [d.event["event_id"] for d in letters] == [events[4]["event_id"]]
         assert stats.dead_letters == 1
-    assert node.find("email", "nul\u0000@example.com") is None or letters == []
     assert node.profile_count() > 0
 
 

@@ -111,3 +111,11 @@ def test_seqs_of_duplicates_and_rollbacks_are_gaps_never_reorderings(store: Stor
     after = _append(store, "s", "b")
     assert after[0] > first[0]
     assert [r[2] for r in store.read_log(0, 10)] == ["a", "b"]
+
+
+def test_log_counts_per_stream(store: Store) -> None:
+    assert store.log_counts() == {}
+    first = _append(store, "a", "k1", "k2")
+    _append(store, "b", None)
+    assert store.log_counts() == {"a": 2, "b": 1}
+    assert store.log_counts(upto=first[0]) == {"a": 1}

@@ -151,6 +151,15 @@ class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
         return self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
 
     @translated
+    def log_counts(self, upto: int | None = None) -> dict[str, int]:
+        if upto is None:
+            rows = self.conn.execute("SELECT stream, COUNT(*) FROM events GROUP BY stream")
+        else:
+            rows = self.conn.execute("SELECT stream, COUNT(*) FROM events WHERE seq <= %s "
+                                     "GROUP BY stream", (upto,))
+        return {stream: int(n) for stream, n in rows.fetchall()}
+
+    @translated
     def prune_log(self, before_ms: int) -> int:
         cursor = self.conn.execute(
             "DELETE FROM events v WHERE received < %s "

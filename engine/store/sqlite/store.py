@@ -182,6 +182,15 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
         return self._scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
 
     @translated
+    def log_counts(self, upto: int | None = None) -> dict[str, int]:
+        sql = "SELECT stream, COUNT(*) FROM events"
+        params: tuple[int, ...] = ()
+        if upto is not None:
+            sql += " WHERE seq <= ?"
+            params = (upto,)
+        return dict(self.db.execute(sql + " GROUP BY stream", params).fetchall())
+
+    @translated
     def prune_log(self, before_ms: int) -> int:
         cursor = self.db.execute(
             "DELETE FROM events WHERE received < ? AND seq NOT IN (SELECT seq FROM errors)",
