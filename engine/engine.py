@@ -21,6 +21,7 @@ import orjson
 from engine.audiences.hook import MembershipHook
 from engine.audiences.membership import Diff, Moves
 from engine.clock import Clock, system_clock
+from engine.config.model import StorageSpec
 from engine.errors import EngineError, UnknownName
 from engine.exports.jobs import Counts, ExportJobs
 from engine.lang.printer import expression_text
@@ -76,6 +77,7 @@ class Engine:
     engines only read profiles, so they open beside a running daemon. A `shared` engine is one
     of many processing nodes over a transport: it takes no locks and applies what the
     transport delivers (`apply_delivered`) beside the others (docs/scale-out.md).
+    `storage` replaces the config's store (config tests run on a scratch one).
     """
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
@@ -84,13 +86,14 @@ class Engine:
                  drain: bool = True,
                  locks: Sequence[str] = LOCK_KINDS, wait_for_locks: bool = False,
                  durability: Durability = "power-cut",
-                 background_checkpoints: bool = False, shared: bool = False) -> None:
+                 background_checkpoints: bool = False, shared: bool = False,
+                 storage: StorageSpec | None = None) -> None:
         self.config = config
         self.shared = shared
         self.clock = clock or system_clock
         self.batch_size = batch_size
         self.read_only = read_only
-        self.store = open_store(config.settings.storage, path=store_path,
+        self.store = open_store(storage or config.settings.storage, path=store_path,
                                 locks=() if read_only or shared else locks,
                                 wait_for_locks=wait_for_locks,
                                 durability=durability,

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from engine.config.model import TestCase
+from engine.config.model import StorageSpec, TestCase
 from engine.engine import Engine
 from engine.errors import UnknownName
 from engine.lang import budget
@@ -72,7 +72,10 @@ def run_case(config: Config, case: TestCase) -> CaseResult:
         # "now" is the newest event's time: relative dates in audience filters see the case
         # as it happened, the same on every run
         clock = _fixed_clock(_newest(config, case))
-        with Engine(config, clock=clock, store_path=Path(tmp) / "test.db") as eng:
+        # a scratch SQLite store whatever the config's back end: a case tests the mappings,
+        # and must neither see nor touch what a shared store holds
+        scratch = StorageSpec(backend="sqlite", path=str(Path(tmp) / "test.db"))
+        with Engine(config, clock=clock, storage=scratch) as eng:
             if expect.get("derived") is not None:
                 _check_derived(config, case, expect["derived"], result)
             eng.ingest(case.stream, list(case.events))

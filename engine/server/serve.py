@@ -197,10 +197,9 @@ class _Run:
         self.checkpointer.start()
         self.reader = Engine(config, read_only=True)
         self.heartbeats: Heartbeats | None = None
-        if self.transport is not None:
+        if self.transport is not None and role != "process":  # a processor says so itself
             self.heartbeats = Heartbeats(self.reader.store.connect(),
-                                         f"{socket.gethostname()}:{os.getpid()}",
-                                         "collect" if role != "process" else "http")
+                                         f"{socket.gethostname()}:{os.getpid()}", "collect")
             self.heartbeats.start()
         self.daemon = Daemon(config, writer, self.reader, metrics, processing,
                              collects=role != "process",
