@@ -266,6 +266,9 @@ class TransportSpec:
     url: str = ""
     # nats: the JetStream stream that holds the event log ("": ENGINE)
     stream: str = field(default="ENGINE", metadata=key(pattern="^[A-Za-z0-9_-]{0,200}$"))
+    # nats: how long a processing node may hold a batch unacknowledged before another node
+    # is given it (a node that died mid-batch)
+    ack_wait_s: float = field(default=30.0, metadata=key(exclusiveMinimum=0))
 
 
 def _at_least_1(default: int) -> Any:

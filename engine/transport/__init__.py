@@ -38,6 +38,7 @@ def open_transport(spec: TransportSpec, **options: Any) -> NatsTransport | None:
         return None
     if spec.backend != "nats":
         raise RuntimeFailure(f"transport backend {spec.backend!r} is not available here")
+    options.setdefault("ack_wait", spec.ack_wait_s)
     transport = NatsTransport(spec, **options)
     try:
         transport.ensure()

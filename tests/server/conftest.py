@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -129,11 +129,13 @@ class Daemon:
         return "\n".join(json.dumps(d) for d in self.logs)
 
 
-def start(config: Path, *, env: dict[str, str] | None = None) -> Daemon:
+def start(config: Path, *, env: dict[str, str] | None = None, args: Sequence[str] = ()
+          ) -> Daemon:
+    """`engine serve` on `config` with more `args` (``--role``, ``--set``), once it listens."""
     with listening_socket() as sock:  # the daemon has its own copy once started
         fd = sock.fileno()
         proc = subprocess.Popen([str(ENGINE), "serve", "--config", str(config),
-                                 "--listen-fd", str(fd)], pass_fds=(fd,),
+                                 "--listen-fd", str(fd), *args], pass_fds=(fd,),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, **(env or {})}, cwd=ROOT)
     assert proc.stdout is not None and proc.stderr is not None

@@ -1,0 +1,85 @@
+"""Scale-out for real (docs/scale-out.md): one collect node and two process nodes over
+PostgreSQL and NATS JetStream; the Customer.io fixtures and a generated corpus with merges and
+duplicates posted over HTTP; one process node killed with SIGKILL mid-stream; then `engine
+status --wait`, and the profiles equal a single-node SQLite ingest of the same events."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine import load_config
+from engine.engine import Engine
+from tests.corpus import profiles, webhooks
+from tests.server.conftest import ENGINE, FIXTURES, ROOT, TOKEN, Daemon, start, write_config
+
+BATCH = 50
+
+
+def _overrides(dsn: str, schema: str, url: str, stream: str) -> dict[str, str]:
+    return {"storage.backend": "postgres", "storage.dsn": dsn, "storage.schema": schema,
+            "transport.backend": "nats", "transport.url": url, "transport.stream": stream,
+            "transport.ack_wait_s": "2"}
+
+
+def _sets(overrides: dict[str, str]) -> list[str]:
+    return [arg for k, v in overrides.items() for arg in ("--set", f"{k}={v}")]
+
+
+def _events() -> list[dict[str, Any]]:
+    fixtures = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+    return fixtures + webhooks(80, 2000, seed=11)
+
+
+def _post(collect: Daemon, events: list[dict[str, Any]]) -> None:
+    with collect.client() as client:
+        for i in range(0, len(events), BATCH):
+            answer = client.post(f"/collect/json/customerio?key={TOKEN}",
+                                 content=orjson.dumps(events[i:i + BATCH]))
+            assert answer.status_code == 200, answer.text
+
+
+def test_profiles_after_a_process_node_is_killed_equal_a_single_node(
+        tmp_path: Path, postgres_dsn: str, pg_schema: str, nats_url: str,
+        nats_stream: str) -> None:
+    config = write_config(tmp_path)
+    overrides = _overrides(postgres_dsn, pg_schema, nats_url, nats_stream)
+    sets = _sets(overrides)
+    events = _events()
+    nodes: list[Daemon] = []
+    try:
+        collect = start(config, args=["--role", "collect", *sets])
+        nodes.append(collect)
+        first = start(config, args=["--role", "process", *sets])
+        nodes.append(first)
+        second = start(config, args=["--role", "process", *sets])
+        nodes.append(second)
+        half = len(events) // 2
+        _post(collect, events[:half])
+        first.proc.send_signal(signal.SIGKILL)  # its processor dies with it (PDEATHSIG)
+        first.proc.wait()
+        _post(collect, events[half:])
+        status = subprocess.run(
+            [str(ENGINE), "status", "--config", str(config), *sets, "--wait",
+             "--timeout", "120", "--json"], capture_output=True, text=True, cwd=ROOT,
+            timeout=180)
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        assert report["backlog"] == 0
+        assert report["streams"]["customerio"]["collected"] >= len(
+            {e["event_id"] for e in events})
+        with Engine(load_config(config, overrides), read_only=True) as shared:
+            scaled = profiles(shared)
+    finally:
+        for node in nodes:
+            node.close()
+    with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
+        single.ingest("customerio", events)
+        expected = profiles(single)
+    assert len(scaled) == len(expected)
+    assert scaled == expected
