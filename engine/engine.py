@@ -174,6 +174,13 @@ class Engine:
         self._writable()
         return self._ingester.ingest(stream, events, progress=progress, workers=workers)
 
+    def publish(self, transport: NatsTransport, stream: str, events: Iterable[Any], *,
+                progress: Callable[[IngestResult], None] | None = None) -> IngestResult:
+        """Publish events to a transport's log (`engine ingest` over NATS): each batch is
+        acknowledged by the transport before the next is read; processing nodes apply them.
+        Counts accepted, duplicates and rejected; nothing is applied here."""
+        return self._ingester.publish(transport, stream, events, progress=progress)
+
     def log(self, requests: Sequence[tuple[str, Sequence[Record]]]
             ) -> list[tuple[int, int, int]]:
         """Append several requests' events, each ``(stream, records)``, to the log in one
@@ -219,13 +226,18 @@ class Engine:
         """Write applied-but-unwritten profile changes and the position, in one transaction."""
         self._ingester.flush()
 
-    def replay(self, *, stream: str | None = None, since_ms: int | None = None) -> Stats:
+    def replay(self, *, stream: str | None = None, since_ms: int | None = None,
+               transport: NatsTransport | None = None) -> Stats:
         """Rebuild every profile from the event log with the current config (docs/pipeline.md).
 
         With `stream` or `since_ms`, only the matching events are applied to the rebuilt
-        profiles; the rest of the log is kept but not replayed.
+        profiles; the rest of the log is kept but not replayed. With a `transport`, its log
+        is the one re-read from its start (what the store's copy of it lost to retention is
+        copied back first); stop the processing nodes meanwhile (docs/scale-out.md).
         """
         self._writable()
+        if transport is not None:
+            self._ingester.recopy(transport)
         return self._ingester.replay(stream=stream, since_ms=since_ms)
 
     def field_failures(self) -> dict[str, dict[str, int]]:

@@ -31,6 +31,7 @@ from engine.pipeline.decode import default_workers
 from engine.pipeline.files import read_events
 from engine.program import Config
 from engine.testing import run_config_tests
+from engine.transport import open_transport
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -72,9 +73,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     progress = _Progress(args.progress)
     workers = default_workers() if args.workers is None else args.workers
     start = time.perf_counter()
-    with Engine(config, batch_size=args.batch_size) as eng:
-        records = read_events(args.files, parse=workers == 0)
-        result = eng.ingest(args.stream, records, progress=progress, workers=workers)
+    transport = open_transport(config.settings.transport, name="engine-ingest")
+    if transport is not None:  # published: the processing nodes apply them
+        try:
+            with Engine(config, batch_size=args.batch_size, shared=True) as eng:
+                result = eng.publish(transport, args.stream, read_events(args.files),
+                                     progress=progress)
+        finally:
+            transport.close()
+    else:
+        with Engine(config, batch_size=args.batch_size) as eng:
+            records = read_events(args.files, parse=workers == 0)
+            result = eng.ingest(args.stream, records, progress=progress, workers=workers)
     progress.done()
     elapsed = time.perf_counter() - start
     if args.format == "json":
@@ -197,9 +207,15 @@ def cmd_profile_export(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     since = _at(args.since, "--since")
     start = time.perf_counter()
-    with Engine(_config(args)) as eng:
-        stats = eng.replay(stream=args.stream, since_ms=since)
-        profiles = eng.profile_count()
+    config = _config(args)
+    transport = open_transport(config.settings.transport, name="engine-replay")
+    try:
+        with Engine(config) as eng:
+            stats = eng.replay(stream=args.stream, since_ms=since, transport=transport)
+            profiles = eng.profile_count()
+    finally:
+        if transport is not None:
+            transport.close()
     print(f"replayed {stats.events:,} events in {time.perf_counter() - start:.2f}s: "
           f"{profiles:,} profiles, {stats.merges:,} merges, {stats.unidentified:,} unidentified")
     return EXIT_OK
@@ -230,8 +246,13 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_errors(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.replay:
-        with Engine(config) as eng:
-            stats = eng.replay()
+        transport = open_transport(config.settings.transport, name="engine-replay")
+        try:
+            with Engine(config) as eng:
+                stats = eng.replay(transport=transport)
+        finally:
+            if transport is not None:
+                transport.close()
         print(f"replayed {stats.events:,} events with the current config", file=sys.stderr)
     with Engine(config, read_only=True) as eng:
         letters = eng.errors(stream=args.stream, limit=args.limit)

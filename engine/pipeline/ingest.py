@@ -28,12 +28,32 @@ from engine.pipeline.bulk import Spill
 from engine.pipeline.compiled import CompiledStream, Pipeline, failure_reason
 from engine.pipeline.decode import Decoders, not_an_object
 from engine.pipeline.hooks import ProfileHook
-from engine.pipeline.intake import DUPLICATE, Incoming, Record, log_batch
+from engine.pipeline.intake import DUPLICATE, REJECTED, Incoming, Record, log_batch
 from engine.pipeline.processor import Processor, Stats
 from engine.store import LogRow, Store, is_unavailable
+from engine.transport import NatsTransport
 
 POSITION = "profiles"  # the processed position of the profile pipeline
 MAX_REJECTIONS_KEPT = 100
+
+
+def _records(stream: CompiledStream, batch: Sequence[Incoming], now: int) -> list[Record]:
+    """A batch's events as log records: dedupe key, event time and raw body, or why the event
+    cannot be used (never an exception: one event cannot stop the others)."""
+    records: list[Record] = []
+    for event, body, _where, error in batch:
+        if error is not None or not isinstance(event, dict):
+            records.append((None, 0, None, error or not_an_object(event)))
+            continue
+        try:
+            key, ts = stream.key_and_time(event, now)
+            if body is None:
+                body = orjson.dumps(event)
+        except Exception as exc:  # never crash on an event
+            records.append((None, 0, None, f"unusable event: {exc}"))
+            continue
+        records.append((key, ts, body, None))
+    return records
 
 
 def copy_stats(stats: Stats) -> Stats:
@@ -159,22 +179,31 @@ class Ingester:
                 progress: Callable[[IngestResult], None] | None) -> None:
         for batch in self._batches(events):
             now = self.clock()
-            records: list[Record] = []
-            for event, body, _where, error in batch:
-                if error is not None or not isinstance(event, dict):
-                    records.append((None, 0, None, error or not_an_object(event)))
-                    continue
-                try:
-                    key, ts = stream.key_and_time(event, now)
-                    if body is None:
-                        body = orjson.dumps(event)
-                except Exception as exc:  # never crash on an event
-                    records.append((None, 0, None, f"unusable event: {exc}"))
-                    continue
-                records.append((key, ts, body, None))
+            records = _records(stream, batch, now)
             self._log_and_apply(stream, now, batch, records, result)
             if progress is not None:
                 progress(result)
+
+    def publish(self, transport: NatsTransport, stream: str, events: Iterable[Any], *,
+                progress: Callable[[IngestResult], None] | None = None) -> IngestResult:
+        """`Engine.publish`, below the façade: events published to the transport's log, a
+        batch at a time, each acknowledged before the next; processing nodes apply them."""
+        compiled = self.target(stream)
+        result = IngestResult()
+        for batch in self._batches(events):
+            now = self.clock()
+            records = _records(compiled, batch, now)
+            usable = [i for i, (_k, _t, body, error) in enumerate(records)
+                      if error is None and body is not None]
+            published = transport.publish(compiled.name, now, [
+                (records[i][0], records[i][1], records[i][2] or b"") for i in usable])
+            seqs = [REJECTED] * len(records)
+            for i, answer in zip(usable, published, strict=True):
+                seqs[i] = DUPLICATE if answer.duplicate else answer.seq
+            self._count(batch, records, seqs, result)
+            if progress is not None:
+                progress(result)
+        return result
 
     def _ingest_parallel(self, stream: CompiledStream, events: Iterable[Any],
                          result: IngestResult, progress: Callable[[IngestResult], None] | None,
@@ -463,6 +492,22 @@ class Ingester:
 
         self.guarded(work)
         return stats
+
+    def recopy(self, transport: NatsTransport, batch: int = 5000) -> int:
+        """Copy into the store's log every event of the transport's log it does not hold (those
+        its retention pruned): a replay over a transport re-reads the transport's whole log.
+        How many were copied."""
+        copied, after = 0, 0
+        while rows := transport.read(after, batch):
+            by_stream: dict[str, list[Record]] = {}
+            for seq, name, key, ts, _received, body in rows:
+                by_stream.setdefault(name, []).append(
+                    (key if key is not None else f"~{seq}", ts, body, None))
+            with self.store.transaction():
+                for name, records in by_stream.items():
+                    copied += len(log_batch(self.store, name, self.clock(), records)[1])
+            after = rows[-1][0]
+        return copied
 
     def replay(self, *, stream: str | None = None, since_ms: int | None = None) -> Stats:
         """Rebuild every profile from the event log with the current config (docs/pipeline.md).

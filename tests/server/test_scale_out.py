@@ -83,3 +83,46 @@ def test_profiles_after_a_process_node_is_killed_equal_a_single_node(
         expected = profiles(single)
     assert len(scaled) == len(expected)
     assert scaled == expected
+
+
+def _engine(config: Path, sets: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ENGINE), *args, "--config", str(config), *sets],
+                          capture_output=True, text=True, cwd=ROOT, timeout=180)
+
+
+def test_ingest_publishes_and_replay_rereads_the_transport(
+        tmp_path: Path, postgres_dsn: str, pg_schema: str, nats_url: str,
+        nats_stream: str) -> None:
+    config = write_config(tmp_path)
+    overrides = _overrides(postgres_dsn, pg_schema, nats_url, nats_stream)
+    sets = _sets(overrides)
+    events = _events()[:400]
+    lines = tmp_path / "events.jsonl"
+    lines.write_bytes(b"\n".join(orjson.dumps(e) for e in events))
+    ingested = _engine(config, sets, "ingest", str(lines), "--stream", "customerio",
+                       "--format", "json")
+    assert ingested.returncode == 0, ingested.stderr
+    counts = json.loads(ingested.stdout)
+    unique = len({e["event_id"] for e in events})
+    assert (counts["accepted"], counts["duplicates"]) == (unique, len(events) - unique)
+    node = start(config, args=["--role", "process", *sets])
+    try:
+        waited = _engine(config, sets, "status", "--wait", "--timeout", "120")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert "customerio" in waited.stdout and "process" in waited.stdout
+    finally:
+        node.stop()
+        node.close()
+    shared_config = load_config(config, overrides)
+    with Engine(shared_config, read_only=True) as shared:
+        applied = profiles(shared)
+        # retention forgets the store's copy of the log; a replay re-reads the transport's
+        with shared.store.transaction():
+            shared.store.prune_log(2**62)
+    replayed = _engine(config, sets, "replay")
+    assert replayed.returncode == 0, replayed.stderr
+    with Engine(shared_config, read_only=True) as shared:
+        assert profiles(shared) == applied
+    with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
+        single.ingest("customerio", events)
+        assert profiles(single) == applied
