@@ -203,7 +203,7 @@ class NatsLog:
             pull = await self._subscription()
             try:
                 msgs = await pull.fetch(batch, timeout=timeout)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own or the builtin one: none came
                 return []
         return [_delivery(msg, self.stream) for msg in msgs]
 
@@ -241,7 +241,7 @@ class NatsLog:
                         try:
                             msgs = await pull.fetch(min(want - len(rows), 1000),
                                                     timeout=self.timeout)
-                        except nats.errors.TimeoutError:
+                        except TimeoutError:
                             break  # fewer than counted: some were removed meanwhile
                         rows.extend(_delivery(m, self.stream).row for m in msgs)
                 finally:

@@ -123,8 +123,11 @@ def test_two_fetchers_never_share_an_event(opened: Opener) -> None:
     one.publish("web", 1, [(f"k{i}", i, b"%d" % i) for i in range(60)])
     seen: dict[str, list[int]] = {"one": [], "two": []}
 
+    deadline = time.monotonic() + 30
+
     def work(name: str, t: NatsTransport) -> None:
-        while batch := t.fetch(7, timeout=0.5):
+        while len(seen["one"]) + len(seen["two"]) < 60 and time.monotonic() < deadline:
+            batch = t.fetch(7, timeout=0.2)
             seen[name].extend(d.seq for d in batch)
             t.ack(batch)
 
