@@ -54,6 +54,8 @@ RETRY_LOG_EVERY_S = 60.0  # a failure that repeats is logged once per this, with
 FETCH_WAIT_S = 1.0  # over a transport: how long one fetch waits for events
 HEARTBEAT_S = 2.0  # how often a node says it is alive (`engine status`)
 SCHEDULER = "audience-scheduler"  # the singleton that re-evaluates memberships over time
+PRUNE_EVERY_S = 3600.0  # over a transport: how often the scheduler's node prunes the log copy
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -302,6 +304,7 @@ class _Processor:
         self.source = source  # None: the store's own log, drained after the position
         self.node = f"{socket.gethostname()}:{os.getpid()}"
         self.heartbeat_at = -HEARTBEAT_S
+        self.pruned_at = -PRUNE_EVERY_S
         self.conn = conn
         self.wake = wake
         self.slice_events = slice_events
@@ -427,8 +430,23 @@ class _Processor:
 
     def _scheduling(self) -> bool:
         """Whether this node runs the audience scheduler: the one that holds it, over a
-        transport; another takes it over when that node dies (docs/scale-out.md)."""
-        return self.source is None or self.engine.store.hold_singleton(SCHEDULER)
+        transport; another takes it over when that node dies (docs/scale-out.md). That node
+        also forgets the store's copy of events older than `storage.dedupe_days`."""
+        if self.source is None:
+            return True
+        store = self.engine.store
+        if not store.hold_singleton(SCHEDULER):
+            return False
+        clock = time.monotonic()
+        if clock - self.pruned_at >= PRUNE_EVERY_S:
+            self.pruned_at = clock
+            days = self.engine.config.settings.storage.dedupe_days
+            with store.transaction():
+                pruned = store.prune_log(self.engine.clock() - days * DAY_MS)
+            if pruned:
+                log.info("forgot the dedupe keys of old events",
+                         extra={"events": pruned, "days": days})
+        return True
 
     def _heartbeat(self) -> None:
         clock = time.monotonic()
