@@ -22,9 +22,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,35 @@ def nats_stream(nats_url: str) -> Iterator[str]:
             await nc.close()
 
     asyncio.run(delete())
+
+
+def poll(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
+    """Whether `condition` holds within `seconds`, looked at every 50 ms: for what another
+    process does in its own time (a server going down, a client reconnecting)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+class NatsServer:
+    """A nats-server of this test's own, on one port and one store folder across restarts."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc, _url, why = _throwaway_nats(self.folder, self.port)
+        if self.proc is None:
+            unavailable(why)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None

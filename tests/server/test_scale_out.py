@@ -16,6 +16,7 @@ import orjson
 from engine import load_config
 from engine.engine import Engine
 from tests.corpus import profiles, webhooks
+from tests.services import NatsServer, poll
 from tests.server.conftest import ENGINE, FIXTURES, ROOT, TOKEN, Daemon, start, write_config
 
 BATCH = 50
@@ -126,3 +127,47 @@ def test_ingest_publishes_and_replay_rereads_the_transport(
     with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
         single.ingest("customerio", events)
         assert profiles(single) == applied
+
+
+def test_nats_down_makes_collect_answer_503_and_the_nodes_come_back(
+        tmp_path: Path, postgres_dsn: str, pg_schema: str) -> None:
+    """Nothing acknowledged that is not durable: while NATS is down, collect refuses with
+    503 and /readyz says why; when it is back, the nodes reconnect by themselves and every
+    acknowledged event is applied."""
+    nats = NatsServer(tmp_path / "nats")
+    nats.start()
+    config = write_config(tmp_path)
+    overrides = _overrides(postgres_dsn, pg_schema, nats.url, "DOWN")
+    sets = _sets(overrides)
+    events = webhooks(20, 120, seed=4)
+    nodes: list[Daemon] = []
+    acknowledged: list[dict[str, Any]] = []
+    try:
+        collect = start(config, args=["--role", "collect", *sets])
+        nodes.append(collect)
+        nodes.append(start(config, args=["--role", "process", *sets]))
+        _post(collect, events[:60])
+        acknowledged += events[:60]
+        nats.stop()
+        with collect.client() as client:
+            assert poll(lambda: client.get("/readyz").status_code == 503)
+            assert "NATS" in client.get("/readyz").json()["reason"]
+            answer = client.post(f"/collect/json/customerio?key={TOKEN}",
+                                 content=orjson.dumps(events[60:90]))
+            assert answer.status_code == 503
+            assert answer.headers["Retry-After"]
+            nats.start()
+            assert poll(lambda: client.get("/readyz").status_code == 200, 30)
+        _post(collect, events[60:])
+        acknowledged += events[60:]
+        waited = _engine(config, sets, "status", "--wait", "--timeout", "120")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        with Engine(load_config(config, overrides), read_only=True) as shared:
+            scaled = profiles(shared)
+    finally:
+        for node in nodes:
+            node.close()
+        nats.stop()
+    with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
+        single.ingest("customerio", acknowledged)
+        assert profiles(single) == scaled

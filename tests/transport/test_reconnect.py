@@ -3,9 +3,8 @@ and the same transport works again once the server is back (docs/transport.md, "
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,48 +12,18 @@ import pytest
 from engine.config.model import TransportSpec
 from engine.errors import TransportUnavailable
 from engine.transport import open_transport
-from tests.services import _throwaway_nats, free_port, unavailable
-
-
-def poll(condition: Callable[[], bool], seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-class Server:
-    """A nats-server of this test's own, on one port and one store folder across restarts."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc, _url, why = _throwaway_nats(self.folder, self.port)
-        if self.proc is None:
-            unavailable(why)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait()
-            self.proc = None
+from tests.services import NatsServer, poll
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path / "nats")
+def server(tmp_path: Path) -> Iterator[NatsServer]:
+    s = NatsServer(tmp_path / "nats")
     s.start()
     yield s
     s.stop()
 
 
-def test_a_stopped_server_fails_fast_and_the_transport_comes_back(server: Server) -> None:
+def test_a_stopped_server_fails_fast_and_the_transport_comes_back(server: NatsServer) -> None:
     t = open_transport(TransportSpec(backend="nats", url=server.url, stream="ENGINE"),
                        timeout=1.0, reconnect_wait=0.1)
     assert t is not None
