@@ -97,7 +97,8 @@ class Engine:
                                 locks=() if read_only or shared else locks,
                                 wait_for_locks=wait_for_locks,
                                 durability=durability,
-                                background_checkpoints=background_checkpoints)
+                                background_checkpoints=background_checkpoints,
+                                shared=shared and not read_only)
         self.export_counts: Counts = Counter()  # outbox items queued and members skipped
         self._memberships = self._membership_hook(config)
         self._ingester = Ingester(self.store, config.pipeline, self._processor(config),

@@ -65,14 +65,18 @@ class _NoMaintenance:
 def open_store(storage: StorageSpec, *, path: str | Path | None = None,
                locks: Sequence[str] = (), wait_for_locks: bool = False,
                durability: Durability = "power-cut",
-               background_checkpoints: bool = False) -> Store:
+               background_checkpoints: bool = False, shared: bool = False) -> Store:
     """Open the store `storage` names (or the SQLite file at `path`), holding `locks`.
 
     `locks` are roles of `LOCK_KINDS` this store must hold alone ("log": writing the event log,
     "apply": applying it to profiles); taking one another process holds fails with
     `RuntimeFailure`, or waits with `wait_for_locks`. Closing the store releases them.
     `durability` is what each commit survives. `background_checkpoints`: the caller runs
-    `open_maintenance` beside it, so that no commit of this store pays for upkeep."""
+    `open_maintenance` beside it, so that no commit of this store pays for upkeep. `shared`:
+    opened by one of several appliers side by side (docs/scale-out.md); an SQLite store hands
+    out seqs and profile ids in its applying process, so there it still takes "apply"."""
+    if shared and _backend(storage) == "sqlite":
+        locks = tuple(dict.fromkeys([*locks, "apply"]))
     if _backend(storage) == "postgres":
         return PostgresStore(storage.dsn, storage.schema, durability=durability,
                              locks=locks, wait_for_locks=wait_for_locks)

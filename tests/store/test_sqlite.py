@@ -191,3 +191,16 @@ def test_a_store_whose_folder_cannot_be_made_is_unavailable_with_the_reason(
     storage = StorageSpec(backend="sqlite", path=str(tmp_path / "file" / "x.db"))
     with pytest.raises(StoreUnavailable, match=r"cannot open the store at .*x\.db: "):
         open_store(storage, locks=LOCK_KINDS)
+
+
+def test_a_shared_sqlite_store_still_has_one_applier(tmp_path: Path) -> None:
+    """SQLite hands out seqs and profile ids in its applying process: two shared appliers
+    would hand out the same ones, so the second is refused."""
+    spec = StorageSpec(backend="sqlite", path=str(tmp_path / "s.db"))
+    first = open_store(spec, shared=True)
+    try:
+        with pytest.raises(RuntimeFailure, match="in use by another engine process"):
+            open_store(spec, shared=True)
+    finally:
+        first.close()
+    open_store(spec, shared=True).close()
