@@ -16,8 +16,8 @@ import orjson
 from engine import load_config
 from engine.engine import Engine
 from tests.corpus import profiles, webhooks
-from tests.services import NatsServer, poll
 from tests.server.conftest import ENGINE, FIXTURES, ROOT, TOKEN, Daemon, start, write_config
+from tests.services import NatsServer, poll
 
 BATCH = 50
 
