@@ -5,6 +5,7 @@ dead letter alone. Runs on every store back end."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,58 @@ def test_only_a_shared_engine_applies_delivered_batches(config: Config,
     with Engine(config, store_path=tmp_path / "e.db") as e, \
             pytest.raises(EngineError, match="shared=True"):
         e.apply_delivered([])
+
+
+def _postgres_only(shared_config: Config) -> None:
+    if shared_config.settings.storage.backend == "sqlite":
+        pytest.skip("one applier at a time on SQLite (test_sqlite.py holds it)")
+
+
+def test_two_nodes_hammering_one_person_and_a_pending_merge_at_once(
+        shared_config: Config, tmp_path: Path) -> None:
+    """Two appliers, each in a thread with its own connection, apply batches at the same
+    instant that all touch one person, and two profiles that a later event merges: the
+    claims and row locks serialise what must be, a lost race runs again, and the profiles
+    equal a single node's."""
+    _postgres_only(shared_config)
+    events: list[dict[str, Any]] = []
+    for n in range(240):
+        ids: dict[str, Any] = {"id": "usr_hot"} if n % 3 else {"email": "hot@example.com"}
+        if n % 40 == 0:  # the pending merge: two people joined by one event, again and again
+            ids = {"id": f"usr_a{n}", "email": f"b{n}@example.com"}
+        elif n % 40 in (1, 2):
+            ids = {"id": f"usr_a{n - n % 40}"} if n % 40 == 1 else {
+                "email": f"b{n - n % 40}@example.com"}
+        events.append({"event_id": f"h{n:04d}", "object_type": "email", "metric": "opened",
+                       "timestamp": 1_769_000_000 + n, "data": {"identifiers": ids}})
+    events.append({"event_id": "join", "object_type": "email", "metric": "clicked",
+                   "timestamp": 1_769_100_000,
+                   "data": {"identifiers": {"id": "usr_hot", "email": "hot@example.com"}}})
+    with Engine(shared_config, shared=True, clock=lambda: NOW) as first, \
+            Engine(shared_config, shared=True, clock=lambda: NOW) as second:
+        batches = [delivered(first, events[i:i + 10]) for i in range(0, len(events), 10)]
+        barrier = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        def run(engine: Engine, mine: list[list[Delivered]]) -> None:
+            try:
+                for batch in mine:
+                    barrier.wait(30)  # both apply at the same instant, batch after batch
+                    engine.apply_delivered(batch)
+            except BaseException as exc:  # surfaced in the test's thread
+                failures.append(exc)
+                barrier.abort()
+
+        threads = [threading.Thread(target=run, args=(first, batches[0::2])),
+                   threading.Thread(target=run, args=(second, batches[1::2]))]
+        if len(batches) % 2:  # both sides wait the same number of times
+            batches.append([])
+            threads[1] = threading.Thread(target=run, args=(second, batches[1::2]))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert failures == []
+        assert profiles(first) == single_node(events, tmp_path)
+        hot = first.find("cio_customer_id", "usr_hot")
+        assert hot is not None and hot.identities["email"] == ["hot@example.com"]
