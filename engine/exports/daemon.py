@@ -33,7 +33,9 @@ class _Runner:
     runner: JobRunner | None = None
     disabled: str | None = None
     failure: str | None = None
-    standby: bool = False  # another node runs this job; this runner takes over if it dies
+    # True: another node runs this job, and this runner takes over if it dies; None: not
+    # asked yet
+    standby: bool | None = None
     reported: JobStats = field(default_factory=JobStats)
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -117,6 +119,8 @@ class Exporters:
                 state, error = "paused", paused
             elif slot.standby:
                 state, error = "standby", None
+            elif slot.standby is None:
+                state, error = "starting", None
             else:
                 state, error = "running", stats.last_error
             out[name] = {"name": name, "audience": slot.job.audience, "state": state,
