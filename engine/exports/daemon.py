@@ -80,7 +80,7 @@ class Exporters:
         client = TrackClient(job.authorization)
         try:
             # One runner per job across every node of the store (docs/scale-out.md).
-            while not store.hold_singleton(f"export:{job.name}"):
+            while not store.hold_singleton(service.runner_singleton(job.name)):
                 slot.standby = True
                 if self.stop_event.wait(STANDBY_POLL_S):
                     return

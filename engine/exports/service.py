@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from engine.clock import Clock
-from engine.errors import EngineError, UnknownName
+from engine.errors import EngineError, RuntimeFailure, UnknownName
 from engine.exports.customerio import CredentialsError, TrackClient
 from engine.exports.jobs import Counts, ExportJob, ExportJobs
 from engine.exports.runner import JobRunner, JobStats
@@ -80,6 +80,11 @@ def start_job(store: Store, job: ExportJob, client: TrackClient) -> str | None:
     return None
 
 
+def runner_singleton(job: str) -> str:
+    """The singleton whose holder alone sends a job's outbox, across every node of a store."""
+    return f"export:{job}"
+
+
 def run(engine: Host, name: str, *, existing_users: bool = False,
         transport: httpx.BaseTransport | None = None, timeout_s: float = TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep) -> tuple[JobStats, Counts | None]:
@@ -89,6 +94,9 @@ def run(engine: Host, name: str, *, existing_users: bool = False,
     if why is not None:
         raise EngineError(f"export job {name!r} is disabled: {why}")
     assert job.authorization is not None
+    if not engine.store.hold_singleton(runner_singleton(name)):
+        raise RuntimeFailure(f"export job {name!r} is running on a daemon of this store; "
+                             "stop it first (docs/exports.md)")
     client = TrackClient(job.authorization, transport=transport, timeout_s=timeout_s)
     try:
         paused = start_job(engine.store, job, client)
@@ -102,3 +110,4 @@ def run(engine: Host, name: str, *, existing_users: bool = False,
             runner.close()
     finally:
         client.close()
+        engine.store.release_singleton(runner_singleton(name))
