@@ -171,3 +171,13 @@ def test_nats_down_makes_collect_answer_503_and_the_nodes_come_back(
     with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
         single.ingest("customerio", acknowledged)
         assert profiles(single) == scaled
+
+
+def test_a_role_other_than_all_needs_a_transport(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    for role in ("collect", "process"):
+        run = subprocess.run([str(ENGINE), "serve", "--config", str(config), "--role", role],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert run.returncode == 1, run.stderr
+        assert f"--role {role} needs a transport between the nodes" in run.stderr
+        assert "transport.backend: nats" in run.stderr
