@@ -16,7 +16,7 @@ from engine.engine import Engine
 from engine.pipeline.decode import partition_order
 from engine.pipeline.files import read_events
 from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people
-from tests.pipeline.conftest import EXPECTED, fixture_events, webhook
+from tests.pipeline.conftest import EXPECTED, Stores, fixture_events, webhook
 
 T0 = 1_769_420_000
 
@@ -84,13 +84,14 @@ def test_replay_rebuilds_the_same_profiles(engine: Engine) -> None:
     assert fields(engine.profile("cio_customer_id", "usr_48213")) == USR_48213
 
 
-def test_decoder_processes_give_the_same_profiles(config: Config, tmp_path: Path) -> None:
+def test_decoder_processes_give_the_same_profiles(config: Config, tmp_path: Path,
+                                                  stores: Stores) -> None:
     lines = tmp_path / "hooks.jsonl"
     lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in fixture_events()))
-    with Engine(config, store_path=tmp_path / "a.db") as a:
+    with Engine(config, storage=stores("a")) as a:
         a.ingest("customerio", read_events([str(lines)]))
         want = _all_profiles(a)
-    with Engine(config, store_path=tmp_path / "b.db", batch_size=7) as b:
+    with Engine(config, storage=stores("b"), batch_size=7) as b:
         result = b.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
         assert result.accepted == len(fixture_events())
         assert _all_profiles(b) == want
@@ -197,7 +198,8 @@ def test_explain_names_the_event_and_the_rule(engine: Engine) -> None:
     assert open_ts["event"]["stream"] == "customerio"
 
 
-def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path: Path) -> None:
+def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path: Path,
+                                                         stores: Stores) -> None:
     # people known by email in one event and by id in another land in different partitions;
     # the events that carry both must still merge them, as in order
     lines = tmp_path / "pool.jsonl"
@@ -205,7 +207,7 @@ def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path
                                 email="a@example.com")]
     lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in pool))
     want = _profiles_after(config, [pool])
-    with Engine(config, store_path=tmp_path / "bulk.db", batch_size=5) as eng:
+    with Engine(config, storage=stores("bulk"), batch_size=5) as eng:
         result = eng.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
         assert (result.accepted, result.duplicates) == (len(_POOL) + 1, len(_POOL))
         assert _all_profiles(eng) == want
@@ -239,7 +241,7 @@ def test_bulk_ingest_partitions_by_the_identity_most_events_carry(config: Config
 
 
 def test_counts_keep_their_newest_keys_event_by_event_in_bulk_and_across_merges(
-        config: Config, tmp_path: Path) -> None:
+        config: Config, tmp_path: Path, stores: Stores) -> None:
     # The stock `cio_events` keeps 100 keys. 150 invented metrics, one second apart: half for
     # the person known by email, half by id, and an event with both that merges the two.
     by_email = [webhook(f"m{i}", "email", f"m{i:03d}", T0 + i, email="ann@example.com")
@@ -250,13 +252,13 @@ def test_counts_keep_their_newest_keys_event_by_event_in_bulk_and_across_merges(
     want = {"email_opened": 1, **{f"email_m{i:03d}": 1 for i in range(51, 150)}}
     lines = tmp_path / "many.jsonl"
     lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in [*by_email, *by_id, both]))
-    with Engine(config, store_path=tmp_path / "one.db") as eng:
+    with Engine(config, storage=stores("one")) as eng:
         eng.ingest("customerio", by_email)
         eng.ingest("customerio", by_id)
         eng.ingest("customerio", [both])
         merged = eng.profile("email", "ann@example.com")
         assert merged is not None and merged["cio_events"] == want
-    with Engine(config, store_path=tmp_path / "bulk.db", batch_size=7) as eng:
+    with Engine(config, storage=stores("bulk"), batch_size=7) as eng:
         eng.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
         bulk = eng.profile("email", "ann@example.com")
         assert bulk is not None and bulk["cio_events"] == want
