@@ -108,18 +108,13 @@ def test_only_a_shared_engine_applies_delivered_batches(config: Config,
         e.apply_delivered([])
 
 
-def _postgres_only(shared_config: Config) -> None:
-    if shared_config.settings.storage.backend == "sqlite":
-        pytest.skip("one applier at a time on SQLite (test_sqlite.py holds it)")
-
-
+@pytest.mark.parametrize("shared_config", ["postgres"], indirect=True)  # SQLite: one applier
 def test_two_nodes_hammering_one_person_and_a_pending_merge_at_once(
         shared_config: Config, tmp_path: Path) -> None:
     """Two appliers, each in a thread with its own connection, apply batches at the same
     instant that all touch one person, and two profiles that a later event merges: the
     claims and row locks serialise what must be, a lost race runs again, and the profiles
     equal a single node's."""
-    _postgres_only(shared_config)
     events: list[dict[str, Any]] = []
     for n in range(240):
         ids: dict[str, Any] = {"id": "usr_hot"} if n % 3 else {"email": "hot@example.com"}
