@@ -13,6 +13,7 @@ import pytest
 
 from engine.exports.sandbox import Sandbox, parse_script, running_sandbox
 from tests.server.conftest import ADMIN, TOKEN, start, write_config
+from tests.services import poll
 
 AUDIENCE = ('audiences:\n  - {name: engaged_email, filter: '
             '\'last_active_ts > "now-30d" AND exists(email)\'}')
@@ -53,8 +54,13 @@ def test_a_member_arrives_in_the_sandbox(tmp_path: Path, sandbox: tuple[Sandbox,
                        content=json.dumps([_hook(1, 1), _hook(2, 2)]))
             assert r.status_code == 200
             assert box.wait_for(lambda: {"usr_1", "usr_2"} <= set(box.people()))
-            status = c.get("/api/exports", params={"key": ADMIN}).json()["exports"]
-        assert [(j["name"], j["state"]) for j in status] == [("to_cio", "running")]
+
+            def states() -> list[tuple[str, str]]:
+                jobs = c.get("/api/exports", params={"key": ADMIN}).json()["exports"]
+                return [(j["name"], j["state"]) for j in jobs]
+
+            # the processor reports the jobs' state about once a second
+            assert poll(lambda: states() == [("to_cio", "running")], 10), states()
         assert box.people()["usr_1"] == {"email": "p1@example.com", "cio_channels": ["email"]}
     finally:
         assert daemon.stop() == 0
