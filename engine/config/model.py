@@ -190,6 +190,8 @@ class AuthorizationSpec:
     api_key: str = ""
     region: str = field(default="us", metadata=key(enum=("us", "eu")))
     base_url: str = ""
+    # requests per second of every export job on it together, on every node; 0: no limit
+    rate_limit_per_s: float = field(default=0.0, metadata=key(minimum=0))
     webhook_signing_keys: tuple[str, ...] = ()
     # a signed request older than this is refused; 0: any age
     webhook_max_age_s: int = field(default=300, metadata=key(minimum=0))

@@ -1,14 +1,18 @@
 """Delivering one export job's outbox (docs/exports.md): at least once, rate-limited, retried.
 
-A runner takes the job's due items oldest first, packs them into requests (v2 batches within
+A runner claims the job's due items oldest first, packs them into requests (v2 batches within
 `batch.max_items` and `batch.max_bytes`; v1 one member per request), keeps at most
 `concurrency` requests in flight and starts at most `rate_limit_per_s` per second (a token
-bucket), and applies each outcome in one transaction: sent items leave the outbox; items to
-retry wait — `Retry-After` when Customer.io gives one, else an exponential backoff with
-jitter — until `retry_horizon_s` after they were queued, then become dead letters; refused
-items become dead letters with the response at once; a 401 or 403 pauses the job with a clear
-error until the config is reloaded. An item leaves the outbox only after its answer, so a crash
-at any moment sends it again rather than never (at-least-once; identify is idempotent).
+bucket of its own) and at most its authorization's `rate_limit_per_s` together with every
+other job on that authorization, on every node (a bucket in the store). It applies each
+outcome in one transaction: sent items leave the outbox; items to retry wait — `Retry-After`
+when Customer.io gives one, else an exponential backoff with jitter — until `retry_horizon_s`
+after they were queued, then become dead letters; refused items become dead letters with the
+response at once; a 401 or 403 pauses the job with a clear error until the config is
+reloaded. An item leaves the outbox only after its answer, so a crash at any moment sends it
+again rather than never (at-least-once; identify is idempotent). Items are claimed for a lease
+(`claim_outbox`): a runner taking over from one still sending never sends the same items at
+once, and the items of a runner that died are sent again when its lease ends.
 
 Each job has its own runner, thread, connection and limits: one failing job never slows another.
 The clock and the sleep are injected, so tests run a 429 storm without waiting for it.
@@ -45,6 +49,9 @@ log = logging.getLogger("engine.exports")
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
 IDLE_S = 1.0  # a runner with nothing due looks again this often (or when woken)
+# How long a round's items stay claimed: longer than a round takes (its requests, their rate
+# limit waits), short enough that the items of a runner that died are not held up for long.
+CLAIM_LEASE_MS = 60_000
 
 
 @dataclass
@@ -105,6 +112,9 @@ class JobRunner:
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 -- backoff jitter, not a secret
         self.bucket = TokenBucket(self.spec.rate_limit_per_s, lambda: self.clock() / 1000, sleep)
+        auth = job.authorization
+        self.shared_rate = 0.0 if auth is None else auth.rate_limit_per_s
+        self.shared_bucket = f"auth:{self.spec.authorization}"
         self.pool = ThreadPoolExecutor(max(1, self.spec.concurrency),
                                        thread_name_prefix=f"export-{job.name}")
         self.stats = JobStats()
@@ -148,8 +158,8 @@ class JobRunner:
         """Send one round of due items (up to `concurrency` requests); whether any were due."""
         spec = self.spec
         per_request = 1 if spec.api == "v1" else spec.batch_max_items
-        rows = self.store.due_outbox(self.job.name, self.clock(),
-                                     per_request * max(1, spec.concurrency))
+        rows = self.store.claim_outbox(self.job.name, self.clock(),
+                                       per_request * max(1, spec.concurrency), CLAIM_LEASE_MS)
         if not rows:
             return False
         items = {r[0]: Item(r[0], r[2], orjson.loads(r[3])) for r in rows}
@@ -158,12 +168,25 @@ class JobRunner:
         futures = []
         for request in requests:
             self.bucket.take()
+            self._take_shared()
             futures.append((request, self.pool.submit(self.client.send, spec.api, request)))
         outcomes: list[tuple[Item, Outcome]] = []
         for request, future in futures:
             outcomes += zip(request, future.result(), strict=True)
         self._apply(outcomes, meta, len(requests))
         return True
+
+    def _take_shared(self) -> None:
+        """One request's token from the authorization's bucket, which every job on it takes
+        from on every node; waits (the injected sleep) until there is one."""
+        if self.shared_rate <= 0:
+            return
+        burst = max(1, int(self.shared_rate))  # one second's worth, as the job's own bucket
+        now = self.clock()
+        while wait := self.store.take_tokens(self.shared_bucket, 1, self.shared_rate, burst,
+                                             now):
+            self.sleep(wait / 1000)
+            now = max(self.clock(), now + wait)  # a clock that did not move still counts it
 
     def _pack(self, items: list[Item]) -> list[list[Item]]:
         if self.spec.api == "v1":
@@ -188,6 +211,7 @@ class JobRunner:
         retry: list[tuple[int, int]] = []
         dead: list[tuple[int, int, str]] = []
         paused: str | None = None
+        unsent: list[int] = []  # back to due at once: the job resumes with them
         horizon_ms = self.spec.retry_horizon_s * 1000
         # one jitter per round: items that failed together stay together for their retry
         jitter = self.rng.uniform(0.5, 1.0)
@@ -198,6 +222,7 @@ class JobRunner:
             elif outcome.kind == DEAD:
                 dead.append((item.id, outcome.status, outcome.response))
             elif outcome.kind == AUTH:
+                unsent.append(item.id)
                 paused = (f"Customer.io refused the credentials of authorization "
                           f"{self.spec.authorization!r} ({outcome.status}); the job is paused "
                           "until the config is fixed and reloaded")
@@ -215,6 +240,7 @@ class JobRunner:
             self.store.outbox_done(done)
             self.store.outbox_retry(retry)
             self.store.outbox_dead(dead, now)
+            self.store.outbox_release(unsent, now)
             if paused is not None:
                 self.store.set_paused(self.job.name, paused)
         s = self.stats

@@ -227,6 +227,18 @@ class Outbox(Protocol):
         """Items of a job due at `now`, by when they fell due, then in the order queued."""
         ...
 
+    def claim_outbox(self, job: str, now: int, limit: int, lease_ms: int) -> list[OutboxItem]:
+        """Take up to `limit` of a job's items due at `now`, in `due_outbox`'s order, for
+        `lease_ms`: they fall due again at ``now + lease_ms`` unless they are done, retried or
+        dead before. Two runners of one job overlapping (a takeover) never both take an item,
+        and the items of a runner that died are sent again once its lease ends."""
+        ...
+
+    def outbox_release(self, ids: Sequence[int], at: int) -> None:
+        """Claimed items given back unsent (their job paused): due at `at`, no attempt
+        counted."""
+        ...
+
     def next_outbox(self, job: str) -> int | None:
         """When the soonest item of a job falls due (epoch ms), if any."""
         ...

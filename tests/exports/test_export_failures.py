@@ -139,6 +139,21 @@ def test_a_401_pauses_the_job_with_a_clear_error(tmp_path: Path) -> None:
     assert "key-1" not in paused
 
 
+def test_a_401_while_sending_pauses_the_job_and_its_items_are_due_again_at_once(
+        tmp_path: Path, sandbox: tuple[Sandbox, str]) -> None:
+    box, url = sandbox
+    box.clear()
+    # the credentials check meets a 503 (which says nothing of them), the batch a 401
+    box.add_script(parse_script([{"status": 503}, {"status": 401}]))
+    eng, fake = _engine(tmp_path, url)
+    with eng:
+        stats, _ = service.run(eng, "engaged_to_customerio", sleep=fake.sleep)
+        assert stats.paused is not None and stats.sent == 0
+        # not claimed any more: the job resumes with them, not after a lease
+        assert len(eng.store.due_outbox("engaged_to_customerio", eng.clock(), 10)) == 3
+        assert eng.store.due_outbox("engaged_to_customerio", eng.clock(), 10)[0][4] == 0
+
+
 def test_207_marks_only_the_refused_items_dead() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v2/batch":

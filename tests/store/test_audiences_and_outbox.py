@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 from engine.store import Store
+from tests.store.conftest import Backend
 
 
 def _profiles(store: Store, n: int) -> list[int]:
@@ -74,6 +77,59 @@ def test_outbox_items_fall_due_retry_and_finish(store: Store) -> None:
     retried = store.due_outbox("job", 5000, 10)
     assert [(i, n) for i, _p, _a, _b, n, _at in retried] == [(first, 1)]
     assert store.outbox_depth("job") == 1
+
+
+def test_claimed_items_are_due_again_when_their_lease_ends(store: Store) -> None:
+    a, b, c = _profiles(store, 3)
+    with store.transaction():
+        store.add_outbox("job", [(a, "identify", b"A"), (b, "identify", b"B")], 100)
+        store.add_outbox("other", [(c, "identify", b"C")], 100)
+    first = store.claim_outbox("job", 100, 1, 1000)
+    assert [(p, body, n, at) for _i, p, _a, body, n, at in first] == [(a, b"A", 0, 100)]
+    assert first == store.due_outbox("job", 1100, 10)[1:]  # due again at 100 + 1000
+    second = store.claim_outbox("job", 200, 10, 1000)
+    assert [r[3] for r in second] == [b"B"]  # the claimed one is left out
+    assert store.claim_outbox("job", 1099, 10, 1000) == []
+    assert store.next_outbox("job") == 1100
+    with store.transaction():
+        store.outbox_done([first[0][0]])
+    assert [r[3] for r in store.claim_outbox("job", 1200, 10, 1000)] == [b"B"]  # lease ended
+    with store.transaction():
+        store.outbox_release([second[0][0]], 1300)
+        store.outbox_release([], 1300)
+    assert [(r[3], r[4]) for r in store.claim_outbox("job", 1300, 10, 1000)] == [(b"B", 0)]
+    assert [r[3] for r in store.claim_outbox("other", 100, 10, 0)] == [b"C"]
+
+
+def test_connections_claiming_at_once_take_disjoint_items(backend: Backend) -> None:
+    stores = [backend.open(), backend.open()]
+    try:
+        ids = _profiles(stores[0], 60)
+        with stores[0].transaction():
+            stores[0].add_outbox("job", [(p, "identify", b"x") for p in ids], 100)
+        start = threading.Barrier(len(stores))
+        claimed: list[list[int]] = [[] for _ in stores]
+        failed: list[BaseException] = []
+
+        def claim(i: int) -> None:
+            try:
+                start.wait()
+                while rows := stores[i].claim_outbox("job", 100, 3, 60_000):
+                    claimed[i] += [r[0] for r in rows]
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failed == []
+        every = claimed[0] + claimed[1]
+        assert len(every) == len(set(every)) == 60  # each item claimed once, none left out
+    finally:
+        for opened in stores:
+            opened.close()
 
 
 def test_items_refused_for_good_are_kept_with_the_response(store: Store) -> None:

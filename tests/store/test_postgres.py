@@ -119,22 +119,80 @@ def test_passwords_are_masked_in_both_dsn_forms() -> None:
     assert masked("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
-def test_a_terminated_session_is_unavailable_and_a_new_store_opens(
+def _terminate(raw: psycopg.Connection[tuple[object, ...]], store: PostgresStore) -> None:
+    """End the store's session from another one, as a restart of the server would."""
+    raw.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+
+
+def _roles_held(raw: psycopg.Connection[tuple[object, ...]], store: PostgresStore) -> int:
+    row = raw.execute("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
+                      "AND pid = %s", (store.conn.info.backend_pid,)).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def test_a_terminated_session_fails_one_call_and_the_next_reconnects(
         storage: StorageSpec, store: PostgresStore,
         raw: psycopg.Connection[tuple[object, ...]]) -> None:
-    raw.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+    with store.transaction():
+        store.put_profiles([(1, 1, b"x")])
+    lost = store.conn.info.backend_pid
+    _terminate(raw, store)
     with pytest.raises(StoreUnavailable) as caught:
         store.count_profiles()
     assert isinstance(caught.value.__cause__, psycopg.Error)
+    assert store.count_profiles() == 1  # a new session
+    assert store.conn.info.backend_pid != lost
+    assert _setting(store, "search_path") == storage.schema
+    assert _setting(store, "synchronous_commit") == "on"
+    # its roles are its own again: no other store may take them
+    assert _roles_held(raw, store) == len(LOCK_KINDS)
+    with pytest.raises(RuntimeFailure, match="holds its 'log' role"):
+        _open(storage, locks=("log",))
+
+
+def test_a_transaction_whose_session_was_lost_rolls_back_and_the_next_commits(
+        store: PostgresStore, raw: psycopg.Connection[tuple[object, ...]]) -> None:
     with pytest.raises(StoreUnavailable), store.transaction():
-        store.put_profiles([(1, 1, b"x")])
-    store.close()
-    # its roles went with its session
-    again = _open(storage, locks=LOCK_KINDS)
+        store.put_profiles([(1, 1, b"lost")])
+        _terminate(raw, store)
+        store.put_profiles([(2, 1, b"lost")])  # no new session in the middle of one
+    with store.transaction():
+        store.put_profiles([(3, 1, b"kept")])
+    assert store.load_profiles([1, 2, 3]) == {3: b"kept"}
+
+
+def test_singletons_are_forgotten_with_a_lost_session_and_taken_again_for_real(
+        storage: StorageSpec, store: PostgresStore,
+        raw: psycopg.Connection[tuple[object, ...]]) -> None:
+    other = _open(storage)
     try:
-        assert again.count_profiles() == 0
+        assert store.hold_singleton("scheduler")
+        _terminate(raw, store)
+        with pytest.raises(StoreUnavailable):
+            store.count_profiles()
+        assert other.hold_singleton("scheduler")  # released with the lost session
+        assert not store.hold_singleton("scheduler")
+        other.release_singleton("scheduler")
+        assert store.hold_singleton("scheduler")
     finally:
-        again.close()
+        other.close()
+
+
+def test_a_deferred_sync_block_survives_a_new_session(
+        store: PostgresStore, raw: psycopg.Connection[tuple[object, ...]]) -> None:
+    with store.deferred_sync():
+        _terminate(raw, store)
+        with pytest.raises(StoreUnavailable):
+            store.count_profiles()
+        assert _setting(store, "synchronous_commit") == "off"
+    assert _setting(store, "synchronous_commit") == "on"
+
+
+def test_a_closed_store_stays_closed(store: PostgresStore) -> None:
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.count_profiles()
 
 
 def test_commits_wait_for_the_disk_unless_the_store_survives_crashes_only(
@@ -266,9 +324,7 @@ def test_a_broken_schema_is_unavailable_not_a_psycopg_error(
 def test_a_singleton_lives_in_the_session(storage: StorageSpec, store: PostgresStore,
                                           raw: psycopg.Connection[tuple[object, ...]]) -> None:
     assert store.hold_singleton("scheduler") and store.hold_singleton("scheduler")
-    held = raw.execute("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
-                       "AND pid = %s", (store.conn.info.backend_pid,)).fetchone()
-    assert held == (len(LOCK_KINDS) + 1,)  # its roles and the singleton, once
+    assert _roles_held(raw, store) == len(LOCK_KINDS) + 1  # its roles and the singleton, once
 
 
 def test_the_server_needs_no_maintenance_from_the_engine(storage: StorageSpec) -> None:

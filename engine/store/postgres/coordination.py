@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from engine.errors import RuntimeFailure
 from engine.store.base import refill
 from engine.store.postgres.errors import translated
-from engine.store.postgres.sql import Tables, lock_key
+from engine.store.postgres.sql import Connection, Tables, lock_key
 
 
 class CoordinationTables(Tables):
     _singletons: dict[str, int]
+    _roles: list[str]  # held, to take again on a new session after a lost one
 
     @translated
     def heartbeat(self, node: str, role: str, now: int) -> None:
@@ -34,10 +35,11 @@ class CoordinationTables(Tables):
 
     @translated
     def hold_singleton(self, name: str) -> bool:
+        conn = self.conn  # first: a new session after a lost one forgets what the old held
         if name in self._singletons:
             return True  # a session lock taken twice would need two unlocks
         key = lock_key(self.schema, "singleton", name)
-        if not self._try_lock(key):
+        if not _try_lock(conn, key):
             return False
         self._singletons[name] = key
         return True
@@ -53,23 +55,24 @@ class CoordinationTables(Tables):
         """Hold the roles of `kinds` for this session (`open_store`'s `locks`); with `wait`,
         wait for a holder to let go instead of failing."""
         for kind in kinds:
-            key = lock_key(self.schema, "role", kind)
-            if wait:
-                self.conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            elif not self._try_lock(key):
-                raise RuntimeFailure(
-                    f"the store at {self.where} is in use by another engine process "
-                    f"({self._holder(key)} holds its {kind!r} role); stop it, or send events "
-                    "to its collect API")
+            if kind not in self._roles:
+                self._lock_role(self.conn, kind, wait=wait)
+                self._roles.append(kind)
 
-    def _try_lock(self, key: int) -> bool:
-        row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-        return bool(row and row[0])
+    def _lock_role(self, conn: Connection, kind: str, *, wait: bool) -> None:
+        key = lock_key(self.schema, "role", kind)
+        if wait:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        elif not _try_lock(conn, key):
+            raise RuntimeFailure(
+                f"the store at {self.where} is in use by another engine process "
+                f"({self._holder(conn, key)} holds its {kind!r} role); stop it, or send "
+                "events to its collect API")
 
-    def _holder(self, key: int) -> str:
+    def _holder(self, conn: Connection, key: int) -> str:
         """Who holds an advisory lock, as far as the server tells: its client's address and
         the process id of its server session."""
-        row = self.conn.execute(
+        row = conn.execute(
             "SELECT a.pid, COALESCE(host(a.client_addr), 'local') FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
             "AND l.granted AND l.objsubid = 1 AND l.classid::bigint = %s "
@@ -90,3 +93,8 @@ class CoordinationTables(Tables):
             self.conn.execute("UPDATE buckets SET tokens = %s, at = %s WHERE name = %s",
                               (left, max(now, at), bucket))
         return wait
+
+
+def _try_lock(conn: Connection, key: int) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])

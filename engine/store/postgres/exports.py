@@ -49,6 +49,25 @@ class ExportTables(Tables):
             (job, now, limit)).fetchall()
 
     @translated
+    def claim_outbox(self, job: str, now: int, limit: int, lease_ms: int) -> list[OutboxItem]:
+        # Rows another runner's claim holds locked are skipped, not waited for; one it claimed
+        # and committed meanwhile is due no more when re-checked, and is left out too.
+        rows = self.conn.execute(
+            "WITH due AS (SELECT id, next_at FROM outbox WHERE job = %s AND next_at <= %s "
+            "ORDER BY next_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "UPDATE outbox o SET next_at = %s FROM due WHERE o.id = due.id "
+            "RETURNING due.next_at, o.id, o.profile_id, o.action, o.body, o.attempts, "
+            "o.created", (job, now, limit, now + lease_ms)).fetchall()
+        rows.sort(key=lambda r: (r[0], r[1]))  # RETURNING keeps no order
+        return [tuple(r[1:]) for r in rows]
+
+    @translated
+    def outbox_release(self, ids: Sequence[int], at: int) -> None:
+        if ids:
+            self.conn.execute("UPDATE outbox SET next_at = %s WHERE id = ANY(%s::bigint[])",
+                              (at, list(ids)))
+
+    @translated
     def outbox_depth(self, job: str | None = None) -> int:
         if job is None:
             return self._scalar("SELECT COUNT(*) FROM outbox")

@@ -30,9 +30,13 @@ class Tables:
     """What the table groups of the PostgreSQL store share: its connection, its schema and
     where it is (the DSN without its password, for messages)."""
 
-    conn: Connection
     schema: str
     where: str
+
+    @property
+    def conn(self) -> Connection:
+        """The live session (the store opens a new one after a lost one)."""
+        raise NotImplementedError
 
     def _scalar(self, query: Any, params: Any = None) -> int:
         row = self.conn.execute(query, params).fetchone()

@@ -1,7 +1,9 @@
 """The shared store: the event log, profiles and identities in PostgreSQL, under one schema.
 
 One connection per `Store` (`connect()` opens another). Outside `transaction()` each call
-commits on its own; inside, everything is one PostgreSQL transaction. Seqs and profile ids come
+commits on its own; inside, everything is one PostgreSQL transaction. A lost session (the
+server restarted, the session terminated) fails the call that finds it, and the next call
+outside a transaction opens a new one (docs/store.md "Reconnecting"). Seqs and profile ids come
 from sequences, so any number of processes may append and apply at once: appliers side by side
 claim identities (transaction-level advisory locks, in one order) and lock the profile rows
 they read (docs/store.md "PostgreSQL").
@@ -23,10 +25,12 @@ from engine.store.postgres.coordination import CoordinationTables
 from engine.store.postgres.errors import Failure, translate, translated
 from engine.store.postgres.exports import ExportTables
 from engine.store.postgres.schema import migrate
-from engine.store.postgres.sql import lock_key, masked
+from engine.store.postgres.sql import Connection, lock_key, masked
 
 SYNCHRONOUS_COMMIT: dict[Durability, str] = {"power-cut": "on", "crash": "off"}
-_CONNECT_TIMEOUT_S = 10
+# An unreachable server fails a connect after this long (libpq's least is 2 s), not after the
+# operating system's TCP timeout: a node finds out fast, and so does its /readyz.
+_CONNECT_TIMEOUT_S = 3
 
 # Rows in input order (the ordinality), each with the next seq; a key the log holds already,
 # or an earlier row of the same insert holds, is skipped and returns nothing.
@@ -50,24 +54,62 @@ class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
         self.schema = schema
         self.where = f"{masked(dsn)} (schema {schema})"
         self.synchronous_commit = SYNCHRONOUS_COMMIT[durability]
+        self._sync_now = self.synchronous_commit  # differs inside `deferred_sync`
         self._singletons = {}
+        self._roles = []
+        self._wait_for_roles = wait_for_locks
+        self._depth = 0  # transaction() blocks open: no reconnecting inside one
+        self._closed = False
+        self._conn = self._open()
         try:
-            self.conn = psycopg.connect(dsn, autocommit=True,
-                                        connect_timeout=_CONNECT_TIMEOUT_S)
+            migrate(self._conn, schema, self.where)
+            if locks:
+                self.take_roles(locks, wait=wait_for_locks)
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, Failure):
+                raise translate(exc, self.where) from exc
+            raise
+
+    def _open(self) -> Connection:
+        """A new session with this store's settings."""
+        try:
+            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot open the store at {self.where}: "
                                    f"{str(exc).strip().splitlines()[0]}") from exc
         try:
-            self._set("search_path", schema, identifier=True)
-            self._set("synchronous_commit", self.synchronous_commit)
-            migrate(self.conn, schema, self.where)
-            if locks:
-                self.take_roles(locks, wait=wait_for_locks)
+            _set(conn, "search_path", self.schema, identifier=True)
+            _set(conn, "synchronous_commit", self._sync_now)
+        except psycopg.Error as exc:
+            conn.close()
+            raise translate(exc, self.where) from exc
+        return conn
+
+    @property
+    def conn(self) -> Connection:
+        """The session; a lost one is replaced here, but never inside a transaction, whose
+        work went with it (its caller sees `StoreUnavailable` and runs it again)."""
+        if self._conn.broken and self._depth == 0 and not self._closed:
+            self._reconnect()
+        return self._conn
+
+    def _reconnect(self) -> None:
+        """Open a new session and take back what the lost one held: its roles (waiting for
+        them as it did at first). Its singletons were released with it, and another node may
+        hold them now: they are forgotten, so that `hold_singleton` tries again for real."""
+        conn = self._open()
+        self._singletons.clear()
+        try:
+            for kind in self._roles:
+                self._lock_role(conn, kind, wait=self._wait_for_roles)
         except BaseException as exc:
-            self.conn.close()
-            if isinstance(exc, Failure):
+            conn.close()  # the next call tries again
+            if isinstance(exc, psycopg.Error):
                 raise translate(exc, self.where) from exc
             raise
+        self._conn.close()
+        self._conn = conn
 
     # ---- connections and transactions
 
@@ -78,24 +120,29 @@ class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
         return None  # the data is on the server: a bulk load spills to the temp folder
 
     def close(self) -> None:
+        self._closed = True
         try:
-            if not self.conn.closed and not self.conn.broken:
+            if not self._conn.closed:
                 # released now, not whenever the server notices the session ended: the next
                 # holder may try at once
-                self.conn.execute("SELECT pg_advisory_unlock_all()")
+                self._conn.execute("SELECT pg_advisory_unlock_all()")
         except psycopg.Error:
             pass  # closing releases them too
         finally:
             self._singletons.clear()
-            self.conn.close()
+            self._conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        conn = self.conn  # reconnected here, if the session was lost outside a transaction
+        self._depth += 1
         try:
-            with self.conn.transaction():
+            with conn.transaction():
                 yield
         except psycopg.Error as exc:  # the commit, or the rollback of a broken connection
             raise translate(exc, self.where) from exc
+        finally:
+            self._depth -= 1
 
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
@@ -111,11 +158,8 @@ class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
 
     @translated
     def _setting(self, value: str) -> None:
-        self._set("synchronous_commit", value)
-
-    def _set(self, name: str, value: str, *, identifier: bool = False) -> None:
-        self.conn.execute(sql.SQL("SET {} TO {}").format(
-            sql.Identifier(name), sql.Identifier(value) if identifier else sql.Literal(value)))
+        self._sync_now = value  # a new session after a lost one starts with it too
+        _set(self.conn, "synchronous_commit", value)
 
     # ---- the event log
 
@@ -303,3 +347,6 @@ class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
         return self._scalar("SELECT COUNT(*) FROM errors")
 
 
+def _set(conn: Connection, name: str, value: str, *, identifier: bool = False) -> None:
+    conn.execute(sql.SQL("SET {} TO {}").format(
+        sql.Identifier(name), sql.Identifier(value) if identifier else sql.Literal(value)))

@@ -15,7 +15,7 @@ from typing import IO
 
 from engine.store.base import refill
 from engine.store.sqlite.errors import translated
-from engine.store.sqlite.sql import Tables
+from engine.store.sqlite.sql import Tables, immediate
 
 
 class CoordinationTables(Tables):
@@ -60,10 +60,7 @@ class CoordinationTables(Tables):
 
     @translated
     def take_tokens(self, bucket: str, n: int, rate: float, burst: int, now: int) -> int:
-        outer = self.db.in_transaction
-        if not outer:
-            self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.db):
             row = self.db.execute("SELECT tokens, at FROM buckets WHERE name = ?",
                                   (bucket,)).fetchone()
             tokens, at = (float(burst), now) if row is None else (float(row[0]), int(row[1]))
@@ -72,10 +69,4 @@ class CoordinationTables(Tables):
                 "INSERT INTO buckets(name, tokens, at) VALUES (?, ?, ?) ON CONFLICT(name) "
                 "DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
                 (bucket, left, max(now, at)))
-            if not outer:
-                self.db.execute("COMMIT")
-        except BaseException:
-            if not outer and self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
         return wait

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.store.base import DeadExport, OutboxItem
 from engine.store.sqlite.errors import translated
-from engine.store.sqlite.sql import Tables, chunks, marks, scalar
+from engine.store.sqlite.sql import Tables, chunks, immediate, marks, scalar
 
 
 class ExportTables(Tables):
@@ -51,6 +51,21 @@ class ExportTables(Tables):
             "WHERE job = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?",  # index order
             (job, now, limit))
         return list(rows)
+
+    @translated
+    def claim_outbox(self, job: str, now: int, limit: int, lease_ms: int) -> list[OutboxItem]:
+        with immediate(self.db):  # no other connection writes between the read and the claim
+            rows = list(self.db.execute(
+                "SELECT id, profile_id, action, body, attempts, created FROM outbox "
+                "WHERE job = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+                (job, now, limit)))
+            self.db.executemany("UPDATE outbox SET next_at = ? WHERE id = ?",
+                                [(now + lease_ms, r[0]) for r in rows])
+        return rows
+
+    @translated
+    def outbox_release(self, ids: Sequence[int], at: int) -> None:
+        self.db.executemany("UPDATE outbox SET next_at = ? WHERE id = ?", [(at, i) for i in ids])
 
     @translated
     def outbox_depth(self, job: str | None = None) -> int:
