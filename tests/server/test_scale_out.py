@@ -181,3 +181,43 @@ def test_a_role_other_than_all_needs_a_transport(tmp_path: Path) -> None:
         assert run.returncode == 1, run.stderr
         assert f"--role {role} needs a transport between the nodes" in run.stderr
         assert "transport.backend: nats" in run.stderr
+
+
+def test_postgres_sessions_killed_under_the_nodes_lose_nothing(
+        tmp_path: Path, postgres_dsn: str, pg_schema: str, nats_url: str,
+        nats_stream: str) -> None:
+    """Every session of the nodes terminated (`pg_terminate_backend`) mid-stream: the batch
+    in flight is handed out again, the nodes reconnect by themselves, and the profiles are
+    those of a single node."""
+    import psycopg
+
+    name = f"engine-{pg_schema}"  # finds this test's sessions among everyone's
+    dsn = f"{postgres_dsn}{'&' if '?' in postgres_dsn else '?'}application_name={name}"
+    config = write_config(tmp_path)
+    overrides = _overrides(dsn, pg_schema, nats_url, nats_stream)
+    sets = _sets(overrides)
+    events = webhooks(30, 400, seed=8)
+    nodes: list[Daemon] = []
+    try:
+        collect = start(config, args=["--role", "collect", *sets])
+        process = start(config, args=["--role", "process", *sets])
+        nodes += [collect, process]
+        _post(collect, events[:200])
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s", (name,)).fetchone()
+        assert killed is not None and killed[0] >= 2  # the processor's and the heartbeats'
+        _post(collect, events[200:])
+        waited = _engine(config, sets, "status", "--wait", "--timeout", "120")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        with process.client() as client:
+            assert poll(lambda: client.get("/readyz").status_code == 200, 30)
+        with Engine(load_config(config, overrides), read_only=True) as shared:
+            scaled = profiles(shared)
+    finally:
+        for node in nodes:
+            node.close()
+    with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
+        single.ingest("customerio", events)
+        assert profiles(single) == scaled
