@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.errors import StoreUnavailable
 from engine.exports import service
 from engine.exports.customerio import TrackClient
 from engine.exports.jobs import ExportJob
@@ -78,19 +79,34 @@ class Exporters:
         assert job.authorization is not None
         store = self.store.connect()
         client = TrackClient(job.authorization)
+        singleton = service.runner_singleton(job.name)
         try:
-            # One runner per job across every node of the store (docs/scale-out.md).
-            while not store.hold_singleton(service.runner_singleton(job.name)):
-                slot.standby = True
-                if self.stop_event.wait(STANDBY_POLL_S):
-                    return
-            slot.standby = False
-            paused = service.start_job(store, job, client)
-            if paused is not None:
-                log.error("export job paused", extra={"job": job.name, "reason": paused})
-                return
-            slot.runner = JobRunner(job, store, client)
-            slot.runner.run(until_empty=False, stop=self.stop_event, wake=slot.wake)
+            while not self.stop_event.is_set():
+                try:
+                    # One runner per job across every node of the store (docs/scale-out.md).
+                    if not store.hold_singleton(singleton):
+                        slot.standby = True
+                        self.stop_event.wait(STANDBY_POLL_S)
+                        continue
+                    slot.standby = False
+                    paused = service.start_job(store, job, client)
+                    if paused is not None:
+                        log.error("export job paused", extra={"job": job.name,
+                                                              "reason": paused})
+                        return
+                    if slot.runner is None:
+                        slot.runner = JobRunner(job, store, client)
+                    slot.runner.run(until_empty=False, stop=self.stop_event, wake=slot.wake,
+                                    owned=lambda: store.hold_singleton(singleton))
+                    if slot.runner.stats.paused:
+                        return
+                except StoreUnavailable as exc:
+                    # The store is down or its session was lost (and the singleton with it):
+                    # wait, then ask for the job again, as a standby would.
+                    slot.standby = None
+                    log.warning("export job waiting for the store",
+                                extra={"job": job.name, "reason": str(exc)})
+                    self.stop_event.wait(STANDBY_POLL_S)
         except Exception as exc:  # a broken job must not take the daemon down
             slot.failure = f"{type(exc).__name__}: {exc}"
             log.exception("export job failed", extra={"job": job.name})

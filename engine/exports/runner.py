@@ -123,18 +123,23 @@ class JobRunner:
         self.pool.shutdown(wait=True)
 
     def run(self, *, until_empty: bool = True, stop: threading.Event | None = None,
-            wake: threading.Event | None = None) -> JobStats:
-        """Send until the outbox is empty (`until_empty`), or until `stop` is set; an idle
-        runner also looks again when `wake` is set (new items were queued).
+            wake: threading.Event | None = None,
+            owned: Callable[[], bool] | None = None) -> JobStats:
+        """Send until the outbox is empty (`until_empty`), or until `stop` is set, or until
+        `owned` says the job's runner singleton is this runner's no more (a lost store
+        session lets it go, and another node may have taken the job); an idle runner also
+        looks again when `wake` is set (new items were queued).
 
         Its commits are deferred (`deferred_sync`: they survive a crash): a power cut may
         forget that an item was sent, and it is sent again - at least once, as promised."""
         with self.store.deferred_sync():
-            return self._run(until_empty, stop, wake)
+            return self._run(until_empty, stop, wake, owned)
 
     def _run(self, until_empty: bool, stop: threading.Event | None,
-             wake: threading.Event | None) -> JobStats:
+             wake: threading.Event | None, owned: Callable[[], bool] | None) -> JobStats:
         while stop is None or not stop.is_set():
+            if owned is not None and not owned():
+                return self.stats
             paused, _backfilled = self.store.job_state(self.job.name)
             if paused:
                 self.stats.paused = paused

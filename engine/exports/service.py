@@ -77,6 +77,9 @@ def start_job(store: Store, job: ExportJob, client: TrackClient) -> str | None:
         return reason
     with store.transaction():
         store.set_paused(job.name, None)
+        # The caller holds the job's runner singleton, so it alone sends: whatever is still
+        # claimed was claimed by a runner that is gone, and is sent again now.
+        store.outbox_unclaim(job.name)
     return None
 
 

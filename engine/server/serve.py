@@ -55,7 +55,7 @@ ROLES = ("all", "collect", "process")
 def check_role(config: Config, role: str) -> None:
     """A node that only collects or only processes needs a transport between them."""
     if role not in ROLES:
-        raise EngineError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        raise EngineError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
     if role != "all" and config.settings.transport.backend == "local":
         raise EngineError(f"--role {role} needs a transport between the nodes: set "
                           "transport.backend: nats (docs/scale-out.md); with the local "

@@ -239,6 +239,13 @@ class Outbox(Protocol):
         counted."""
         ...
 
+    def outbox_unclaim(self, job: str) -> int:
+        """Every claim on a job's items given back, due at once and in the order queued (so a
+        person's older item still goes before a newer one); how many. Only the holder of the
+        job's runner singleton calls it, when it starts: whoever claimed them before is gone,
+        and its items need not wait for their lease to end."""
+        ...
+
     def next_outbox(self, job: str) -> int | None:
         """When the soonest item of a job falls due (epoch ms), if any."""
         ...

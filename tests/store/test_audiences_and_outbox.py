@@ -101,6 +101,27 @@ def test_claimed_items_are_due_again_when_their_lease_ends(store: Store) -> None
     assert [r[3] for r in store.claim_outbox("other", 100, 10, 0)] == [b"C"]
 
 
+def test_the_next_holder_of_a_job_gives_every_claim_back_at_once(store: Store) -> None:
+    a, b, c, d = _profiles(store, 4)
+    with store.transaction():
+        store.add_outbox("job", [(p, "identify", n) for p, n in
+                                 ((a, b"A"), (b, b"B"), (c, b"C"))], 100)
+        store.add_outbox("other", [(d, "identify", b"D")], 100)
+    claimed = store.claim_outbox("job", 100, 2, 60_000)
+    store.claim_outbox("other", 100, 1, 60_000)
+    with store.transaction():
+        store.outbox_retry([(claimed[1][0], 5000)])  # retried: no longer claimed, backs off
+    with store.transaction():
+        assert store.outbox_unclaim("job") == 1
+    # due at once, in the order queued: A before C again
+    assert [r[3] for r in store.claim_outbox("job", 200, 10, 60_000)] == [b"A", b"C"]
+    assert store.claim_outbox("other", 200, 10, 60_000) == []  # another job's claim stays
+    with store.transaction():
+        assert store.outbox_unclaim("job") == 2
+    assert [r[3] for r in store.due_outbox("job", 300, 10)] == [b"A", b"C"]
+    assert store.next_outbox("job") == 0
+
+
 def test_connections_claiming_at_once_take_disjoint_items(backend: Backend) -> None:
     stores = [backend.open(), backend.open()]
     try:

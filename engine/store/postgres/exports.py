@@ -55,7 +55,7 @@ class ExportTables(Tables):
         rows = self.conn.execute(
             "WITH due AS (SELECT id, next_at FROM outbox WHERE job = %s AND next_at <= %s "
             "ORDER BY next_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
-            "UPDATE outbox o SET next_at = %s FROM due WHERE o.id = due.id "
+            "UPDATE outbox o SET next_at = %s, claimed = TRUE FROM due WHERE o.id = due.id "
             "RETURNING due.next_at, o.id, o.profile_id, o.action, o.body, o.attempts, "
             "o.created", (job, now, limit, now + lease_ms)).fetchall()
         rows.sort(key=lambda r: (r[0], r[1]))  # RETURNING keeps no order
@@ -64,8 +64,13 @@ class ExportTables(Tables):
     @translated
     def outbox_release(self, ids: Sequence[int], at: int) -> None:
         if ids:
-            self.conn.execute("UPDATE outbox SET next_at = %s WHERE id = ANY(%s::bigint[])",
-                              (at, list(ids)))
+            self.conn.execute("UPDATE outbox SET next_at = %s, claimed = FALSE "
+                              "WHERE id = ANY(%s::bigint[])", (at, list(ids)))
+
+    @translated
+    def outbox_unclaim(self, job: str) -> int:
+        return self.conn.execute("UPDATE outbox SET next_at = 0, claimed = FALSE "
+                                 "WHERE job = %s AND claimed", (job,)).rowcount
 
     @translated
     def outbox_depth(self, job: str | None = None) -> int:
@@ -88,8 +93,8 @@ class ExportTables(Tables):
     def outbox_retry(self, rows: Sequence[tuple[int, int]]) -> None:
         if rows:
             with self.conn.cursor() as cur:
-                cur.executemany("UPDATE outbox SET attempts = attempts + 1, next_at = %s "
-                                "WHERE id = %s", [(at, i) for i, at in rows])
+                cur.executemany("UPDATE outbox SET attempts = attempts + 1, next_at = %s, "
+                                "claimed = FALSE WHERE id = %s", [(at, i) for i, at in rows])
 
     @translated
     def outbox_dead(self, rows: Sequence[tuple[int, int, str]], at: int) -> None:

@@ -59,13 +59,19 @@ class ExportTables(Tables):
                 "SELECT id, profile_id, action, body, attempts, created FROM outbox "
                 "WHERE job = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?",
                 (job, now, limit)))
-            self.db.executemany("UPDATE outbox SET next_at = ? WHERE id = ?",
+            self.db.executemany("UPDATE outbox SET next_at = ?, claimed = 1 WHERE id = ?",
                                 [(now + lease_ms, r[0]) for r in rows])
         return rows
 
     @translated
     def outbox_release(self, ids: Sequence[int], at: int) -> None:
-        self.db.executemany("UPDATE outbox SET next_at = ? WHERE id = ?", [(at, i) for i in ids])
+        self.db.executemany("UPDATE outbox SET next_at = ?, claimed = 0 WHERE id = ?",
+                            [(at, i) for i in ids])
+
+    @translated
+    def outbox_unclaim(self, job: str) -> int:
+        return self.db.execute("UPDATE outbox SET next_at = 0, claimed = 0 "
+                               "WHERE job = ? AND claimed = 1", (job,)).rowcount
 
     @translated
     def outbox_depth(self, job: str | None = None) -> int:
@@ -84,8 +90,8 @@ class ExportTables(Tables):
 
     @translated
     def outbox_retry(self, rows: Sequence[tuple[int, int]]) -> None:
-        self.db.executemany("UPDATE outbox SET attempts = attempts + 1, next_at = ? "
-                            "WHERE id = ?", [(at, i) for i, at in rows])
+        self.db.executemany("UPDATE outbox SET attempts = attempts + 1, next_at = ?, "
+                            "claimed = 0 WHERE id = ?", [(at, i) for i, at in rows])
 
     @translated
     def outbox_dead(self, rows: Sequence[tuple[int, int, str]], at: int) -> None:

@@ -127,6 +127,11 @@ MIGRATIONS: tuple[str, ...] = (
         at     INTEGER NOT NULL
     );
     """,
+    # Which outbox items a runner has claimed (next_at is then its lease's end): the next
+    # holder of the job gives them back at once instead of waiting the lease out.
+    """
+    ALTER TABLE outbox ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
