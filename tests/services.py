@@ -243,3 +243,72 @@ class NatsServer:
             self.proc.terminate()
             self.proc.wait()
             self.proc = None
+
+
+class TcpProxy:
+    """A TCP proxy on a port of its own to `target`, which the test can cut: `cut()` closes
+    every connection through it and refuses new ones, as a server that went down would;
+    `restore()` lets them through again. For a service the test cannot stop itself (the
+    machine's PostgreSQL)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.open: set[socket.socket] = set()
+        self.cut_off = False
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with self.lock:
+                refused = self.cut_off
+            if refused:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            with self.lock:
+                self.open -= {source, sink}
+
+    def cut(self) -> None:
+        with self.lock:
+            self.cut_off = True
+            every = list(self.open)
+        for s in every:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        with self.lock:
+            self.cut_off = False
+
+    def close(self) -> None:
+        self.cut()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()

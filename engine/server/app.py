@@ -54,6 +54,8 @@ class Daemon:
     processing: Processing | None = None  # None: events are logged, not applied (tests)
     collects: bool = True  # False: a `--role process` node, which refuses collect requests
     transport_ready: Callable[[], bool] | None = None  # None: no transport (the local log)
+    # Over a transport: why the store did not answer when last asked (None: it did)
+    store_failure: Callable[[], str | None] | None = None
     clock: Callable[[], float] = time.time  # seconds; signatures compare against it
     guards: dict[str, Signatures] = field(default_factory=dict)
 
@@ -170,6 +172,11 @@ class _Api:
             return records
         self.metrics.events_in.labels(stream).inc(len(records))
         retry = {"Retry-After": str(RETRY_AFTER_S)}
+        if daemon.store_failure is not None and daemon.store_failure() is not None:
+            # The transport would take them, but no node could apply them, dedupe them or
+            # say they are there: the sender keeps them until the store is back.
+            return self.refuse(label, 503, "storage_unavailable", "the store is unreachable; "
+                               "retry later", len(records), retry)
         try:
             future = daemon.writer.submit(stream, records)
         except QueueFull:
@@ -292,6 +299,8 @@ class _Api:
             reason = f"the store is unavailable: {writer.failure or 'the writer stopped'}"
         elif daemon.transport_ready is not None and not daemon.transport_ready():
             reason = "the transport is not connected (NATS); reconnecting"
+        elif daemon.store_failure is not None and (failure := daemon.store_failure()):
+            reason = f"the store is unreachable; reconnecting: {failure}"
         elif daemon.processing is not None and not daemon.processing.alive:
             reason = "the processor is not running"
         elif daemon.processing is not None and daemon.processing.report.retrying:

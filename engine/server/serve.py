@@ -62,27 +62,50 @@ def check_role(config: Config, role: str) -> None:
                           "transport one node does everything (--role all)")
 
 
-class Heartbeats:
-    """Says on a connection of its own, every few seconds, that this node is alive with its
-    role (`engine status` lists the live nodes)."""
+class StoreWatch:
+    """Asks the store, on a connection of its own every few seconds, whether it answers, so
+    that a node over a transport knows without asking on every request: while it does not,
+    `/readyz` says so and collect answers 503 (docs/scale-out.md "Failures"). A collect node's
+    question is its heartbeat (`engine status` lists the live nodes); a processing node's
+    processor sends its own."""
 
     def __init__(self, store: Store, node: str, role: str) -> None:
         self.store = store
         self.node, self.role = node, role
+        self.failure: str | None = None  # why the store did not answer last time
         self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="engine-heartbeat", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="engine-store-watch",
+                                       daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
     def _run(self) -> None:
         while True:
-            try:
-                self.store.heartbeat(self.node, self.role, int(time.time() * 1000))
-            except Exception as exc:  # the store is down: /readyz says so, not this thread
-                log.debug("no heartbeat", extra={"reason": str(exc)})
+            failure = self._ask()
+            if failure is not None:
+                failure = self._ask()  # a lost session alone: the store opens a new one
+            if failure is None and self.failure is not None:
+                log.info("the store answers again")
+            elif failure is not None and self.failure is None:
+                log.warning("the store does not answer", extra={"reason": failure})
+            self.failure = failure
             if self.stop_event.wait(HEARTBEAT_S):
                 return
+
+    def _ask(self) -> str | None:
+        try:
+            if self.role == "collect":
+                self.store.heartbeat(self.node, self.role, int(time.time() * 1000))
+            else:
+                self.store.last_seq()
+        except Exception as exc:
+            return str(exc) or type(exc).__name__
+        return None
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -196,15 +219,17 @@ class _Run:
         self.checkpointer = open_maintenance(config.settings.storage)
         self.checkpointer.start()
         self.reader = Engine(config, read_only=True)
-        self.heartbeats: Heartbeats | None = None
-        if self.transport is not None and role != "process":  # a processor says so itself
-            self.heartbeats = Heartbeats(self.reader.store.connect(),
-                                         f"{socket.gethostname()}:{os.getpid()}", "collect")
-            self.heartbeats.start()
+        self.watch: StoreWatch | None = None
+        if self.transport is not None:
+            self.watch = StoreWatch(self.reader.store.connect(),
+                                    f"{socket.gethostname()}:{os.getpid()}", role)
+            self.watch.start()
+        watch = self.watch
         self.daemon = Daemon(config, writer, self.reader, metrics, processing,
                              collects=role != "process",
                              transport_ready=None if self.transport is None
-                             else self.transport.ready)
+                             else self.transport.ready,
+                             store_failure=None if watch is None else lambda: watch.failure)
         self.limits = ConnectionLimits()
         self.limits.use(config.settings.server)
         self.server: uvicorn.Server | None = None
@@ -286,8 +311,8 @@ class _Run:
 
     def close(self) -> None:
         _stop(self.writer, self.processing, self.daemon)
-        if self.heartbeats is not None:
-            self.heartbeats.stop()
+        if self.watch is not None:
+            self.watch.stop()
         self.checkpointer.stop()
         self.reader.close()
 

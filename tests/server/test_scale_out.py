@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from engine import load_config
 from engine.engine import Engine
 from tests.corpus import profiles, webhooks
 from tests.server.conftest import ENGINE, FIXTURES, ROOT, TOKEN, Daemon, start, write_config
-from tests.services import NatsServer, poll
+from tests.services import NatsServer, TcpProxy, poll
 
 BATCH = 50
 
@@ -218,6 +219,60 @@ def test_postgres_sessions_killed_under_the_nodes_lose_nothing(
     finally:
         for node in nodes:
             node.close()
+    with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
+        single.ingest("customerio", events)
+        assert profiles(single) == scaled
+
+
+def test_postgres_down_makes_the_nodes_unready_and_collect_answer_503(
+        tmp_path: Path, postgres_dsn: str, pg_schema: str, nats_url: str,
+        nats_stream: str) -> None:
+    """PostgreSQL unreachable (a proxy the test cuts): every node's /readyz says so and
+    collect refuses with 503, so the sender keeps what no node could apply; when it is back
+    the nodes reconnect by themselves and every acknowledged event is applied once."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    info = conninfo_to_dict(postgres_dsn)
+    host, port = str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)
+    if host.startswith("/"):
+        pytest.skip(f"PostgreSQL listens on a Unix socket ({host}): no TCP to cut")
+    proxy = TcpProxy((host, port))
+    config = write_config(tmp_path)
+    through = _sets(_overrides(make_conninfo(postgres_dsn, host="127.0.0.1",
+                                             port=str(proxy.port)),
+                               pg_schema, nats_url, nats_stream))
+    overrides = _overrides(postgres_dsn, pg_schema, nats_url, nats_stream)
+    events = webhooks(20, 160, seed=5)
+    nodes: list[Daemon] = []
+    try:
+        collect = start(config, args=["--role", "collect", *through])
+        process = start(config, args=["--role", "process", *through])
+        nodes += [collect, process]
+        _post(collect, events[:80])
+        proxy.cut()
+        for node in nodes:
+            with node.client() as client:
+                assert poll(lambda c=client: c.get("/readyz").status_code == 503, 30)
+                assert "the store" in client.get("/readyz").json()["reason"]
+        with collect.client() as client:
+            answer = client.post(f"/collect/json/customerio?key={TOKEN}",
+                                 content=orjson.dumps(events[80:100]))
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"] == "storage_unavailable"
+            assert answer.headers["Retry-After"]
+        proxy.restore()
+        for node in nodes:
+            with node.client() as client:
+                assert poll(lambda c=client: c.get("/readyz").status_code == 200, 30)
+        _post(collect, events[80:])
+        waited = _engine(config, _sets(overrides), "status", "--wait", "--timeout", "120")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        with Engine(load_config(config, overrides), read_only=True) as shared:
+            scaled = profiles(shared)
+    finally:
+        for node in nodes:
+            node.close()
+        proxy.close()
     with Engine(load_config(config), store_path=tmp_path / "single.db") as single:
         single.ingest("customerio", events)
         assert profiles(single) == scaled
