@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote, unquote
@@ -148,7 +149,11 @@ class NatsLog:
 
     async def ensure(self) -> None:
         """Create the stream and the shared consumer, or bring them to this configuration.
-        Idempotent: any number of nodes may call it at once."""
+        Idempotent: any number of nodes may call it at once.
+
+        Of an existing stream only what the engine owns is brought to this configuration (its
+        subjects and duplicate window); its limits, replicas, placement and the rest are the
+        operator's (docs/scale-out.md "Sizing"), and a node that starts keeps them."""
         stream = api.StreamConfig(
             name=self.stream, subjects=[self._subjects], storage=api.StorageType.FILE,
             retention=api.RetentionPolicy.LIMITS, duplicate_window=self.duplicate_window)
@@ -162,7 +167,11 @@ class NatsLog:
             except nats.js.errors.BadRequestError as exc:
                 if exc.err_code != _STREAM_EXISTS:
                     raise
-                await self._js.update_stream(stream)
+                held = (await self._js.stream_info(self.stream)).config
+                wanted = dataclasses.replace(held, subjects=stream.subjects,
+                                             duplicate_window=stream.duplicate_window)
+                if wanted != held:
+                    await self._js.update_stream(wanted)
             await self._js.add_consumer(self.stream, consumer)
 
     def subject(self, stream: str) -> str:

@@ -202,6 +202,28 @@ def test_ensure_is_idempotent_and_concurrent(opened: Opener, spec: TransportSpec
     assert opened().publish("web", 1, [("k", 1, b"")])[0].duplicate
 
 
+def test_a_starting_node_keeps_the_limits_an_operator_set(opened: Opener,
+                                                          spec: TransportSpec) -> None:
+    opened()
+
+    async def tune() -> tuple[int, float]:
+        import nats
+
+        nc = await nats.connect(spec.url)
+        try:
+            js = nc.jetstream()
+            config = (await js.stream_info(spec.stream)).config
+            config.max_bytes, config.max_age = 50_000_000, 86_400.0
+            await js.update_stream(config)
+            opened()  # another node starts
+            held = (await js.stream_info(spec.stream)).config
+            return held.max_bytes or 0, held.max_age or 0.0
+        finally:
+            await nc.close()
+
+    assert asyncio.run(tune()) == (50_000_000, 86_400.0)
+
+
 def test_the_async_core(spec: TransportSpec) -> None:
     async def run() -> None:
         log = await NatsLog.connect(spec)
