@@ -14,94 +14,32 @@ Exit status: 0, or 1 when a request fails.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-from webhooks import webhooks
+from collect import ROOT, drive, serve, stop, webhook_bodies
 
-ROOT = Path(__file__).resolve().parent.parent
-ENGINE = Path(sys.executable).parent / "engine"
-TOKEN = "dev-token"
 BATCH = 500
 TARGETS = {"single requests/s": 5_000, "batched events/s": 100_000}
 P99_TARGET_MS = 50.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 # ---- the load generator (its own process)
-
-def _request(port: int, body: bytes) -> bytes:
-    return (f"POST /collect/json/customerio?key={TOKEN} HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-
-
-async def _connection(port: int, requests: list[bytes], latencies: list[float]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    failures = 0
-    try:
-        for request in requests:
-            start = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - start)
-            if not head.startswith(b"HTTP/1.1 200"):
-                failures += 1
-    finally:
-        writer.close()
-    return failures
-
-
-async def _drive(port: int, bodies: list[bytes], connections: int
-                 ) -> tuple[float, list[float], int]:
-    requests = [_request(port, b) for b in bodies]
-    shares = [requests[i::connections] for i in range(connections)]
-    latencies: list[float] = []
-    start = time.perf_counter()
-    failures = await asyncio.gather(*(_connection(port, s, latencies) for s in shares))
-    return time.perf_counter() - start, latencies, sum(failures)
-
 
 def client_main(port: int, kind: str, count: int, connections: int, offset: int) -> None:
     """Runs in the load-generator process; prints one JSON line of results."""
     size = 1 if kind == "single" else BATCH
-    hooks = webhooks((count * size) + offset, max(1, count * size // 10), seed=11)
-    events = [orjson.dumps(h) for h in hooks][offset:]
-    if size == 1:
-        bodies = events
-    else:
-        bodies = [b"[" + b",".join(events[i:i + size]) + b"]"
-                  for i in range(0, len(events), size)]
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:
-        pass
-    seconds, latencies, failures = asyncio.run(_drive(port, bodies, connections))
+    bodies = webhook_bodies(count * size + offset, max(1, count * size // 10), offset,
+                            count * size, size)
+    _started, seconds, latencies, failures = drive(port, bodies, connections)
     latencies.sort()
-    print(json.dumps({"seconds": seconds, "requests": len(bodies), "events": len(events),
+    print(json.dumps({"seconds": seconds, "requests": len(bodies), "events": count * size,
                       "failures": failures,
                       "p50_ms": latencies[len(latencies) // 2] * 1000,
                       "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000}))
@@ -119,18 +57,9 @@ def run_client(port: int, kind: str, count: int, connections: int, offset: int
     return result
 
 
-def start_daemon(workdir: Path, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [str(ENGINE), "serve", "--config", str(ROOT / "config.example.yaml"),
-         "--set", f"storage.path={workdir / 'engine.db'}",
-         "--set", f"server.listen=127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
-        env={**os.environ, "ENGINE_COLLECT_TOKEN": TOKEN})
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the banner comes once it listens
-        if " profile get " in line:
-            return proc
-    raise SystemExit("engine serve did not start")
+def start_daemon(workdir: Path) -> tuple[subprocess.Popen[str], int]:
+    return serve(["--config", str(ROOT / "config.example.yaml"),
+                  "--set", f"storage.path={workdir / 'engine.db'}"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     workdir = Path(tempfile.mkdtemp(prefix="engine-bench-http-"))
-    port = free_port()
-    daemon = start_daemon(workdir, port)
+    daemon, port = start_daemon(workdir)
     rows = []
     failed = 0
     try:
@@ -169,8 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          statistics.median(r["p99_ms"] for r in runs)))
             print(f"  {kind}: {runs[-1]}", file=sys.stderr, flush=True)
     finally:
-        daemon.terminate()
-        daemon.wait(120)
+        stop(daemon, 120)
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\n{'requests':>18} | {'conns':>5} | {'requests/s':>10} | {'events/s':>10} | "
