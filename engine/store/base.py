@@ -267,6 +267,12 @@ class Outbox(Protocol):
         """Items refused for good, of one job or all, oldest first."""
         ...
 
+    def take_export_dead(self, job: str, ids: Sequence[int]) -> list[DeadExport]:
+        """Remove these items refused for good of `job` (an operator replays them) and return
+        those that were still there, oldest first: of two callers taking the same item at
+        once, only one gets it, so a replay run twice queues each item once."""
+        ...
+
     def export_members(self, job: str, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """What a job last queued per member: ``{profile_id: (identifier, digest)}``."""
         ...
@@ -283,6 +289,16 @@ class Outbox(Protocol):
     def set_paused(self, job: str, reason: str | None) -> None: ...
 
     def set_backfilled(self, job: str, digest: str) -> None: ...
+
+    def operator_pause(self, job: str) -> int | None:
+        """Since when (epoch ms) an operator has paused the job, or None. Held in the store,
+        apart from a pause for refused credentials, so that it outlives restarts and config
+        reloads and every node's runner of the job sees it."""
+        ...
+
+    def set_operator_pause(self, job: str, since: int | None) -> None:
+        """Pause the job for the operator since `since` (epoch ms), or resume it (None)."""
+        ...
 
 
 class Coordination(Protocol):

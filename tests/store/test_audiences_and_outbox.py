@@ -191,3 +191,54 @@ def test_a_job_state_records_pauses_and_backfills(store: Store) -> None:
         store.set_backfilled("other", "digest2")
     assert store.job_state("job") == (None, "digest1")
     assert store.job_state("other") == (None, "digest2")
+
+
+def test_dead_items_taken_back_leave_the_dead_letters_once(store: Store) -> None:
+    a, b = _profiles(store, 2)
+    with store.transaction():
+        store.add_outbox("job", [(a, "identify", b"A"), (b, "identify", b"B")], 100)
+        store.add_outbox("other", [(a, "identify", b"C")], 100)
+    items = store.due_outbox("job", 100, 10) + store.due_outbox("other", 100, 10)
+    with store.transaction():
+        store.outbox_dead([(i[0], 400, "bad request") for i in items], 150)
+    first, second = (d[0] for d in store.export_dead("job"))
+    (theirs,) = (d[0] for d in store.export_dead("other"))
+    with store.transaction():
+        # another job's dead letter is not this job's to take; an unknown id is no error
+        taken = store.take_export_dead("job", [second, first, theirs, 999_999])
+    assert [t[:4] for t in taken] == [(first, "job", a, "identify"), (second, "job", b,
+                                                                      "identify")]
+    assert [t[4:] for t in taken] == [(b"A", 400, "bad request", 150),
+                                      (b"B", 400, "bad request", 150)]
+    assert store.export_dead("job") == []
+    assert [d[0] for d in store.export_dead("other")] == [theirs]
+    with store.transaction():
+        assert store.take_export_dead("job", [first, second]) == []  # taken once only
+        assert store.take_export_dead("job", []) == []
+
+
+def test_an_operator_pause_is_kept_apart_from_a_credentials_pause(backend: Backend) -> None:
+    opened = backend.open()
+    try:
+        assert opened.operator_pause("job") is None
+        with opened.transaction():
+            opened.set_paused("job", "credentials refused")
+            opened.set_operator_pause("job", 1234)
+        with opened.transaction():
+            opened.set_paused("job", None)  # a job starting again lifts only its own pause
+        assert opened.job_state("job") == (None, None)
+        assert opened.operator_pause("job") == 1234
+        assert opened.operator_pause("other") is None
+    finally:
+        opened.close()
+    again = backend.open()  # a restart, or another node: the pause is in the store
+    try:
+        assert again.operator_pause("job") == 1234
+        with again.transaction():
+            again.set_operator_pause("job", None)
+            again.set_operator_pause("fresh", 99)  # a job with no state yet
+        assert again.operator_pause("job") is None
+        assert again.operator_pause("fresh") == 99
+        assert again.job_state("fresh") == (None, None)
+    finally:
+        again.close()

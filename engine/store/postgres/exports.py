@@ -118,6 +118,16 @@ class ExportTables(Tables):
             "FROM export_dead WHERE job = %s ORDER BY id LIMIT %s", (job, limit)).fetchall()
 
     @translated
+    def take_export_dead(self, job: str, ids: Sequence[int]) -> list[DeadExport]:
+        if not ids:
+            return []
+        rows = self.conn.execute(
+            "DELETE FROM export_dead WHERE job = %s AND id = ANY(%s::bigint[]) "
+            "RETURNING id, job, profile_id, action, body, status, response, at",
+            (job, list(ids))).fetchall()
+        return sorted(rows)
+
+    @translated
     def job_state(self, job: str) -> tuple[str | None, str | None]:
         row = self.conn.execute("SELECT paused, backfilled FROM export_jobs WHERE job = %s",
                                 (job,)).fetchone()
@@ -134,3 +144,15 @@ class ExportTables(Tables):
         self.conn.execute("INSERT INTO export_jobs(job, backfilled) VALUES (%s, %s) "
                           "ON CONFLICT (job) DO UPDATE SET backfilled = excluded.backfilled",
                           (job, digest))
+
+    @translated
+    def operator_pause(self, job: str) -> int | None:
+        row = self.conn.execute("SELECT operator_paused FROM export_jobs WHERE job = %s",
+                                (job,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    @translated
+    def set_operator_pause(self, job: str, since: int | None) -> None:
+        self.conn.execute("INSERT INTO export_jobs(job, operator_paused) VALUES (%s, %s) "
+                          "ON CONFLICT (job) DO UPDATE SET operator_paused = "
+                          "excluded.operator_paused", (job, since))

@@ -138,6 +138,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN claimed BOOLEAN NOT NULL DEFAULT FALSE
     """,
+    # Since when an operator has paused a job (NULL: not paused), apart from `paused`, the
+    # pause for refused credentials that a config reload lifts.
+    """
+    ALTER TABLE export_jobs ADD COLUMN operator_paused BIGINT
+    """,
 )
 
 

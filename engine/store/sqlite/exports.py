@@ -112,6 +112,16 @@ class ExportTables(Tables):
         return list(self.db.execute(sql + " ORDER BY id LIMIT ?", (*params, limit)))
 
     @translated
+    def take_export_dead(self, job: str, ids: Sequence[int]) -> list[DeadExport]:
+        taken: list[DeadExport] = []
+        for chunk in chunks(ids):
+            taken += self.db.execute(
+                "DELETE FROM export_dead WHERE job = ? "  # noqa: S608 -- marks only
+                f"AND id IN ({marks(chunk)}) RETURNING id, job, profile_id, action, body, "
+                "status, response, at", (job, *chunk)).fetchall()
+        return sorted(taken)
+
+    @translated
     def job_state(self, job: str) -> tuple[str | None, str | None]:
         row = self.db.execute("SELECT paused, backfilled FROM export_jobs WHERE job = ?",
                               (job,)).fetchone()
@@ -127,3 +137,15 @@ class ExportTables(Tables):
         self.db.execute("INSERT INTO export_jobs(job, backfilled) VALUES (?, ?) "
                         "ON CONFLICT(job) DO UPDATE SET backfilled = excluded.backfilled",
                         (job, digest))
+
+    @translated
+    def operator_pause(self, job: str) -> int | None:
+        row = self.db.execute("SELECT operator_paused FROM export_jobs WHERE job = ?",
+                              (job,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    @translated
+    def set_operator_pause(self, job: str, since: int | None) -> None:
+        self.db.execute("INSERT INTO export_jobs(job, operator_paused) VALUES (?, ?) "
+                        "ON CONFLICT(job) DO UPDATE SET operator_paused = "
+                        "excluded.operator_paused", (job, since))
