@@ -23,6 +23,7 @@ from engine.audiences.membership import Diff, Moves
 from engine.clock import Clock, system_clock
 from engine.config.model import StorageSpec
 from engine.errors import EngineError, UnknownName
+from engine.exports import operations
 from engine.exports.jobs import Counts, ExportJobs
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
@@ -267,11 +268,11 @@ class Engine:
                    for name in sorted({*collected, *applied})}
         jobs = []
         for name, job in sorted(self.export_jobs.jobs.items()):
-            paused, _backfilled = store.job_state(name)
+            paused_by, paused = operations.pause_state(store, name)
             disabled = job.disabled()
             state = "paused" if paused else "disabled" if disabled else "active"
-            jobs.append({"job": name, "state": state, "reason": paused or disabled,
-                         "outbox": store.outbox_depth(name)})
+            jobs.append({"job": name, "state": state, "paused_by": paused_by,
+                         "reason": paused or disabled, "outbox": store.outbox_depth(name)})
         now = self.clock()
         nodes = [{"node": node, "role": role, "seen": format_date(ms_to_date(seen))}
                  for node, role, seen in store.live_nodes(now - NODE_LIVE_MS)]

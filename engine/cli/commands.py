@@ -169,3 +169,37 @@ def register_exports(sub: Any, add_config_arguments: AddArguments) -> None:
     p.add_argument("--existing-users", action="store_true",
                    help="queue every current member of the job's audience first (a backfill)")
     p.set_defaults(run=_lazy("engine.cli.exports", "cmd_export_run"))
+    _register_export_operations(esub, add_config_arguments)
+
+
+def _register_export_operations(esub: Any, add_config_arguments: AddArguments) -> None:
+    """``engine export dead-letters|pause|resume``: operating a job beside the daemon."""
+    p = esub.add_parser("dead-letters", help="list a job's dead letters; --replay sends them "
+                        "again",
+                        description="List the items of an export job that the destination "
+                                    "refused for good, oldest first: what, for whom, when and "
+                                    "why. With --replay, first put them all back in the "
+                                    "outbox (after fixing the cause); the daemon, or "
+                                    "`engine export run`, sends them.")
+    add_config_arguments(p)
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--replay", action="store_true",
+                   help="put the job's dead letters back in its outbox first")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (default 100)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=_lazy("engine.cli.exports", "cmd_export_dead_letters"))
+    p = esub.add_parser("pause", help="stop a job sending until resumed; its outbox keeps "
+                        "filling",
+                        description="Pause an export job for the operator, in the store: "
+                                    "every node stops sending it within a second, and it "
+                                    "stays paused across restarts and reloads; its outbox "
+                                    "keeps filling.")
+    add_config_arguments(p)
+    p.add_argument("job", metavar="JOB")
+    p.set_defaults(run=_lazy("engine.cli.exports", "cmd_export_pause"))
+    p = esub.add_parser("resume", help="lift the operator's pause; the backlog is sent",
+                        description="Lift an operator's pause of an export job: the node "
+                                    "running it sends its outbox again.")
+    add_config_arguments(p)
+    p.add_argument("job", metavar="JOB")
+    p.set_defaults(run=_lazy("engine.cli.exports", "cmd_export_resume"))

@@ -1,9 +1,12 @@
-"""The export commands of ``engine``: ``engine export run JOB`` and
-``engine sandbox customerio`` (docs/cli.md, docs/exports.md).
+"""The export commands of ``engine``: ``engine export run JOB``, ``engine export
+dead-letters JOB [--replay]``, ``engine export pause|resume JOB`` and
+``engine sandbox customerio`` (docs/cli.md, docs/exports.md, docs/customerio.md).
 
 They only parse arguments and call `engine.exports`: `export run` drains one job's outbox;
-`sandbox` runs the Customer.io stand-in of `engine.exports.sandbox` in the foreground until
-Ctrl+C. `engine.cli` registers them next to the other commands.
+`dead-letters`, `pause` and `resume` work on the store alone (`engine.exports.operations`),
+so they run beside a daemon, which notices them; `sandbox` runs the Customer.io stand-in of
+`engine.exports.sandbox` in the foreground until Ctrl+C. `engine.cli` registers them next to
+the other commands.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import shlex
 import sys
 import time
 
+import orjson
+
 from engine.cli.common import DEFAULT_CREDENTIAL, EXIT_OK, config_of
 from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
-from engine.exports import service
+from engine.exports import operations, service
 from engine.exports.sandbox import Sandbox, listen, make_server, url_of
 
 
@@ -65,3 +70,46 @@ def cmd_export_run(args: argparse.Namespace) -> int:
         print(f"engine: error: {stats.paused}", file=sys.stderr)
         return 1
     return 0 if not stats.dead else 1
+
+
+def cmd_export_dead_letters(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    with Engine(config, read_only=True) as eng:  # beside a daemon: the store alone
+        job = service.job_of(eng, args.job).name
+        if args.replay:
+            moved = operations.replay(eng.store, job, eng.clock())
+            print(f"put {moved:,} dead letter(s) of {job} back in its outbox; the daemon "
+                  f"sends them (or `engine export run {job}`)", file=sys.stderr)
+        letters = operations.dead_letters(eng.store, job, args.limit)
+    if args.format == "json":
+        for letter in letters:
+            sys.stdout.write(orjson.dumps(letter.as_dict()).decode() + "\n")
+        return EXIT_OK
+    for letter in letters:
+        d = letter.as_dict()
+        who = orjson.dumps(d["identifiers"]).decode()
+        print(f"#{d['id']} {d['action']} of profile {d['profile_id']} {who} at {d['at']}: "
+              f"{d['status'] or 'not sent'}\n    {d['response'][:300]}")
+    more = " or more" if len(letters) == args.limit else ""
+    print(f"{len(letters):,}{more} dead letter(s) of {job}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_export_pause(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    with Engine(config, read_only=True) as eng:
+        job = service.job_of(eng, args.job).name
+        since = operations.pause(eng.store, job, eng.clock())
+        print(f"{job}: {operations.held_reason(job, since)}")
+    return EXIT_OK
+
+
+def cmd_export_resume(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    with Engine(config, read_only=True) as eng:
+        job = service.job_of(eng, args.job).name
+        was = operations.resume(eng.store, job)
+        depth = eng.store.outbox_depth(job)
+    print(f"{job}: resumed; {depth:,} item(s) in its outbox to send" if was
+          else f"{job}: was not paused by the operator; nothing to do")
+    return EXIT_OK

@@ -4,7 +4,9 @@ Each job gets its own thread, store connection and Customer.io client, so a job 
 a slow or failing destination never holds up another job or the processing of events. A job
 whose authorization has no credentials stays disabled and says so once in the log and in
 `/api/exports`; a job whose credentials are refused pauses until the config is reloaded, when
-all runners start again with the new config.
+all runners start again with the new config. An operator's pause (`engine export pause`)
+keeps a runner waiting, not ended: it looks at the store again each second and sends the
+backlog once the pause is lifted, by whichever process.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import StoreUnavailable
-from engine.exports import service
+from engine.exports import operations, service
 from engine.exports.customerio import TrackClient
 from engine.exports.jobs import ExportJob
 from engine.exports.runner import JobRunner, JobStats
@@ -120,7 +122,7 @@ class Exporters:
         """Per job: state, outbox depth, last error, and counts since the last call."""
         out: dict[str, dict[str, Any]] = {}
         for name, slot in self.runners.items():
-            paused, _backfilled = store.job_state(name)
+            paused_by, paused = operations.pause_state(store, name)
             stats = slot.runner.stats if slot.runner is not None else JobStats()
             last = slot.reported
             delta = {"sent": stats.sent - last.sent, "retried": stats.retried - last.retried,
@@ -140,6 +142,7 @@ class Exporters:
             else:
                 state, error = "running", stats.last_error
             out[name] = {"name": name, "audience": slot.job.audience, "state": state,
+                         "paused_by": paused_by if state == "paused" else None,
                          "outbox": store.outbox_depth(name), "last_error": error,
                          "sent": stats.sent, "retried": stats.retried, "dead": stats.dead,
                          "delta": delta}

@@ -9,8 +9,10 @@ outcome in one transaction: sent items leave the outbox; items to retry wait —
 when Customer.io gives one, else an exponential backoff with jitter — until `retry_horizon_s`
 after they were queued, then become dead letters; refused items become dead letters with the
 response at once; a 401 or 403 pauses the job with a clear error until the config is
-reloaded. An item leaves the outbox only after its answer, so a crash at any moment sends it
-again rather than never (at-least-once; identify is idempotent). Items are claimed for a lease
+reloaded; an operator's pause (`engine export pause`, held in the store) stops it sending
+until resumed while its outbox keeps filling. An item leaves the outbox only after its
+answer, so a crash at any moment sends it again rather than never (at-least-once; identify
+is idempotent). Items are claimed for a lease
 (`claim_outbox`): a runner taking over from one still sending never sends the same items at
 once, and the items of a runner that died are sent again when its lease ends.
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from engine.clock import system_clock
+from engine.exports import operations
 from engine.exports.customerio import (
     AUTH,
     BATCH_FRAME,
@@ -144,20 +147,34 @@ class JobRunner:
             if paused:
                 self.stats.paused = paused
                 return self.stats
+            # Asked of the store each round: `engine export pause` or the admin API may have
+            # paused the job from another process, or another node.
+            held = self.store.operator_pause(self.job.name)
+            if held is not None:
+                if until_empty:
+                    self.stats.paused = operations.held_reason(self.job.name, held)
+                    return self.stats
+                self._idle(IDLE_S, stop, wake)
+                continue
             if self.step():
                 continue
             following = self.store.next_outbox(self.job.name)
             if following is None and until_empty:
                 return self.stats
             wait = IDLE_S if following is None else max(0.0, (following - self.clock()) / 1000)
-            if wake is not None:
-                wake.wait(min(wait, IDLE_S))
-                wake.clear()
-            elif stop is not None:
-                stop.wait(min(wait, IDLE_S))
-            else:
-                self.sleep(wait)
+            self._idle(wait, stop, wake)
         return self.stats
+
+    def _idle(self, wait: float, stop: threading.Event | None,
+              wake: threading.Event | None) -> None:
+        """Wait `wait` s, or at most `IDLE_S` when woken or stopped by an event."""
+        if wake is not None:
+            wake.wait(min(wait, IDLE_S))
+            wake.clear()
+        elif stop is not None:
+            stop.wait(min(wait, IDLE_S))
+        else:
+            self.sleep(wait)
 
     def step(self) -> bool:
         """Send one round of due items (up to `concurrency` requests); whether any were due."""
@@ -167,6 +184,12 @@ class JobRunner:
                                        per_request * max(1, spec.concurrency), CLAIM_LEASE_MS)
         if not rows:
             return False
+        if self.store.operator_pause(self.job.name) is not None:
+            # Paused since the round began: what it claimed goes back unsent, due as before
+            # in the order queued, so that nothing claimed after a pause is sent.
+            with self.store.transaction():
+                self.store.outbox_release([r[0] for r in rows], 0)
+            return True
         items = {r[0]: Item(r[0], r[2], orjson.loads(r[3])) for r in rows}
         meta = {r[0]: (r[4], r[5]) for r in rows}  # attempts, created
         requests = self._pack(list(items.values()))

@@ -24,6 +24,9 @@ from starlette.routing import Route
 from starlette.types import Lifespan
 
 from engine.engine import Engine, gc_paused
+from engine.errors import StoreUnavailable, UnknownName
+from engine.exports import operations, service
+from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.compiled import CompiledStream
 from engine.pipeline.intake import Record, unstorable
 from engine.program import Config
@@ -33,6 +36,7 @@ from engine.server.connections import BODY_LATE, error_body
 from engine.server.metrics import Metrics
 from engine.server.processing import Processing
 from engine.server.writer import QueueFull, Unstorable, Writer, WriterStopped
+from engine.store import Store
 
 RETRY_AFTER_S = 1
 APPLY_TIMEOUT_S = 30  # `?wait=applied`: how long an answer may wait for the processor
@@ -41,6 +45,7 @@ APPLY_TIMEOUT_S = 30  # `?wait=applied`: how long an answer may wait for the pro
 # thread for all of them: parsing holds the GIL, and several parsing threads at once would
 # each take turns with the event loop for it, where one leaves it waiting a few ms at most.
 INLINE_PARSE_BYTES = 65_536
+MAX_LISTED = 1000  # dead letters one admin request lists at most
 
 
 @dataclass
@@ -280,11 +285,63 @@ class _Api:
             why = job.disabled()
             entry: dict[str, Any] = {
                 "name": name, "audience": job.audience,
-                "state": "disabled" if why else "starting", "outbox": None, "last_error": why,
+                "state": "disabled" if why else "starting", "paused_by": None,
+                "outbox": None, "last_error": why,
                 "sent": 0, "retried": 0, "dead": 0}
             entry.update({k: v for k, v in status.get(name, {}).items() if k != "delta"})
             jobs.append(entry)
         return ok({"exports": jobs})
+
+    # ---- operating one export job (docs/customerio.md "Operations"): each works on a store
+    # connection of its own, on a worker thread, and the processor's runner of the job, or
+    # another node's, learns of it from the store
+
+    async def _on_job(self, request: Request, work: Callable[[Store, str, int], Any]
+                      ) -> Response:
+        """`work(store, job, now)`'s answer for the job the path names, after the admin check."""
+        refused = self.admin(request)
+        if refused is not None:
+            return refused
+        reader = self.daemon.reader
+        try:
+            job = service.job_of(reader, request.path_params["job"]).name
+        except UnknownName as exc:
+            return error(404, "unknown_job", str(exc))
+
+        def run() -> Any:
+            store = reader.store.connect()
+            try:
+                return work(store, job, reader.clock())
+            finally:
+                store.close()
+
+        try:
+            return ok({"job": job, **await asyncio.to_thread(run)})
+        except StoreUnavailable as exc:
+            return error(503, "storage_unavailable", f"the store cannot be reached: {exc}")
+
+    async def export_dead_letters(self, request: Request) -> Response:
+        limit = request.query_params.get("limit", "100")
+        if not limit.isdigit() or not 0 < int(limit) <= MAX_LISTED:
+            return error(400, "bad_limit", f"limit must be a whole number from 1 to {MAX_LISTED}")
+        return await self._on_job(request, lambda store, job, _now: {"dead_letters": [
+            d.as_dict() for d in operations.dead_letters(store, job, int(limit))]})
+
+    async def export_replay(self, request: Request) -> Response:
+        return await self._on_job(request, lambda store, job, now: {
+            "replayed": operations.replay(store, job, now), "outbox": store.outbox_depth(job)})
+
+    async def export_pause(self, request: Request) -> Response:
+        def pause(store: Store, job: str, now: int) -> dict[str, Any]:
+            since = operations.pause(store, job, now)
+            return {"paused_by": operations.OPERATOR, "since": format_date(ms_to_date(since)),
+                    "reason": operations.held_reason(job, since)}
+
+        return await self._on_job(request, pause)
+
+    async def export_resume(self, request: Request) -> Response:
+        return await self._on_job(request, lambda store, job, _now: {
+            "resumed": operations.resume(store, job), "outbox": store.outbox_depth(job)})
 
     async def healthz(self, _request: Request) -> Response:
         return ok({"status": "ok"})
@@ -340,6 +397,10 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> S
         Route("/api/profiles/{field}/{value}", api.profile, methods=["GET"]),
         Route("/api/audiences", api.audiences, methods=["GET"]),
         Route("/api/exports", api.exports, methods=["GET"]),
+        Route("/api/exports/{job}/dead-letters", api.export_dead_letters, methods=["GET"]),
+        Route("/api/exports/{job}/replay", api.export_replay, methods=["POST"]),
+        Route("/api/exports/{job}/pause", api.export_pause, methods=["POST"]),
+        Route("/api/exports/{job}/resume", api.export_resume, methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error},
                      lifespan=lifespan)
