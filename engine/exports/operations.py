@@ -43,9 +43,16 @@ class ExportDeadLetter:
         return cls(item_id, job, profile_id, action, identifiers_of(body), status, response, at)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "job": self.job, "profile_id": self.profile_id,
-                "action": self.action, "identifiers": self.identifiers, "status": self.status,
-                "response": self.response, "at": format_date(ms_to_date(self.at))}
+        return {
+            "id": self.id,
+            "job": self.job,
+            "profile_id": self.profile_id,
+            "action": self.action,
+            "identifiers": self.identifiers,
+            "status": self.status,
+            "response": self.response,
+            "at": format_date(ms_to_date(self.at)),
+        }
 
 
 def identifiers_of(body: bytes) -> dict[str, Any]:
@@ -76,8 +83,9 @@ def replay(store: Store, job: str, now: int) -> int:
         with store.transaction():
             ids = [row[0] for row in store.export_dead(job, REPLAY_BATCH)]
             taken = store.take_export_dead(job, ids)
-            store.add_outbox(job, [(pid, action, body)
-                                   for _id, _job, pid, action, body, *_rest in taken], now)
+            store.add_outbox(
+                job, [(pid, action, body) for _id, _job, pid, action, body, *_rest in taken], now
+            )
         moved += len(taken)
         if len(ids) < REPLAY_BATCH:
             return moved
@@ -102,8 +110,10 @@ def resume(store: Store, job: str) -> bool:
 
 
 def held_reason(job: str, since: int) -> str:
-    return (f"paused by the operator since {format_date(ms_to_date(since))}; its outbox "
-            f"keeps filling, and `engine export resume {job}` sends it")
+    return (
+        f"paused by the operator since {format_date(ms_to_date(since))}; its outbox "
+        f"keeps filling, and `engine export resume {job}` sends it"
+    )
 
 
 def pause_state(store: Store, job: str) -> tuple[str | None, str | None]:
