@@ -177,3 +177,51 @@ def test_the_runner_notices_a_pause_and_a_resume_made_on_another_connection(
         runner_store.close()
         other.close()
     assert runner.stats.sent == 3
+
+
+class _PausedWhileClaiming:
+    """A runner's store on which the operator's pause arrives, from another connection, just
+    after the runner claimed its round."""
+
+    def __init__(self, store: Store, other: Store, now: int) -> None:
+        self.store, self.other, self.now = store, other, now
+
+    def claim_outbox(self, *args: int | str) -> list[tuple[int, int, str, bytes, int, int]]:
+        rows = self.store.claim_outbox(*args)  # type: ignore[arg-type]
+        operations.pause(self.other, JOB, self.now)
+        return rows
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+
+def test_a_round_claimed_as_the_pause_came_goes_back_unsent_in_order(
+    tmp_path: Path, sandbox: tuple[Sandbox, str]
+) -> None:
+    box, url = sandbox
+    box.clear()
+    eng, fake = _engine(tmp_path, url)
+    with eng:
+        job = eng.export_jobs.jobs[JOB]
+        assert job.authorization is not None
+        before = eng.store.due_outbox(JOB, eng.clock(), 10)
+        other = eng.store.connect()
+        client = TrackClient(job.authorization)
+        store = _PausedWhileClaiming(eng.store, other, eng.clock())
+        runner = JobRunner(
+            job,
+            store,
+            client,
+            clock=eng.clock,  # type: ignore[arg-type]
+            sleep=fake.sleep,
+        )
+        try:
+            assert runner.step() is True
+        finally:
+            runner.close()
+            client.close()
+            other.close()
+        assert runner.stats.sent == runner.stats.requests == 0
+        assert eng.store.due_outbox(JOB, eng.clock(), 10) == before  # due, unattempted, in order
+        assert eng.store.outbox_unclaim(JOB) == 0  # none left claimed
+    assert _batches(box) == []
