@@ -322,7 +322,10 @@ class _Api:
 
     async def export_dead_letters(self, request: Request) -> Response:
         limit = request.query_params.get("limit", "100")
-        if not limit.isdigit() or not 0 < int(limit) <= MAX_LISTED:
+        # ASCII digits, and few: "²" is a digit to isdigit() and not to int(), and int()
+        # refuses thousands of digits
+        if not (limit.isascii() and limit.isdigit() and len(limit) <= 6
+                and 0 < int(limit) <= MAX_LISTED):
             return error(400, "bad_limit", f"limit must be a whole number from 1 to {MAX_LISTED}")
         return await self._on_job(request, lambda store, job, _now: {"dead_letters": [
             d.as_dict() for d in operations.dead_letters(store, job, int(limit))]})
