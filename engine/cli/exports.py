@@ -18,7 +18,7 @@ import time
 
 import orjson
 
-from engine.cli.common import DEFAULT_CREDENTIAL, EXIT_OK, config_of
+from engine.cli.common import DEFAULT_CREDENTIAL, EXIT_OK, UsageError, config_of
 from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
 from engine.exports import operations, service
@@ -73,6 +73,8 @@ def cmd_export_run(args: argparse.Namespace) -> int:
 
 
 def cmd_export_dead_letters(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be 1 or more")
     config = config_of(args)
     with Engine(config, read_only=True) as eng:  # beside a daemon: the store alone
         job = service.job_of(eng, args.job).name

@@ -117,3 +117,9 @@ def test_an_unknown_job_is_named_with_a_close_one(tmp_path: Path, command: list[
         "unknown export job 'engaged_to_customrio'; jobs in the config: "
         "engaged_to_customerio; did you mean `engaged_to_customerio`?"
     ) in run.stderr
+
+
+def test_a_limit_below_one_is_a_usage_error(tmp_path: Path) -> None:
+    config = _config(tmp_path, "http://127.0.0.1:9", "exists(email)")
+    run = engine(config, "export", "dead-letters", JOB, "--limit", "0")
+    assert run.returncode == 2 and "--limit must be 1 or more" in run.stderr
