@@ -296,9 +296,10 @@ class _Api:
     # connection of its own, on a worker thread, and the processor's runner of the job, or
     # another node's, learns of it from the store
 
-    async def _on_job(self, request: Request, work: Callable[[Store, str, int], Any]
-                      ) -> Response:
-        """`work(store, job, now)`'s answer for the job the path names, after the admin check."""
+    async def _on_job(self, request: Request, work: Callable[[Store, str, int], Any], *,
+                      changes: bool = True) -> Response:
+        """`work(store, job, now)`'s answer for the job the path names, after the admin check.
+        After a change the processor is woken, so that `/api/exports` shows it at once."""
         refused = self.admin(request)
         if refused is not None:
             return refused
@@ -316,9 +317,12 @@ class _Api:
                 store.close()
 
         try:
-            return ok({"job": job, **await asyncio.to_thread(run)})
+            answer = await asyncio.to_thread(run)
         except StoreUnavailable as exc:
             return error(503, "storage_unavailable", f"the store cannot be reached: {exc}")
+        if changes and self.daemon.processing is not None:
+            self.daemon.processing.notify()
+        return ok({"job": job, **answer})
 
     async def export_dead_letters(self, request: Request) -> Response:
         limit = request.query_params.get("limit", "100")
@@ -328,7 +332,8 @@ class _Api:
                 and 0 < int(limit) <= MAX_LISTED):
             return error(400, "bad_limit", f"limit must be a whole number from 1 to {MAX_LISTED}")
         return await self._on_job(request, lambda store, job, _now: {"dead_letters": [
-            d.as_dict() for d in operations.dead_letters(store, job, int(limit))]})
+            d.as_dict() for d in operations.dead_letters(store, job, int(limit))]},
+            changes=False)
 
     async def export_replay(self, request: Request) -> Response:
         return await self._on_job(request, lambda store, job, now: {
