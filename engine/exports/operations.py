@@ -110,6 +110,8 @@ def resume(store: Store, job: str) -> bool:
 
 
 def held_reason(job: str, since: int) -> str:
+    """What `engine status`, `/api/exports` and `engine export run` say of a job an operator
+    paused: who, since when, and how to undo it."""
     return (
         f"paused by the operator since {format_date(ms_to_date(since))}; its outbox "
         f"keeps filling, and `engine export resume {job}` sends it"
