@@ -6,6 +6,7 @@ from engine.lang.functions import (  # noqa: F401 -- imported for their registra
     collections,
     hashing,
     logic,
+    maths,
     strings,
     time,
     web,
