@@ -7,6 +7,7 @@ from engine.lang.functions import (  # noqa: F401 -- imported for their registra
     hashing,
     logic,
     maths,
+    network,
     strings,
     time,
     web,
