@@ -5,6 +5,7 @@ from engine.lang.functions import (  # noqa: F401 -- imported for their registra
     casting,
     collections,
     hashing,
+    jsonpath,
     logic,
     maths,
     network,
