@@ -7,6 +7,7 @@ from engine.lang.functions import (  # noqa: F401 -- imported for their registra
     hashing,
     jsonpath,
     logic,
+    maps,
     maths,
     network,
     strings,
