@@ -72,6 +72,9 @@ class Function:
     `equality`: its inline form is true exactly when argument 0 equals the constant argument 1,
     so consecutive tests of one value may chain with ``elif``. `keeps_type`: the result has the
     static type of argument 0 when that is a scalar. `aggregate`: set for aggregates only.
+    `volatile`: its answer differs from call to call (`uuid`), so it is never computed at compile
+    time, and `engine validate` warns where a mapping uses it: a replay will not give the values
+    back (docs/language.md).
     """
 
     name: str
@@ -90,6 +93,7 @@ class Function:
     equality: bool = False
     keeps_type: bool = False
     check_constant: ConstantCheck | None = None
+    volatile: bool = False
     aliases: tuple[str, ...] = ()
     examples: tuple[tuple[str, str], ...] = field(default=())
 
@@ -137,6 +141,7 @@ def function(
     equality: bool = False,
     keeps_type: bool = False,
     check_constant: ConstantCheck | None = None,
+    volatile: bool = False,
     examples: Sequence[tuple[str, str]] = (),
 ) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
     """Register the decorated implementation under `name` (and `aliases`)."""
@@ -159,6 +164,7 @@ def function(
             equality=equality,
             keeps_type=keeps_type,
             check_constant=check_constant,
+            volatile=volatile,
             aliases=tuple(aliases),
             examples=tuple(examples),
         )

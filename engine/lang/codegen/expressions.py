@@ -360,8 +360,10 @@ class Generator:
                     a.safe and b.safe)
 
     def fold(self, fn: Function, args: list[Code]) -> Code | None:
-        """A call on constants that needs neither the event nor its time is computed now."""
-        if fn.context is not None or fn.aggregate or not all(a.is_const for a in args):
+        """A call on constants that needs neither the event nor its time is computed now (unless
+        its answer changes from call to call)."""
+        if (fn.context is not None or fn.aggregate or fn.volatile
+                or not all(a.is_const for a in args)):
             return None
         values = [a.const for a in args]
         if fn.nulls == "propagate" and any(v is None for v in values[: fn.signature.min_args]):

@@ -5,6 +5,7 @@ from engine.lang.functions import (  # noqa: F401 -- imported for their registra
     casting,
     collections,
     hashing,
+    identifiers,
     jsonpath,
     logic,
     maps,
