@@ -47,13 +47,15 @@ class Aggregate:
     `field_types`: the declared field types it may fill (E105 otherwise). `kind`: the field
     type of an LQL column that gives no ``KIND``. `contribution` and `value`: emit hooks; without
     them the code generator calls the implementation on a present argument and writes what it
-    answers when that is not missing.
+    answers when that is not missing. `max_args`: a call with more arguments is no aggregate
+    but an ordinary function of one event (qlbridge's `sum(1, 2)` adds its arguments).
     """
 
     field_types: frozenset[str]
     kind: str
     contribution: ContributionWriter | None = None
     value: ValueWriter | None = None
+    max_args: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ class Function:
     volatile: bool = False
     aliases: tuple[str, ...] = ()
     examples: tuple[tuple[str, str], ...] = field(default=())
+
+    def aggregate_for(self, count: int) -> Aggregate | None:
+        """The aggregate a call with `count` arguments is, or None when it is an ordinary call
+        (a function that is no aggregate, or `sum(a, b)`)."""
+        agg = self.aggregate
+        return agg if agg is not None and count <= agg.max_args else None
 
     def call(
         self, args: Sequence[Value], *, ts: int = 0, event: dict[str, Any] | None = None
