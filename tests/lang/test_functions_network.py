@@ -97,7 +97,7 @@ def test_qlbridge_rows(text: str, expected: Any) -> None:
 @pytest.mark.parametrize(
     ("name", "args", "expected"),
     [
-        ("hosts", (["a.com/x", "A.com/y", ""],), ["a.com"]),
+        ("hosts", (["a.com/x", "A.com/y", ""],), ["a.com", "a.com"]),
         ("hosts", ({"a": 1},), None),
         ("ipfilter", ("::ffff:192.168.1.9", "192.168.1.0/24"), True),
         ("ipfilter", ("192.168.1.9", "::/0"), False),

@@ -41,18 +41,15 @@ def _urls(fn: str, args: tuple[Value, ...]) -> list[str]:
 def _each(
     fn: str, part: Callable[[Value], str | None], args: tuple[Value, ...]
 ) -> list[str] | None:
-    found: dict[str, None] = {}
-    for url in _urls(fn, args):
-        value = part(url)
-        if value:
-            found[value] = None
-    return list(found) or None
+    """`part` of every URL, in order (repeats kept, as qlbridge's lists keep them)."""
+    found = [value for url in _urls(fn, args) if (value := part(url))]
+    return found or None
 
 
 @function(
     "hosts",
     "(url: string|list, *more: string|list) -> list",
-    doc="`host` of every URL given (lists read item by item), distinct, in order; none is missing.",
+    doc="`host` of every URL given (lists read item by item), in order; none is missing.",
     group=GROUP,
     examples=[
         (
@@ -68,8 +65,7 @@ def hosts(*urls: Value) -> list[str] | None:
 @function(
     "domains",
     "(url: string|list, *more: string|list) -> list",
-    doc="`domain` of every URL given (lists read item by item), distinct, in order; none is "
-    "missing.",
+    doc="`domain` of every URL given (lists read item by item), in order; none is missing.",
     group=GROUP,
     examples=[
         (
