@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from engine.errors import unknown
 from engine.lang import budget
 from engine.lang.registry import function
 from engine.lang.values import (
@@ -220,7 +221,8 @@ CAST_TYPES: dict[str, Callable[[int, Value], Value]] = {
 def _cast_type(index: int, value: Any) -> str | None:
     """A constant type `cast` does not know is refused when the config loads."""
     if index == 1 and (not isinstance(value, str) or value.lower() not in CAST_TYPES):
-        return f"unknown type {value!r}; one of {', '.join(CAST_TYPES)}"
+        message, hint = unknown("type", str(value), CAST_TYPES)
+        return f"{message}; {hint or 'one of ' + ', '.join(CAST_TYPES)}"
     return None
 
 
