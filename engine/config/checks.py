@@ -33,6 +33,8 @@ diagnostics use these codes (the loader's and the schema's included, so the tabl
     C024  YAML with too many values (an alias bomb)
     C025  a file or a value too large
     C026  a referenced file outside the config's folder and the allowed folders
+    C027  a mapping that calls a function whose answer changes from call to call (``uuid``):
+          a replay will not reproduce its values — a warning
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from engine.errors import ConfigError, Diagnostic, Severity, Source, did_you_mea
 from engine.lang import nodes as n
 from engine.lang.checker import Context, check
 from engine.lang.compiler import FieldSpec, compile_group
+from engine.lang.functions import lookup
 from engine.lang.parser import parse_expression, parse_filter
 
 # The merges each aggregate's contributions allow (docs/pipeline.md).
@@ -239,6 +242,8 @@ def _check_mappings(settings: Settings, report: _Report) -> dict[str, str]:
             specs.append(dataclasses.replace(f.spec, type=known_type))
             _check_merge(f.spec, f.merge, _place(f, "merge"), report)
             _check_retention(f, report)
+            _warn_volatile(f.spec.expr, f.spec.expr_source, report)
+            _warn_volatile(f.spec.guard, f.spec.guard_source, report)
             other = mapped.get(f.name)
             if (other is not None and other[0] != f.type and known_type
                     and other[0] in FIELD_TYPES):
@@ -257,6 +262,25 @@ def _check_mappings(settings: Settings, report: _Report) -> dict[str, str]:
                            f"identity field `{by}` is not mapped by `{mapping.name}`",
                            did_you_mean(by, seen) or "add a row with `field: " + by + "`")
     return {name: t for name, (t, _) in mapped.items()}
+
+
+def _warn_volatile(expr: str | n.Expr | None, source: Source | None, report: _Report) -> None:
+    """C027 at each call of a volatile function (`uuid`): profiles rebuilt by a replay would
+    hold other values than the ones the first run wrote."""
+    if expr is None or source is None:
+        return
+    if isinstance(expr, str):
+        try:
+            expr = parse_expression(source)
+        except ConfigError:
+            return  # the compile reports it
+    for node in n.walk(expr):
+        if isinstance(node, n.Call) and (fn := lookup(node.name)) is not None and fn.volatile:
+            report.extend([Diagnostic(
+                source, node.span.start, node.span.end, "C027",
+                f"`{fn.name}()` gives a new value on every call: a replay will not reproduce "
+                "this field", "derive the value from the event (`hash.sha256(...)`) to keep "
+                "replays identical", "warning")])
 
 
 def _aggregate(spec_expr: str | n.Expr, source: Source | None) -> str | None:

@@ -130,7 +130,7 @@ class _Checker:
                 f"`{fn.name}` takes {sig.arity_text()} argument{plural}, got {count}",
                 f"usage: {fn.name}{sig.render()}",
             )
-        if fn.aggregate and not (top and self.context in ("mapping", "expression")):
+        if fn.aggregate_for(count) and not (top and self.context in ("mapping", "expression")):
             where = ("at the top of a mapping expression" if self.context in
                      ("mapping", "expression") else "in mapping expressions")
             self.error(node.name_span, "E104",
@@ -162,8 +162,9 @@ class _Checker:
         if field_type not in FIELD_TYPES:
             self.error(node.span, "E107", *unknown("field type", field_type, FIELD_TYPES))
             return
-        if isinstance(node, n.Call) and (fn := lookup(node.name)) and fn.aggregate:
-            allowed = fn.aggregate.field_types
+        if (isinstance(node, n.Call) and (fn := lookup(node.name))
+                and (agg := fn.aggregate_for(len(node.args)))):
+            allowed = agg.field_types
             if field_type not in allowed:
                 self.error(node.span, "E105",
                            f"`{fn.name}(…)` cannot fill a field of type `{field_type}`",

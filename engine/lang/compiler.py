@@ -202,9 +202,11 @@ def compile_group(
 
 def default_kind(expr: n.Expr) -> str:
     """The field type a column has without ``KIND``: the aggregate's, else string (as LQL)."""
-    fn = lookup(expr.name) if isinstance(expr, n.Call) else None
-    if fn is not None and fn.aggregate is not None:
-        return fn.aggregate.kind
+    if not isinstance(expr, n.Call) or (fn := lookup(expr.name)) is None:
+        return "string"
+    agg = fn.aggregate_for(len(expr.args))
+    if agg is not None:
+        return agg.kind
     return "string"
 
 

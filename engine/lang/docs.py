@@ -14,12 +14,13 @@ import orjson
 from engine.lang.functions import FUNCTIONS, Function
 from engine.lang.registry import EXAMPLE_EVENT
 
-GROUP_ORDER = ["logic", "strings", "casting", "collections", "web", "hashing", "time",
+GROUP_ORDER = ["logic", "strings", "casting", "math", "collections", "web", "hashing", "time",
                "aggregates"]
 GROUP_TITLES = {
     "logic": "Logic",
     "strings": "Strings",
     "casting": "Casting",
+    "math": "Math",
     "collections": "Lists and maps",
     "web": "Email, URL and phone",
     "hashing": "Hashing and encoding",

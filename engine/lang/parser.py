@@ -163,6 +163,15 @@ class _ToAst(Transformer[Token, Any]):
         name_tok = ch[0]
         return n.Call(_span_of(meta), str(name_tok).lower(), tuple(ch[1:]), _span_of(name_tok))
 
+    def cast_call(self, meta: Any, ch: list[Any]) -> n.Call:
+        """`CAST(x AS type)` is the call `cast(x, "type")`: one node, printed the call way."""
+        name_tok, value, _, type_tok = ch
+        if str(name_tok).lower() != "cast":
+            raise _Misplaced(type_tok, f"`AS type` belongs to `CAST(x AS type)`, not to "
+                             f"`{name_tok}(…)`")
+        type_name = n.Literal(_span_of(type_tok), str(type_tok).lower())
+        return n.Call(_span_of(meta), "cast", (value, type_name), _span_of(name_tok))
+
     # ---- operators
     def neg(self, meta: Any, ch: list[Any]) -> n.Expr:
         operand = ch[1]
@@ -316,6 +325,10 @@ _CLOSERS = {"RPAR": "`)`", "RSQB": "`]`", "COMMA": "`,`"}
 
 
 def _describe_expected(expected: set[str]) -> str:
+    if {"AS", "RPAR", "COMMA"} <= expected:
+        # Inside a call's parentheses `AS` only belongs to `CAST(x AS type)`: offering it after
+        # the argument of every other call would mislead.
+        expected = expected - {"AS"}
     if expected >= _STARTS_EXPRESSION:
         extra = [name for tok, name in _CLOSERS.items() if tok in expected]
         return "an expression" + "".join(f" or {x}" for x in extra)

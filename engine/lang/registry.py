@@ -47,13 +47,15 @@ class Aggregate:
     `field_types`: the declared field types it may fill (E105 otherwise). `kind`: the field
     type of an LQL column that gives no ``KIND``. `contribution` and `value`: emit hooks; without
     them the code generator calls the implementation on a present argument and writes what it
-    answers when that is not missing.
+    answers when that is not missing. `max_args`: a call with more arguments is no aggregate
+    but an ordinary function of one event (qlbridge's `sum(1, 2)` adds its arguments).
     """
 
     field_types: frozenset[str]
     kind: str
     contribution: ContributionWriter | None = None
     value: ValueWriter | None = None
+    max_args: int = 1
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class Function:
     `equality`: its inline form is true exactly when argument 0 equals the constant argument 1,
     so consecutive tests of one value may chain with ``elif``. `keeps_type`: the result has the
     static type of argument 0 when that is a scalar. `aggregate`: set for aggregates only.
+    `volatile`: its answer differs from call to call (`uuid`), so it is never computed at compile
+    time, and `engine validate` warns where a mapping uses it: a replay will not give the values
+    back (docs/language.md).
     """
 
     name: str
@@ -90,8 +95,15 @@ class Function:
     equality: bool = False
     keeps_type: bool = False
     check_constant: ConstantCheck | None = None
+    volatile: bool = False
     aliases: tuple[str, ...] = ()
     examples: tuple[tuple[str, str], ...] = field(default=())
+
+    def aggregate_for(self, count: int) -> Aggregate | None:
+        """The aggregate a call with `count` arguments is, or None when it is an ordinary call
+        (a function that is no aggregate, or `sum(a, b)`)."""
+        agg = self.aggregate
+        return agg if agg is not None and count <= agg.max_args else None
 
     def call(
         self, args: Sequence[Value], *, ts: int = 0, event: dict[str, Any] | None = None
@@ -137,6 +149,7 @@ def function(
     equality: bool = False,
     keeps_type: bool = False,
     check_constant: ConstantCheck | None = None,
+    volatile: bool = False,
     examples: Sequence[tuple[str, str]] = (),
 ) -> Callable[[Callable[..., Value]], Callable[..., Value]]:
     """Register the decorated implementation under `name` (and `aliases`)."""
@@ -159,6 +172,7 @@ def function(
             equality=equality,
             keeps_type=keeps_type,
             check_constant=check_constant,
+            volatile=volatile,
             aliases=tuple(aliases),
             examples=tuple(examples),
         )

@@ -73,6 +73,29 @@ def test_derived_stream_timestamp_is_a_warning(tmp_path: Path) -> None:
         (3, 35, "C021", "warning")]
 
 
+def test_a_mapping_calling_uuid_is_a_warning(tmp_path: Path) -> None:
+    """A replay gives `uuid()` new values: validate says where, and the config still loads."""
+    (tmp_path / "c.yaml").write_text(
+        "streams:\n  - {name: web}\nmappings:\n  - name: visits\n    stream: web\n"
+        "    into: user\n    by: [email]\n    fields:\n      - {field: email, expr: email}\n"
+        "      - {field: visit, expr: 'tolower(uuid())', if: 'uuid() != \"\"'}\n")
+    result = validate_config(tmp_path / "c.yaml")
+    assert result.ok
+    assert [(d.line, d.column, d.code, d.severity) for d in result.diagnostics] == [
+        (10, 39, "C027", "warning"), (10, 54, "C027", "warning")]
+
+
+def test_an_lql_column_calling_uuid_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "visits.lql").write_text(
+        "SELECT\n    email(email) AS email,\n    uuid() AS visit_id\n"
+        "FROM web INTO user BY email ALIAS visits\n")
+    (tmp_path / "c.yaml").write_text("streams:\n  - {name: web}\nmappings: [visits.lql]\n")
+    result = validate_config(tmp_path / "c.yaml")
+    assert result.ok
+    assert [(d.file.rsplit("/", 1)[-1], d.line, d.column, d.code) for d in result.diagnostics] == [
+        ("visits.lql", 3, 5, "C027")]
+
+
 def test_acceptance_three_planted_errors() -> None:
     """Unknown function, `type: date` on a set() field, a `by` field no row maps."""
     result = validate_config(FIXTURES / "acceptance.yaml")

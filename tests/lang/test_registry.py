@@ -101,6 +101,22 @@ REQUIRED = [
     "max",
     "set",
     "valuect",
+    # the rest of qlbridge's builtins registry (docs/language.md, "Differences from Lytics LQL")
+    "avg",
+    "cast",
+    "char_length",
+    "domains",
+    "hosts",
+    "ipfilter",
+    "json.jmespath",
+    "mapinvert",
+    "maptime",
+    "pow",
+    "sqrt",
+    "unixtrunc",
+    "useragent",
+    "useragent.map",
+    "uuid",
 ]
 
 EXAMPLES = [

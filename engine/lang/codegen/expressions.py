@@ -167,8 +167,9 @@ class Generator:
                 self.shared[k] = dataclasses.replace(code, text=name, atom=True)
 
     def _aggregate(self, node: n.Expr) -> bool:
-        fn = lookup(node.name) if isinstance(node, n.Call) else None
-        return bool(fn and fn.aggregate)
+        if not isinstance(node, n.Call) or (fn := lookup(node.name)) is None:
+            return False
+        return fn.aggregate_for(len(node.args)) is not None
 
     def _safe(self, node: n.Expr) -> bool:
         for sub in n.walk(node):
@@ -360,8 +361,10 @@ class Generator:
                     a.safe and b.safe)
 
     def fold(self, fn: Function, args: list[Code]) -> Code | None:
-        """A call on constants that needs neither the event nor its time is computed now."""
-        if fn.context is not None or fn.aggregate or not all(a.is_const for a in args):
+        """A call on constants that needs neither the event nor its time is computed now (unless
+        its answer changes from call to call)."""
+        if (fn.context is not None or fn.aggregate_for(len(args)) or fn.volatile
+                or not all(a.is_const for a in args)):
             return None
         values = [a.const for a in args]
         if fn.nulls == "propagate" and any(v is None for v in values[: fn.signature.min_args]):

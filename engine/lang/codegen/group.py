@@ -140,10 +140,11 @@ def generate(items: Sequence[Item], *, mode: Mode = "fields", name: str = "group
 def _value_code(g: Generator, expr: n.Expr) -> str:
     """The single value of `expr`, an aggregate giving its contribution."""
     fn = lookup(expr.name) if isinstance(expr, n.Call) else None
-    if fn is not None and fn.aggregate and isinstance(expr, n.Call) and expr.args:
+    agg = fn.aggregate_for(len(expr.args)) if fn is not None and isinstance(expr, n.Call) else None
+    if fn is not None and agg is not None and isinstance(expr, n.Call) and expr.args:
         arg = g.expr(expr.args[0])
-        if fn.aggregate.value is not None:
-            return fn.aggregate.value(g, *g.atomize(arg))
+        if agg.value is not None:
+            return agg.value(g, *g.atomize(arg))
         impl = g.fn_name(fn.name, fn.impl)
         first, rest = g.atomize(arg)
         return f"(None if {first} is None else {impl}({rest}))"
@@ -215,7 +216,8 @@ def _emit_field_lines(g: Generator, f: _Field, depth: int) -> None:
         level += 1
     expr = item.expr
     fn = lookup(expr.name) if isinstance(expr, n.Call) else None
-    if fn is not None and fn.aggregate and isinstance(expr, n.Call) and expr.args:
+    agg = fn.aggregate_for(len(expr.args)) if fn is not None and isinstance(expr, n.Call) else None
+    if fn is not None and agg is not None and isinstance(expr, n.Call) and expr.args:
         arg = g.expr(expr.args[0])
         safe = safe and arg.safe
         first, var = g.atomize(arg)

@@ -7,7 +7,9 @@ reference the generated code must agree with.
 
 from __future__ import annotations
 
-from engine.lang import runtime
+import math
+
+from engine.lang import budget, runtime
 from engine.lang.emit import Code, Lines, Writer, present
 from engine.lang.registry import Aggregate, ContributionWriter, function
 from engine.lang.types import LIST_FIELD_TYPES, Type
@@ -76,20 +78,50 @@ def count(x: Value) -> int:
 
 @function(
     "sum",
-    "(x: int|number|string) -> number",
+    "(x: int|number|string|list, *more: int|number|string|list) -> number",
     group=GROUP,
     aggregate=Aggregate(NUMERIC, "number"),
+    nulls="handle",
     safe=True,
-    doc="Adds up x over events.",
-    examples=[('sum("5")', "5")],
+    doc="Adds up x over events; with several arguments, adds them up within one event "
+    "(lists item by item; a total of 0 is missing, as in LQL).",
+    examples=[('sum("5")', "5"), ('sum(1, "2", ["3"])', "6.0")],
 )
-def sum_(x: Value) -> int | float | None:
+def sum_(x: Value, *more: Value) -> int | float | None:
+    if more or isinstance(x, list):  # a list adds its items, as qlbridge's sum does
+        return _sum_of_arguments((x, *more))
     if x.__class__ is int or x.__class__ is float:
         return x
     f = to_float(x)
     if f is None:
         return None
     return int(f) if f.is_integer() and INT64_MIN <= f <= INT64_MAX else f
+
+
+def _sum_of_arguments(args: tuple[Value, ...]) -> float | None:
+    """qlbridge's per-event `sum`: missing arguments and strings that are not numbers are
+    skipped, a list item that is not a number, a bool or a map gives missing, and so does a
+    total of 0 (its quirk, kept: `sum(1, -1)` is missing)."""
+    total = 0.0
+    for v in args:
+        if v is None:
+            continue
+        if isinstance(v, list):
+            for item in budget.paced(v, len(v)):
+                f = None if isinstance(item, bool | dict | list) else to_float(item)
+                if f is None or math.isnan(f):
+                    return None
+                total += f
+        elif isinstance(v, str):
+            f = to_float(v)
+            if f is not None and not math.isnan(f):
+                total += f
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            if not math.isnan(v):
+                total += v
+        else:
+            return None
+    return total if total and math.isfinite(total) else None
 
 
 @function(

@@ -358,6 +358,7 @@ _SIZELESS = (int, float, datetime)
     "(x: any) -> int",
     doc="Characters in a string, items in a list or map; 0 for a number, bool or date.",
     group=GROUP,
+    aliases=["char_length"],
     safe=True,
     examples=[('len("abc")', "3"), ('len(["5", "6"])', "2"), ("len(10)", "0")],
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -339,3 +339,49 @@ def _extract(ts: int, d: Value, fmt: Value) -> Value:
     except ValueError as exc:
         raise _fail("bad format", fmt) from exc
     return out or None
+
+
+# --- unixtrunc (qlbridge's time.go) ------------------------------------------------------------
+
+
+def _fixed(ms: int, per_second: int, digits: int) -> str:
+    """Seconds with `digits` decimals, as qlbridge prints them: the whole part truncated toward
+    zero and the fraction's digits unsigned, so -0.5 s prints "0.500" (kept for fidelity)."""
+    ticks = ms * (per_second // 1000)
+    whole = abs(ticks) // per_second * (1 if ticks >= 0 else -1)
+    return f"{whole}.{abs(ticks) % per_second:0{digits}d}"
+
+
+_PRECISIONS: dict[str, Callable[[int], str]] = {
+    "s": lambda ms: _fixed(ms, 1000, 3),
+    "seconds": lambda ms: _fixed(ms, 1000, 3),
+    "ms": str,
+    "milliseconds": str,
+    "sm": lambda ms: _fixed(ms, 1_000_000, 6),
+    "secondsmicro": lambda ms: _fixed(ms, 1_000_000, 6),
+}
+
+
+@function(
+    "unixtrunc",
+    f"(d: {_DATE_ARG}, precision?: string) -> string",
+    doc='A date as Unix time text: whole seconds, or with `precision` "s" (seconds.mmm), "ms" '
+    '(milliseconds) or "sm" (seconds.micro; dates hold milliseconds).',
+    group=GROUP,
+    context="time",
+    examples=[
+        ('unixtrunc("1438445529707")', '"1438445529"'),
+        ('unixtrunc("1438445529707", "seconds")', '"1438445529.707"'),
+        ('unixtrunc("10/13/2014", "ms")', '"1413158400000"'),
+    ],
+)
+def _unixtrunc(ts: int, d: Value, precision: Value = _ABSENT) -> Value:
+    when = _date(d, ts)
+    if when is None:
+        return None
+    ms = date_to_ms(when)
+    if precision is _ABSENT:
+        return str(ms // 1000)  # floor, as Go's Unix()
+    if not isinstance(precision, str) or precision.lower() not in _PRECISIONS:
+        raise _fail("not a unixtrunc precision", precision)
+    return _PRECISIONS[precision.lower()](ms)
