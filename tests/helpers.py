@@ -32,6 +32,15 @@ def call(name: str, *args: Any, ts: int = EXAMPLE_TIME_MS,
     return FUNCTIONS[name].call(list(args), ts=ts, event=event)
 
 
+def assert_documented(name: str, signature: str) -> Any:
+    """Checks that registry function `name` has `signature`, a doc line and examples, and is not
+    an aggregate; returns it for the checks a test adds of its own."""
+    fn = FUNCTIONS[name]
+    assert fn.signature.render() == signature
+    assert fn.doc and fn.examples and not fn.aggregate
+    return fn
+
+
 def evaluate(text: str, event: Mapping[str, Any] | None = None, *,
              at: datetime = EXAMPLE_AT) -> Any:
     """The value of expression `text` for `event` at `at`, compiled as a config compiles it."""

@@ -9,15 +9,12 @@ import pytest
 import engine.lang.functions  # noqa: F401 -- fills the registry
 from engine.errors import ConfigError
 from engine.lang.compiler import compile_expression
-from engine.lang.registry import FUNCTIONS
-from tests.helpers import call, evaluate
+from tests.helpers import assert_documented, call, evaluate
 from tests.lang.qlbridge_rows import EVENT, TS
 
 
 def test_registered() -> None:
-    fn = FUNCTIONS["json.jmespath"]
-    assert fn.signature.render() == "(json: list|map|string, query: string) -> any"
-    assert fn.doc and fn.examples and not fn.aggregate
+    assert_documented("json.jmespath", "(json: list|map|string, query: string) -> any")
 
 
 # qlbridge builtins_test.go, "JsonPath".

@@ -10,7 +10,7 @@ import engine.lang.functions  # noqa: F401 -- fills the registry
 from engine.errors import ConfigError
 from engine.lang.compiler import FieldSpec, compile_expression, compile_group
 from engine.lang.registry import FUNCTIONS
-from tests.helpers import call, evaluate
+from tests.helpers import assert_documented, call, evaluate
 from tests.lang.qlbridge_rows import EVENT, TS
 
 SIGNATURES = {
@@ -22,9 +22,7 @@ SIGNATURES = {
 
 @pytest.mark.parametrize("name", sorted(SIGNATURES))
 def test_registered(name: str) -> None:
-    fn = FUNCTIONS[name]
-    assert fn.signature.render() == SIGNATURES[name]
-    assert fn.doc and fn.examples and not fn.aggregate
+    assert_documented(name, SIGNATURES[name])
 
 
 # qlbridge builtins_test.go, "Math" and "Aggregation functions" (avg).

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 import engine.lang.functions  # noqa: F401 -- fills the registry
-from engine.lang.registry import FUNCTIONS
-from tests.helpers import call, evaluate
+from tests.helpers import assert_documented, call, evaluate
 from tests.lang.qlbridge_rows import EVENT, TS, UA
 
 SIGNATURES = {
@@ -23,9 +22,7 @@ SIGNATURES = {
 
 @pytest.mark.parametrize("name", sorted(SIGNATURES))
 def test_registered(name: str) -> None:
-    fn = FUNCTIONS[name]
-    assert fn.signature.render() == SIGNATURES[name]
-    assert fn.doc and fn.examples and not fn.aggregate
+    fn = assert_documented(name, SIGNATURES[name])
     assert fn.nulls == "propagate"
 
 
