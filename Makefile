@@ -31,7 +31,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/eval.py
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/scale.py
 

@@ -42,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from webhooks import webhooks
 
@@ -157,17 +158,10 @@ def free_port() -> int:
 
 
 def call(port: int, path: str, method: str = "GET") -> Any:
-    """One request to a sandbox control route, its JSON answer. (Raw HTTP/1.0: `bench/http.py`
-    shadows the standard library's `http` package for scripts run from this directory.)"""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-        s.sendall(f"{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        chunks = []
-        while chunk := s.recv(1 << 20):
-            chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    if not head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")):
-        raise OSError(f"{method} {path}: {head.splitlines()[0] if head else b'no answer'!r}")
-    return orjson.loads(body)
+    """One request to a sandbox control route, its JSON answer."""
+    r = httpx.request(method, f"http://127.0.0.1:{port}{path}", timeout=60)
+    r.raise_for_status()
+    return r.json()
 
 
 def start_sandbox() -> tuple[subprocess.Popen[bytes], int]:
@@ -182,7 +176,7 @@ def start_sandbox() -> tuple[subprocess.Popen[bytes], int]:
         try:
             call(port, "/_sandbox/requests")
             return proc, port
-        except OSError:
+        except httpx.TransportError:
             time.sleep(0.05)
     proc.terminate()
     raise SystemExit("engine sandbox did not answer within 20s")

@@ -6,7 +6,7 @@ little as it can): first single-event requests, then batches of 500 events, each
 distinct generated Customer.io webhook. Every request must answer 200; the daemon answers only
 once the events are durable (fsync'd group commits). Prints requests/s, events/s, p50 and p99.
 
-    .venv/bin/python bench/http.py [--requests 40000] [--batches 400] [--connections 32]
+    .venv/bin/python bench/intake.py [--requests 40000] [--batches 400] [--connections 32]
 
 Exit status: 0, or 1 when a request fails.
 """
