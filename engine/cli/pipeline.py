@@ -103,6 +103,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         s = result.stats
         print(f"profiles created {s.profiles_created:,}, merges {s.merges:,}, "
               f"unidentified {s.unidentified:,}")
+        if s.overmerge_skipped:
+            print(f"merges not made {s.overmerge_skipped:,}: an identity value already joins "
+                  "`identity.max_profiles_per_value` profiles (docs/pipeline.md)")
         if s.dead_letters:
             print(f"dead letters {s.dead_letters:,}: a transform or mapping failed on them "
                   "(`engine errors` lists them)")

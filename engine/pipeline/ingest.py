@@ -85,6 +85,7 @@ class IngestResult:
             "read": self.read, "accepted": self.accepted, "duplicates": self.duplicates,
             "rejected": dict(self.rejected), "unidentified": self.stats.unidentified,
             "profiles_created": self.stats.profiles_created, "merges": self.stats.merges,
+            "overmerge_skipped": self.stats.overmerge_skipped,
             "dead_letters": self.stats.dead_letters,
         }
 

@@ -96,6 +96,9 @@ class Metrics:
                                         registry=r)
         self.merges = Counter("engine_profile_merges", "Profiles merged into another by "
                               "identity resolution", registry=r)
+        self.overmerge_skipped = Counter("engine_overmerge_skipped", "Merges not made because "
+                                         "an identity value already joins "
+                                         "identity.max_profiles_per_value profiles", registry=r)
         self.unidentified = Counter("engine_events_unidentified", "Mapped events that carried "
                                     "no identity", registry=r)
         self.audience_size = Gauge("engine_audience_members", "Members of each audience",

@@ -168,6 +168,7 @@ class Processing:
             m.events_applied.inc(message["events"])
             m.profiles_created.inc(message["created"])
             m.merges.inc(message["merges"])
+            m.overmerge_skipped.inc(message["overmerge_skipped"])
             m.unidentified.inc(message["unidentified"])
             m.dead_letters.inc(message["dead_letters"])
             m.process_seconds.observe(message["seconds"])
@@ -407,7 +408,8 @@ class _Processor:
                 failures, logged_at = 0, -RETRY_LOG_EVERY_S
             self.profiles += stats.profiles_created - stats.merges
             self.report(events=stats.events, created=stats.profiles_created,
-                        merges=stats.merges, unidentified=stats.unidentified,
+                        merges=stats.merges, overmerge_skipped=stats.overmerge_skipped,
+                        unidentified=stats.unidentified,
                         dead_letters=stats.dead_letters, seconds=time.perf_counter() - start)
             if handled == 0 and not due:
                 if stopping:

@@ -26,6 +26,7 @@ def test_an_identity_that_joined_too_many_profiles_merges_no_more(config: Config
             for i in range(5)])
         assert result.stats.merges == 2  # usr_1 and usr_2 joined usr_0 through the address
         assert result.stats.overmerge_skipped == 2
+        assert result.as_dict()["overmerge_skipped"] == 2  # what `engine ingest --json` reports
         holder = eng.profile("email", shared)
         assert holder is not None
         assert holder["_identities"]["cio_customer_id"] == ["usr_0", "usr_1", "usr_2"]

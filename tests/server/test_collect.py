@@ -102,7 +102,8 @@ def test_health_readiness_and_metrics(daemon: Daemon) -> None:
         in text
     for name in ("engine_queue_events", "engine_backlog_events", "engine_profiles",
                  "engine_commit_seconds_bucket", "engine_request_seconds_bucket",
-                 "engine_mapping_errors", "engine_profile_merges_total"):
+                 "engine_mapping_errors", "engine_profile_merges_total",
+                 "engine_overmerge_skipped_total"):
         assert name in text
 
 
