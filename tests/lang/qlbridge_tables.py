@@ -324,6 +324,39 @@ FILTER_MISSES: list[str] = [
     "FILTER zip * 5 * 2",
 ]
 
+# filterqlvm_test.go, `TestInclude`: `FILTER AND (x < 9000, INCLUDE test)`, where the includer
+# knows only `test`, against two contexts; and an INCLUDE of a name it does not know.
+INCLUDE_TEST = {"test": "FILTER AND (x > 5)"}
+INCLUDE_ROWS: list[tuple[str, dict[str, Any], bool]] = [
+    ("FILTER AND (x < 9000, INCLUDE test)", {"x": 6, "y": "1"}, True),
+    ("FILTER AND (x < 9000, INCLUDE test)", {"x": 4, "y": "1"}, False),
+    ("FILTER AND (x < 9000, INCLUDE shouldfail)", {"x": 6, "y": "1"}, False),
+]
+
+# filterqlvm_test.go, `filterSelects`: SELECT statements with a FILTER clause, and the fields
+# each writes for `FILTER_CONTEXT` (None: the statement does not evaluate).
+FILTER_SELECTS: list[tuple[str, dict[str, Any] | None]] = [
+    ('select name, zip FROM mycontext FILTER name == "Yoda"', {"name": "Yoda", "zip": 5}),
+    (
+        "\n\t\tSELECT\n\t\t\tname\n\t\t\t, zip  IF zip > 2\n\t\tFROM mycontext \n"
+        '\t\tFILTER name == "Yoda"',
+        {"name": "Yoda", "zip": 5},
+    ),
+    (
+        "\n\t\tSELECT\n\t\t\tname\n\t\t\t, zip  IF zip > 200\n\t\tFROM mycontext \n"
+        '\t\tFILTER name == "Yoda"',
+        {"name": "Yoda"},
+    ),
+    (
+        '\n\t\tSELECT\n\t\t\tname IF name < true\n\t\tFROM mycontext \n\t\tFILTER name == "Yoda"',
+        None,
+    ),
+    (
+        '\n\t\tSELECT\n\t\t\tname IF zip + 5\n\t\tFROM mycontext \n\t\tFILTER name == "Yoda"',
+        None,
+    ),
+]
+
 # datemath_test.go, `TestDateBoundaries`: the context at `NOW`, and for each filter whether it
 # matches now and the boundary, the next instant its answer can change (None for Go's zero
 # time: never, whatever the clock).
