@@ -1,11 +1,12 @@
-"""qlbridge's expression and FilterQL test tables, run row by row against this engine.
+"""qlbridge's expression, FilterQL, date-math and builtins test tables, run row by row.
 
 Lytics' LQL is qlbridge's; where docs/language.md is silent, qlbridge's answer is this engine's
 (docs/language.md, "Differences from Lytics LQL"). The rows are transcribed in
-`tests/lang/qlbridge_tables.py`; here each row is run, and a row answered otherwise on purpose
-expects this engine's answer, naming the row of the differences table that says why. A row
-this engine does not answer yet is an expected failure naming its gap, so it turns into a pass
-(and the mark can go) when the gap is closed.
+`tests/lang/qlbridge_tables.py` (vm, FilterQL, date math) and `tests/lang/qlbridge_rows.py`
+(the builtins rows no `test_functions_*.py` module holds); here each row is run, and a row
+answered otherwise on purpose expects this engine's answer, naming the row of the differences
+table that says why. A row this engine does not answer yet is an expected failure naming its
+gap, so it turns into a pass (and the mark can go) when the gap is closed.
 """
 
 from __future__ import annotations
