@@ -157,11 +157,19 @@ def any_(*values: Value) -> bool:
     nulls="handle",
     safe=True,
     total=True,
-    doc="True when every argument is present and none is false.",
-    examples=[('all("a", true)', "true"), ('all("a", false)', "false")],
+    doc="True when every argument is present, none is false and no number is below zero.",
+    examples=[('all("a", true)', "true"), ('all("a", false)', "false"), ("all(1, -1)", "false")],
 )
 def all_(*values: Value) -> bool:
-    return bool(values) and all(_present(v) and v is not False for v in values)
+    return bool(values) and all(_truish(v) for v in values)
+
+
+def _truish(v: Value) -> bool:
+    """LQL's `all` reads a number below zero as false, as it reads `false` (a number's whole
+    part, so -0.5 counts as 0)."""
+    if v.__class__ is int or v.__class__ is float:
+        return int(v) >= 0
+    return _present(v) and v is not False
 
 
 # `oneof` with more arguments than this is a plain call: unrolled, each argument nests one
