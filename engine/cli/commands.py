@@ -4,7 +4,7 @@ runs.
 Parsing the command line needs every command's arguments but none of their work: ``engine
 eval`` should not load the HTTP server, the export runner or its HTTP client. So the arguments
 live here, and a command is a `_lazy` reference to its function in `engine.cli.pipeline`,
-`engine.cli.daemon`, `engine.cli.audiences` or `engine.cli.exports`.
+`engine.cli.daemon`, `engine.cli.audiences`, `engine.cli.exports` or `engine.cli.setup`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ def _lazy(module: str, name: str) -> Command:
         return command(args)
 
     return run
+
+
+def register_setup(sub: Any) -> None:
+    """Commands that set up where the engine runs, before any config exists."""
+    p = sub.add_parser("init", help="write a working config.yaml and the mappings to edit",
+                       description="Write a working config.yaml into DIR (default: here) and "
+                                   "copy the built-in mappings beside it, for editing; refuse "
+                                   "to overwrite existing files unless --force.")
+    p.add_argument("dir", metavar="DIR", nargs="?", default=".",
+                   help="the folder to write into, made when missing (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist")
+    p.set_defaults(run=_lazy("engine.cli.setup", "cmd_init"))
 
 
 def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
