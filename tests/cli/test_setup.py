@@ -11,15 +11,22 @@ from engine.version import engine_version
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True,
-                          text=True, timeout=120, check=False, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def test_version_names_the_distribution_and_python() -> None:
     result = run("--version")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == (f"engine {engine_version()} (cdp-engine, Python "
-                             f"{platform.python_version()})\n")
+    assert result.stdout == (
+        f"engine {engine_version()} (cdp-engine, Python {platform.python_version()})\n"
+    )
     assert engine_version() != "0+unknown"  # the test environment installs the project
 
 
@@ -28,9 +35,13 @@ def test_init_writes_a_config_that_validates_and_passes_its_tests(tmp_path: Path
     assert result.returncode == 0, result.stderr
     target = tmp_path / "starter"
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == [
-        "config.yaml", "mappings/customerio.lql", "mappings/customerio.yaml"]
-    assert result.stdout.endswith("next:\n  cd starter\n  engine validate\n  engine test\n"
-                                  "  engine serve\n")
+        "config.yaml",
+        "mappings/customerio.lql",
+        "mappings/customerio.yaml",
+    ]
+    assert result.stdout.endswith(
+        "next:\n  cd starter\n  engine validate\n  engine test\n  engine serve\n"
+    )
     # the config names the copies, so an edit of them is what the engine then uses
     (target / "mappings" / "customerio.yaml").write_text("streams: [", encoding="utf-8")
     broken = run("validate", cwd=target)
@@ -55,8 +66,10 @@ def test_init_refuses_to_overwrite_and_names_every_file(tmp_path: Path) -> None:
     (tmp_path / "mappings" / "customerio.yaml").write_text("mine too\n", encoding="utf-8")
     result = run("init", str(tmp_path))
     assert result.returncode == 1
-    assert result.stderr == (f"engine: error: init: will not overwrite {tmp_path}/config.yaml, "
-                             f"{tmp_path}/mappings/customerio.yaml (use --force to replace "
-                             "them)\n")
+    assert result.stderr == (
+        f"engine: error: init: will not overwrite {tmp_path}/config.yaml, "
+        f"{tmp_path}/mappings/customerio.yaml (use --force to replace "
+        "them)\n"
+    )
     assert (tmp_path / "config.yaml").read_text(encoding="utf-8") == "mine\n"
     assert not (tmp_path / "mappings" / "customerio.lql").exists()  # nothing written at all
