@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.cli.common import DEFAULT_CREDENTIAL, DEFAULT_PORT
+from engine.config.report import FORMATS
 
 Command = Callable[[argparse.Namespace], int]
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -83,7 +84,9 @@ def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
 
     p = sub.add_parser("test", help="run the test cases embedded in config files")
     add_config_arguments(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="how to print the results (default: text); github, sarif and gitlab "
+                        "report failed cases as T001 at the case, beside config errors")
     p.set_defaults(run=_lazy("engine.cli.pipeline", "cmd_test"))
 
     p = sub.add_parser("replay", help="rebuild profiles from the event log")

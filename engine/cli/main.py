@@ -32,7 +32,7 @@ from engine.cli.common import (
     resolve_config_path,
 )
 from engine.config.checks import validate_config
-from engine.config.report import render, summary
+from engine.config.report import FORMATS, render, summary
 from engine.config.schema import schema_text
 from engine.errors import ConfigError, EngineError, RuntimeFailure, render_all
 from engine.lang import budget
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Check the config and every file it references (docs/config.md)"
                                     " without touching storage; report every problem.")
     add_config_arguments(va)
-    va.add_argument("--format", choices=("text", "json", "github"), default="text",
+    va.add_argument("--format", choices=FORMATS, default="text",
                     help="how to print problems (default: text)")
     va.add_argument("paths", metavar="PATHS", nargs="*", default=[],
                     help="more mapping files to validate with the config")
