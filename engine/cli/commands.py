@@ -4,7 +4,8 @@ runs.
 Parsing the command line needs every command's arguments but none of their work: ``engine
 eval`` should not load the HTTP server, the export runner or its HTTP client. So the arguments
 live here, and a command is a `_lazy` reference to its function in `engine.cli.pipeline`,
-`engine.cli.daemon`, `engine.cli.audiences`, `engine.cli.exports` or `engine.cli.setup`.
+`engine.cli.daemon`, `engine.cli.audiences`, `engine.cli.exports`, `engine.cli.setup` or
+`engine.cli.completion`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def _lazy(module: str, name: str) -> Command:
     return run
 
 
-def register_setup(sub: Any) -> None:
-    """Commands that set up where the engine runs, before any config exists."""
+def register_setup(sub: Any, add_config_arguments: AddArguments) -> None:
+    """Commands that set up where the engine runs: a starter config, shell completion."""
     p = sub.add_parser("init", help="write a working config.yaml and the mappings to edit",
                        description="Write a working config.yaml into DIR (default: here) and "
                                    "copy the built-in mappings beside it, for editing; refuse "
@@ -41,6 +42,19 @@ def register_setup(sub: Any) -> None:
                    help="the folder to write into, made when missing (default: .)")
     p.add_argument("--force", action="store_true", help="overwrite files that exist")
     p.set_defaults(run=_lazy("engine.cli.setup", "cmd_init"))
+
+    p = sub.add_parser("completion", help="print the shell completion script",
+                       description="Print the completion script of `engine` for SHELL, e.g. "
+                                   "`source <(engine completion bash)` (docs/cli.md).")
+    p.add_argument("shell", metavar="SHELL", choices=("bash", "zsh", "fish"),
+                   help="bash, zsh or fish")
+    p.set_defaults(run=_lazy("engine.cli.completion", "cmd_completion"))
+
+    # No help: hidden from `engine --help` and from completion; the scripts call it.
+    p = sub.add_parser("complete-names")
+    add_config_arguments(p)
+    p.add_argument("kind", choices=("stream", "audience", "job"))
+    p.set_defaults(run=_lazy("engine.cli.completion", "cmd_complete_names"))
 
 
 def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:

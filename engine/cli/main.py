@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mapping file, for editors.")
     sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
     sc.set_defaults(run=cmd_schema)
-    register_setup(sub)
+    register_setup(sub, add_config_arguments)
     register_pipeline(sub, add_config_arguments)
     register_audiences(sub, add_config_arguments)
     register_exports(sub, add_config_arguments)
