@@ -16,7 +16,8 @@ contracts in pyproject.toml):
     lang                                       the expression language
 
 Leaf modules belong to no layer and import nothing else of the engine, so every layer may use
-them: `errors.py` (the exception tree) and `clock.py` (epoch-millisecond clocks). `output.py`
+them: `errors.py` (the exception tree), `clock.py` (epoch-millisecond clocks), `version.py`
+(the installed version) and `resources.py` (the files shipped beside the code). `output.py`
 (JSON for printing) is for the command line only. A lower layer that must call up gets a
 callback or protocol from the façade (`engine.pipeline.hooks.ProfileHook`,
 `engine.exports.service.Host`).

@@ -16,7 +16,7 @@ import orjson
 
 from engine.config.model import StorageSpec, TestCase
 from engine.engine import Engine
-from engine.errors import UnknownName
+from engine.errors import Diagnostic, Source, UnknownName
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.values import date_to_ms, format_date, ms_to_date
@@ -25,6 +25,8 @@ from engine.program import Config
 # What `expect:` may hold; keys not in here are reported rather than silently ignored.
 KNOWN_EXPECTATIONS = frozenset({"profile", "fields", "absent", "derived", "audiences",
                                 "requests"})
+FAILED_CASE = "T001"
+"""The code of a failed case as a diagnostic, so CI formats report it beside config errors."""
 
 
 @dataclass
@@ -44,6 +46,15 @@ class CaseResult:
             where = {"file": at.source.name, "line": line, "column": col}
         return {"name": self.case.name, "ok": self.ok, "failures": self.failures,
                 "location": where}
+
+    def diagnostic(self) -> Diagnostic:
+        """A failed case as a diagnostic at the case's name in its file (`engine test --format
+        github|sarif|gitlab`)."""
+        at = self.case.at
+        source, start, end = ((at.source, at.start, at.end) if at is not None
+                              else (Source(name="<tests>", text=""), 0, 0))
+        return Diagnostic(source, start, end, FAILED_CASE,
+                          f"config test {self.case.name!r} failed: " + "; ".join(self.failures))
 
 
 def _fixed_clock(ms: int) -> Any:

@@ -4,7 +4,8 @@ runs.
 Parsing the command line needs every command's arguments but none of their work: ``engine
 eval`` should not load the HTTP server, the export runner or its HTTP client. So the arguments
 live here, and a command is a `_lazy` reference to its function in `engine.cli.pipeline`,
-`engine.cli.daemon`, `engine.cli.audiences` or `engine.cli.exports`.
+`engine.cli.daemon`, `engine.cli.audiences`, `engine.cli.exports`, `engine.cli.setup` or
+`engine.cli.completion`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.cli.common import DEFAULT_CREDENTIAL, DEFAULT_PORT
+from engine.config.report import FORMATS
 
 Command = Callable[[argparse.Namespace], int]
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -28,6 +30,31 @@ def _lazy(module: str, name: str) -> Command:
         return command(args)
 
     return run
+
+
+def register_setup(sub: Any, add_config_arguments: AddArguments) -> None:
+    """Commands that set up where the engine runs: a starter config, shell completion."""
+    p = sub.add_parser("init", help="write a working config.yaml and the mappings to edit",
+                       description="Write a working config.yaml into DIR (default: here) and "
+                                   "copy the built-in mappings beside it, for editing; refuse "
+                                   "to overwrite existing files unless --force.")
+    p.add_argument("dir", metavar="DIR", nargs="?", default=".",
+                   help="the folder to write into, made when missing (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite files that exist")
+    p.set_defaults(run=_lazy("engine.cli.setup", "cmd_init"))
+
+    p = sub.add_parser("completion", help="print the shell completion script",
+                       description="Print the completion script of `engine` for SHELL, e.g. "
+                                   "`source <(engine completion bash)` (docs/cli.md).")
+    p.add_argument("shell", metavar="SHELL", choices=("bash", "zsh", "fish"),
+                   help="bash, zsh or fish")
+    p.set_defaults(run=_lazy("engine.cli.completion", "cmd_completion"))
+
+    # No help: hidden from `engine --help` and from completion; the scripts call it.
+    p = sub.add_parser("complete-names")
+    add_config_arguments(p)
+    p.add_argument("kind", choices=("stream", "audience", "job"))
+    p.set_defaults(run=_lazy("engine.cli.completion", "cmd_complete_names"))
 
 
 def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
@@ -71,7 +98,9 @@ def register_pipeline(sub: Any, add_config_arguments: AddArguments) -> None:
 
     p = sub.add_parser("test", help="run the test cases embedded in config files")
     add_config_arguments(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="how to print the results (default: text); github, sarif and gitlab "
+                        "report failed cases as T001 at the case, beside config errors")
     p.set_defaults(run=_lazy("engine.cli.pipeline", "cmd_test"))
 
     p = sub.add_parser("replay", help="rebuild profiles from the event log")

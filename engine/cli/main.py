@@ -13,7 +13,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.cli.commands import register_audiences, register_exports, register_pipeline
+from engine.cli.commands import (
+    register_audiences,
+    register_exports,
+    register_pipeline,
+    register_setup,
+)
 from engine.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
@@ -27,13 +32,14 @@ from engine.cli.common import (
     resolve_config_path,
 )
 from engine.config.checks import validate_config
-from engine.config.report import render, summary
+from engine.config.report import FORMATS, render, summary
 from engine.config.schema import schema_text
 from engine.errors import ConfigError, EngineError, RuntimeFailure, render_all
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.compiler import compile_expression
 from engine.output import to_json
+from engine.version import version_line
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -69,6 +75,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="engine", description="cdp-engine: event streams to profiles, audiences and exports")
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="print the engine's version and Python's, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ev = sub.add_parser("eval", help="evaluate one expression against an event",
                         description="Evaluate one expression; print its value as JSON.")
@@ -80,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Check the config and every file it references (docs/config.md)"
                                     " without touching storage; report every problem.")
     add_config_arguments(va)
-    va.add_argument("--format", choices=("text", "json", "github"), default="text",
+    va.add_argument("--format", choices=FORMATS, default="text",
                     help="how to print problems (default: text)")
     va.add_argument("paths", metavar="PATHS", nargs="*", default=[],
                     help="more mapping files to validate with the config")
@@ -90,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "mapping file, for editors.")
     sc.add_argument("which", nargs="?", choices=("config", "mapping"), default="config")
     sc.set_defaults(run=cmd_schema)
+    register_setup(sub, add_config_arguments)
     register_pipeline(sub, add_config_arguments)
     register_audiences(sub, add_config_arguments)
     register_exports(sub, add_config_arguments)

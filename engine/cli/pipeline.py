@@ -20,8 +20,9 @@ from engine.cli.common import (
     date_argument,
     read_event_argument,
 )
+from engine.config.report import CI_FORMATS, render
 from engine.engine import Engine, IngestResult
-from engine.errors import EngineError, UnknownName
+from engine.errors import ConfigError, EngineError, UnknownName
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.printer import expression_text
@@ -224,8 +225,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_test(args: argparse.Namespace) -> int:
+def _test_for_ci(args: argparse.Namespace) -> int:
+    """`engine test` for a CI service: failed cases, or the config's own errors when it cannot
+    load, as diagnostics in the one format the service reads; the counts go to stderr."""
+    try:
+        results = run_config_tests(_config(args))
+    except ConfigError as exc:
+        sys.stdout.write(render(exc.diagnostics, args.format) + "\n")
+        return EXIT_INVALID
+    failed = [r for r in results if not r.ok]
+    output = render([r.diagnostic() for r in failed], args.format)
+    if output:
+        sys.stdout.write(output + "\n")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed", file=sys.stderr)
+    if not results:
+        print("no test cases found in the config", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_INVALID if failed else EXIT_OK
 
+
+def cmd_test(args: argparse.Namespace) -> int:
+    if args.format in CI_FORMATS:
+        return _test_for_ci(args)
     results = run_config_tests(_config(args))
     if args.format == "json":
         sys.stdout.write(to_json([r.as_json() for r in results]) + "\n")

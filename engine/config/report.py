@@ -1,21 +1,35 @@
-"""Diagnostics as the three formats `engine validate --format` offers (docs/config.md).
+"""Diagnostics as the formats `engine validate --format` and `engine test --format` offer
+(docs/config.md, docs/ci.md).
 
 ``text`` is for people (the one renderer in `engine.errors`: location, source line, caret);
 ``json`` is for tools (one object per diagnostic); ``github`` is GitHub Actions' workflow-command
-syntax, so a CI run annotates the offending line of the pull request.
+syntax, so a CI run annotates the offending line of the pull request; ``sarif`` is SARIF 2.1.0,
+which code-scanning services (GitHub's among them) keep and show across runs; ``gitlab`` is
+GitLab's Code Quality report, shown in the merge request.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Sequence
-from typing import Literal
+from pathlib import PurePath
+from typing import Any, Literal
+from urllib.parse import quote
 
 import orjson
 
 from engine.errors import Diagnostic
+from engine.version import engine_version
 
-Format = Literal["text", "json", "github"]
-FORMATS: tuple[Format, ...] = ("text", "json", "github")
+Format = Literal["text", "json", "github", "sarif", "gitlab"]
+FORMATS: tuple[Format, ...] = ("text", "json", "github", "sarif", "gitlab")
+CI_FORMATS: tuple[Format, ...] = ("github", "sarif", "gitlab")
+"""The formats made for a CI service, which reads them from standard output."""
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# GitLab's Code Quality severities: info, minor, major, critical, blocker.
+GITLAB_SEVERITY = {"error": "major", "warning": "minor"}
 
 
 def render(diagnostics: Sequence[Diagnostic], fmt: Format = "text") -> str:
@@ -25,6 +39,10 @@ def render(diagnostics: Sequence[Diagnostic], fmt: Format = "text") -> str:
                             option=orjson.OPT_INDENT_2).decode()
     if fmt == "github":
         return "\n".join(github_line(d) for d in diagnostics)
+    if fmt == "sarif":
+        return orjson.dumps(sarif_log(diagnostics), option=orjson.OPT_INDENT_2).decode()
+    if fmt == "gitlab":
+        return orjson.dumps(gitlab_report(diagnostics), option=orjson.OPT_INDENT_2).decode()
     return "\n\n".join(d.render() for d in diagnostics)
 
 
@@ -43,6 +61,56 @@ def github_line(d: Diagnostic) -> str:
     props = (f"file={_escape_property(d.file)},line={d.line},col={d.column},"
              f"endLine={d.end_line},endColumn={d.end_column}")
     return f"::{d.severity} {props}::{_escape_data(f'[{d.code}] {d.full_message}')}"
+
+
+def _uri(path: str) -> str:
+    """A file name as a SARIF URI: relative names stay relative (to where the command ran, the
+    root of the checkout in CI), so a code-scanning service finds the file in the repository."""
+    pure = PurePath(path)
+    if pure.is_absolute():
+        return "file://" + quote(pure.as_posix())
+    return quote(pure.as_posix())
+
+
+def sarif_log(diagnostics: Sequence[Diagnostic]) -> dict[str, Any]:
+    """One SARIF 2.1.0 run of the engine: a rule per diagnostic code, a result per diagnostic."""
+    codes = sorted({d.code for d in diagnostics})
+    index = {code: i for i, code in enumerate(codes)}
+    results = [{
+        "ruleId": d.code,
+        "ruleIndex": index[d.code],
+        "level": d.severity,
+        "message": {"text": d.full_message},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": _uri(d.file)},
+            "region": {"startLine": d.line, "startColumn": d.column,
+                       "endLine": d.end_line, "endColumn": max(d.end_column, d.column)},
+        }}],
+    } for d in diagnostics]
+    driver = {"name": "cdp-engine", "version": engine_version(),
+              "rules": [{"id": code} for code in codes]}
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0",
+            "runs": [{"tool": {"driver": driver}, "results": results}]}
+
+
+def gitlab_report(diagnostics: Sequence[Diagnostic]) -> list[dict[str, Any]]:
+    """GitLab Code Quality issues. The fingerprint leaves the line out, so that an issue moved
+    by an edit above it is not reported as new; repeats of one message in one file are told
+    apart by their order."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    issues = []
+    for d in diagnostics:
+        key = (d.code, d.file, d.full_message)
+        seen[key] += 1
+        digest = hashlib.sha256("\0".join((*key, str(seen[key]))).encode()).hexdigest()
+        issues.append({
+            "description": f"[{d.code}] {d.full_message}",
+            "check_name": d.code,
+            "fingerprint": digest,
+            "severity": GITLAB_SEVERITY[d.severity],
+            "location": {"path": d.file, "lines": {"begin": d.line}},
+        })
+    return issues
 
 
 def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from lark import Token, Transformer, v_args
 from engine.errors import ConfigError, Diagnostic, RuntimeFailure, Source
 from engine.lang import nodes as n
 from engine.lang.values import INT64_MAX
+from engine.resources import data_path
 
 MAX_DEPTH = 64
 """Deepest nesting accepted: far beyond any real rule, well within what Python compiles."""
@@ -26,10 +26,7 @@ MAX_DEPTH = 64
 
 def grammar_path() -> Path:
     """The grammar inside an installed wheel, else the checkout's top-level ``grammar/``."""
-    packaged = resources.files("engine").joinpath("_data/grammar/lql.lark")
-    if packaged.is_file():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "grammar" / "lql.lark"
+    return data_path("grammar/lql.lark")
 
 
 @functools.cache

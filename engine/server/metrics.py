@@ -20,6 +20,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine.version import engine_version, python_version
+
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `*_created` series tell nothing here
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -122,4 +124,8 @@ class Metrics:
                                          buckets=LATENCY_BUCKETS, registry=r)
         self.reloads = Counter("engine_config_reloads", "Config reloads by outcome",
                                ["outcome"], registry=r)
+        # Constant 1; its labels tell a dashboard which version each node of a fleet runs.
+        self.build_info = Gauge("engine_build_info", "The engine's version and its Python's",
+                                ["version", "python"], registry=r)
+        self.build_info.labels(version=engine_version(), python=python_version()).set(1)
         r.register(_LiveCollector(live))

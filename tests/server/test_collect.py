@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import httpx
 
+from engine.version import engine_version
 from tests.server.conftest import ADMIN, TOKEN, Daemon, start, write_config
 
 HOOK = {"event_id": "e1", "object_type": "email", "metric": "opened", "timestamp": 1769420700,
@@ -97,6 +99,8 @@ def test_health_readiness_and_metrics(daemon: Daemon) -> None:
         assert ready.status_code == 200 and ready.json()["ready"] is True
         text = c.get("/metrics").text
     assert 'engine_events_accepted_total{stream="customerio"} 2.0' in text
+    assert (f'engine_build_info{{python="{platform.python_version()}",'
+            f'version="{engine_version()}"}} 1.0') in text
     assert 'engine_events_duplicate_total{stream="customerio"} 1.0' in text
     assert 'engine_requests_rejected_total{code="malformed_body",stream="customerio"} 1.0' \
         in text
