@@ -103,10 +103,9 @@ _NOW_FIRST = frozenset("nN")
 
 
 def _relative(a: str, b: str) -> bool:
-    """Whether either string is a relative date (``"now-1M"``): a cheap first-letter test, so
-    comparing two plain strings costs one set lookup more."""
-    return ((a[:1] in _NOW_FIRST or b[:1] in _NOW_FIRST)
-            and (relative_terms(a) is not None or relative_terms(b) is not None))
+    """Whether either string is a relative date (``"now-1M"``). Callers test the first letters
+    against `_NOW_FIRST` before calling, so two plain strings cost two set lookups more."""
+    return relative_terms(a) is not None or relative_terms(b) is not None
 
 
 def _as_dates(a: Value, b: Value, anchor: int | None) -> int | None:
@@ -129,7 +128,7 @@ def compare(a: Value, b: Value, anchor: int | None = None) -> int | None:
     if ta is str:
         tb = b.__class__
         if tb is str:
-            if _relative(a, b):
+            if (a[:1] in _NOW_FIRST or b[:1] in _NOW_FIRST) and _relative(a, b):
                 return _as_dates(a, b, anchor)
             return int(a > b) - int(a < b)
         if tb is int or tb is float:
@@ -157,7 +156,11 @@ def eq(a: Value, b: Value, anchor: int | None = None) -> bool:
     if a is None or b is None:
         return False
     if a.__class__ is str and b.__class__ is str:
-        return a == b or (_relative(a, b) and _as_dates(a, b, anchor) == 0)
+        if a == b:
+            return True
+        if a[:1] not in _NOW_FIRST and b[:1] not in _NOW_FIRST:
+            return False
+        return _relative(a, b) and _as_dates(a, b, anchor) == 0
     if isinstance(b, list) and not isinstance(a, list):  # any item, as qlbridge's `5.5 == [...]`
         return any(eq(a, x, anchor) for x in budget.paced(b, len(b)))
     if isinstance(a, list):

@@ -78,6 +78,24 @@ def test_a_line_starting_with_and_begins_a_new_term_in_a_list() -> None:
         NOT AND ( s > 20, s < 50 )
     )""")
     assert isinstance(nested, n.BoolList) and len(nested.terms) == 3
+    # qlbridge's own case (rel/parse_filterql_test.go): five terms, the fourth an OR list
+    five = parse_filter("""
+    FILTER
+      AND (
+          -- Lets make sure the date is good
+          daysago(datefield) < 100
+          -- as well as domain
+          domain(url) == "google.com"
+          INCLUDE my_other_named_filter
+          OR (
+              momentum > 20
+             propensity > 50
+          )
+          NOT AND ( score > 20 , score < 50 )
+       )
+    ALIAS my_filter_name""")
+    assert isinstance(five, n.BoolList) and len(five.terms) == 5
+    assert isinstance(five.terms[3], n.BoolList) and five.terms[3].op == "or"
 
 
 def test_elsewhere_a_line_starting_with_and_continues() -> None:
