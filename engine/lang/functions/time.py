@@ -153,8 +153,10 @@ def _zone_constant(index: int, value: object) -> str | None:
     """A constant zone is checked when the config loads, as qlbridge checks it when it parses."""
     if index != 1 or not isinstance(value, str) or zone(value) is not None:
         return None
-    return (f"unknown time zone {value!r:.40}; use an IANA name such as America/Los_Angeles, "
-            "UTC or an offset such as +05:30")
+    return (
+        f"unknown time zone {value!r:.40}; use an IANA name such as America/Los_Angeles, "
+        "UTC or an offset such as +05:30"
+    )
 
 
 @function(
