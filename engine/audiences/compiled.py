@@ -70,7 +70,7 @@ class Audiences:
         names = [x for node in nodes.values() for x in n.walk(node)]
         self.fields: frozenset[str] | None = None if any(
             isinstance(x, n.MatchAll) for x in names) else frozenset(
-            x.name if x.quoted else x.name.split(".")[0]
+            x.steps[0] if x.steps else x.name if x.quoted else x.name.split(".")[0]
             for x in names if isinstance(x, n.Identifier))
 
     def _include(self, name: str, view: dict[str, Any], now: int) -> bool:

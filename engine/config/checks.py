@@ -297,7 +297,7 @@ def _aggregate(spec_expr: str | n.Expr, source: Source | None) -> str | None:
 
 # Types whose entries `capacity` can evict: sets and maps (a count map then keeps, per key, the
 # time it was last counted, to rank it by).
-_EVICTABLE = frozenset({"[]string", "[]time", "map[string]int", "map[string]intsum",
+_EVICTABLE = frozenset({"[]string", "[]time", "ts[]string", "map[string]int", "map[string]intsum",
                         "map[string]number", "map[string]string", "map[string]bool",
                         "map[string]time"})
 

@@ -24,6 +24,7 @@ FIELD_TYPES: dict[str, tuple[str, ...]] = {
     "date": ("latest", "oldest", "min", "max"),
     "[]string": ("union", "latest"),
     "[]time": ("union", "latest"),
+    "ts[]string": ("union",),
     "map[string]int": ("latest", "min", "max"),
     "map[string]intsum": ("sum",),
     "map[string]number": ("latest", "min", "max"),

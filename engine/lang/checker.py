@@ -124,7 +124,7 @@ class _Checker:
         sig = fn.signature
         count = len(node.args)
         if count < sig.min_args or (sig.max_args is not None and count > sig.max_args):
-            plural = "" if sig.min_args == 1 and sig.max_args == 1 else "s"
+            plural = "" if sig.arity_text().endswith(" 1") else "s"
             self.error(
                 node.span, "E102",
                 f"`{fn.name}` takes {sig.arity_text()} argument{plural}, got {count}",

@@ -51,10 +51,13 @@ class ListLiteral(Expr):
 @dataclass(frozen=True, slots=True)
 class Identifier(Expr):
     """A field of the event (or profile); `_ts` is the event time. `quoted`: written in
-    backquotes, so dots are part of the key rather than steps of a path."""
+    backquotes, so dots are part of the key rather than steps of a path. `steps`: a path with
+    a backquoted step (`` `last.event`.`has.period` ``), walked step by step; `name` is then
+    the steps joined with dots, for messages."""
 
     name: str
     quoted: bool = False
+    steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import lark
 from lark import Token, Transformer, v_args
@@ -29,6 +30,48 @@ def grammar_path() -> Path:
     return data_path("grammar/lql.lark")
 
 
+def _keyword_of_line(tok: Token, kind: str) -> Token:
+    """The keyword of a LINE_AND / LINE_OR token, placed where it is written (the token
+    starts at the line break before it)."""
+    text = str(tok)
+    keyword = text.lstrip()
+    skipped = len(text) - len(keyword)
+    breaks = text.count("\n", 0, skipped)
+    column = skipped - text.rfind("\n", 0, skipped)
+    start = (tok.start_pos or 0) + skipped
+    return Token(kind, keyword, start, (tok.line or 1) + breaks, column, tok.end_line,
+                 tok.end_column, tok.end_pos)
+
+
+class _LineKeywords(lark.lark.PostLex):
+    """A line starting with `AND (` or `OR (` begins a new term directly inside a FilterQL
+    `AND (…)` / `OR (…)` list, as in LQL; anywhere else it continues the expression above it.
+
+    The grammar cannot tell the two apart (its states are shared), the brackets around the
+    token can: this keeps a stack of them and turns the line keyword into the plain one
+    unless the innermost bracket opens a term list.
+    """
+
+    always_accept = ("LINE_AND", "LINE_OR")
+    _PLAIN: ClassVar[dict[str, str]] = {"LINE_AND": "AND", "LINE_OR": "OR"}
+    _OPENS_TERMS = frozenset({"AND", "OR", "LINE_AND", "LINE_OR"})
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        brackets: list[bool] = []  # True: a term list
+        previous = ""
+        for tok in stream:
+            kind = tok.type
+            if kind in self._PLAIN:
+                in_terms = bool(brackets) and brackets[-1]
+                tok = _keyword_of_line(tok, kind if in_terms else self._PLAIN[kind])
+            elif kind in ("LPAR", "LSQB"):
+                brackets.append(kind == "LPAR" and previous in self._OPENS_TERMS)
+            elif kind in ("RPAR", "RSQB") and brackets:
+                brackets.pop()
+            previous = tok.type
+            yield tok
+
+
 @functools.cache
 def _lark() -> lark.Lark:
     return lark.Lark(
@@ -38,6 +81,7 @@ def _lark() -> lark.Lark:
         start=["expression", "statements"],
         propagate_positions=True,
         maybe_placeholders=False,
+        postlex=_LineKeywords(),
     )
 
 
@@ -59,6 +103,15 @@ def _span_of(item: Any) -> n.Span:
     return n.Span(
         meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column
     )
+
+
+_STEP = re.compile(r"`([^`]*)`|([^.`]+)")
+
+
+def _path_steps(text: str) -> list[tuple[str, bool]]:
+    """The steps of a name as written: each with whether it was backquoted."""
+    return [(quoted if plain is None or plain == "" else plain, plain == "" or plain is None)
+            for quoted, plain in ((m.group(1), m.group(2)) for m in _STEP.finditer(text))]
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
@@ -147,13 +200,23 @@ class _ToAst(Transformer[Token, Any]):
         return n.ListLiteral(_span_of(meta), tuple(ch))
 
     def ident(self, meta: Any, ch: list[Token]) -> n.Identifier:
-        tok = ch[0]
-        if tok.type == "QUOTED_NAME":
-            return n.Identifier(_span_of(meta), tok[1:-1], quoted=True)
-        return n.Identifier(_span_of(meta), str(tok))
+        span = _span_of(meta)
+        steps = _path_steps(str(ch[0]))
+        if len(steps) == 1 and steps[0][1]:
+            return n.Identifier(span, steps[0][0], quoted=True)
+        if not any(quoted for _, quoted in steps):
+            return n.Identifier(span, str(ch[0]))
+        names = tuple(step for step, _ in steps)
+        if not any("." in step for step in names):  # the same path as written without quotes
+            return n.Identifier(span, ".".join(names))
+        return n.Identifier(span, ".".join(names), steps=names)
 
     def ident_name(self, meta: Any, ch: list[Token]) -> str:
         tok = ch[0]
+        steps = _path_steps(str(tok))
+        if len(steps) > 1 and any(quoted for _, quoted in steps):
+            raise _Misplaced(meta, "a name here is one key: a path of quoted steps "
+                                   "belongs in an expression")
         return tok[1:-1] if tok.type == "QUOTED_NAME" else str(tok)
 
     def call(self, meta: Any, ch: list[Any]) -> n.Call:
@@ -228,7 +291,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def bool_list(self, meta: Any, ch: list[Any]) -> n.BoolList:
         terms = ch[1] if len(ch) > 1 else ()
-        return n.BoolList(_span_of(meta), str(ch[0].type).lower(), terms)
+        op = "and" if ch[0].type in ("AND", "LINE_AND") else "or"
+        span = _span_of(meta)
+        return n.BoolList(span, op, terms)
 
     def include(self, meta: Any, ch: list[Any]) -> n.Include:
         return n.Include(_span_of(meta), ch[1])

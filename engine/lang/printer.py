@@ -46,6 +46,8 @@ def to_source(node: n.Expr) -> str:
             return _literal(value)
         case n.ListLiteral(items=items):
             return "[" + ", ".join(to_source(i) for i in items) + "]"
+        case n.Identifier(steps=steps) if steps:
+            return ".".join(_name(step, True) for step in steps)
         case n.Identifier(name=name, quoted=quoted):
             return _name(name, quoted)
         case n.Call(name=name, args=args):
@@ -88,6 +90,8 @@ def dump(node: n.Expr) -> str:
             return _literal(value)
         case n.ListLiteral(items=items):
             return "(list" + "".join(" " + dump(i) for i in items) + ")"
+        case n.Identifier(steps=steps) if steps:
+            return f"(ident {'.'.join(_name(step, True) for step in steps)})"
         case n.Identifier(name=name, quoted=quoted):
             return f"(ident {_name(name, quoted)})"
         case n.Call(name=name, args=args):

@@ -73,4 +73,5 @@ def search(rx: Any, text: str) -> bool:
 
 def pattern_arguments(index: int, value: Any) -> str | None:
     """The registry hook of functions whose arguments after the first are patterns."""
-    return problem(value) if index >= 1 and isinstance(value, str) else None
+    why = problem(value) if index >= 1 and isinstance(value, str) else None
+    return None if why is None else f"not a valid regular expression ({why})"

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.lang import budget
 from engine.lang.budget import CHECK_EVERY, LARGE
+from engine.lang.dates import relative_terms
 from engine.lang.glob import glob_matcher
 from engine.lang.values import (
     INT64_MAX,
@@ -98,14 +99,37 @@ def flat_key(event: dict[str, Any], path: str, walked: Value) -> Value:
     return walked if value is None else value
 
 
+_NOW_FIRST = frozenset("nN")
+
+
+def _relative(a: str, b: str) -> bool:
+    """Whether either string is a relative date (``"now-1M"``). Callers test the first letters
+    against `_NOW_FIRST` before calling, so two plain strings cost two set lookups more."""
+    return relative_terms(a) is not None or relative_terms(b) is not None
+
+
+def _as_dates(a: Value, b: Value, anchor: int | None) -> int | None:
+    """Both sides read as dates: a relative date compares the other side as a time, as in LQL
+    (docs/language.md); a side that is no date does not compare."""
+    da, db = to_date(a, anchor), to_date(b, anchor)
+    if da is None or db is None:
+        return None
+    return (da > db) - (da < db)
+
+
 def compare(a: Value, b: Value, anchor: int | None = None) -> int | None:
-    """-1, 0 or 1 with `b` read as `a`'s type; None when either is missing or they don't compare."""
+    """-1, 0 or 1 with `b` read as `a`'s type; None when either is missing or they don't compare.
+
+    Two strings compare as text, unless one is a relative date: then both are times.
+    """
     if a is None or b is None:
         return None
     ta = a.__class__
     if ta is str:
         tb = b.__class__
         if tb is str:
+            if (a[:1] in _NOW_FIRST or b[:1] in _NOW_FIRST) and _relative(a, b):
+                return _as_dates(a, b, anchor)
             return int(a > b) - int(a < b)
         if tb is int or tb is float:
             fa = to_float(a)
@@ -132,7 +156,13 @@ def eq(a: Value, b: Value, anchor: int | None = None) -> bool:
     if a is None or b is None:
         return False
     if a.__class__ is str and b.__class__ is str:
-        return bool(a == b)
+        if a == b:
+            return True
+        if a[:1] not in _NOW_FIRST and b[:1] not in _NOW_FIRST:
+            return False
+        return _relative(a, b) and _as_dates(a, b, anchor) == 0
+    if isinstance(b, list) and not isinstance(a, list):  # any item, as qlbridge's `5.5 == [...]`
+        return any(eq(a, x, anchor) for x in budget.paced(b, len(b)))
     if isinstance(a, list):
         if isinstance(b, list):
             if len(a) + len(b) > LARGE:  # a clock reading only where the work is worth one
@@ -182,9 +212,16 @@ def exists(a: Value) -> bool:
 
 
 def in_(a: Value, items: Any, anchor: int | None = None) -> bool:
-    """`a IN (…)`: a scalar equals any item; a list overlaps; a map has any of the keys."""
+    """`a IN (…)`: a scalar equals any item; a list overlaps; a map has any of the keys.
+
+    Against a map (`"google.com" IN hits`) the map's keys are the items.
+    """
     if a is None or items is None:
         return False
+    if isinstance(items, dict):
+        if isinstance(a, list | tuple):
+            return any(to_str(x) in items for x in budget.paced(a, len(a)))
+        return to_str(a) in items
     if not isinstance(items, list | tuple):
         items = (items,)
     if a.__class__ is str:
@@ -206,9 +243,14 @@ def in_(a: Value, items: Any, anchor: int | None = None) -> bool:
 
 
 def contains(a: Value, b: Value) -> bool:
-    """Substring test; a list contains `b` when any element does; a map when it has the key."""
+    """Substring test; a list contains `b` when any element does; a map when it has the key.
+
+    A list of substrings (`email CONTAINS ["lss", "bob"]`) holds when any one is contained.
+    """
     if a is None:
         return False
+    if isinstance(b, list):
+        return any(contains(a, x) for x in budget.paced(b, len(b)))
     sb = to_str(b)
     if not sb:
         return False
@@ -221,7 +263,10 @@ def contains(a: Value, b: Value) -> bool:
 
 
 def like(a: Value, pattern: Value) -> bool:
-    """Anchored, case-sensitive glob (`engine.lang.glob`); a list matches when any item does."""
+    """Anchored, case-sensitive glob (`engine.lang.glob`); a list matches when any item does,
+    and a list of patterns when any pattern matches."""
+    if isinstance(pattern, list):
+        return any(like(a, p) for p in budget.paced(pattern, len(pattern)))
     sp = to_str(pattern)
     if a is None or sp is None:
         return False

@@ -39,7 +39,7 @@ SCALAR_FIELD_TYPES = {
     "bool": Type.BOOL,
     "date": Type.DATE,
 }
-LIST_FIELD_TYPES = frozenset({"[]string", "[]time"})
+LIST_FIELD_TYPES = frozenset({"[]string", "[]time", "ts[]string"})
 MAP_FIELD_TYPES = frozenset({
     "map[string]int", "map[string]intsum", "map[string]number", "map[string]string",
     "map[string]bool", "map[string]time",

@@ -96,6 +96,7 @@ NORMALISE: dict[str, Callable[[Any], Any]] = {
     "date": _norm_date,
     "[]string": _norm_list,
     "[]time": _norm_time_list,
+    "ts[]string": _norm_list,
     "map[string]int": _norm_map(to_int),
     "map[string]intsum": _norm_map(to_int),
     "map[string]number": _norm_map(to_float),
@@ -403,8 +404,12 @@ def fold_contribution(fields: dict[str, State], plan: dict[str, Step], out: dict
     return unfit
 
 
+# A set that keeps each value's newest event time whatever its options: `ts[]string`.
+_ALWAYS_TIMED = frozenset({"ts[]string"})
+
+
 def kind_of(field_type: str) -> str:
-    if field_type.startswith("[]"):
+    if field_type.startswith(("[]", "ts[]")):
         return "set"
     if field_type == "map[string]intsum":
         return "countmap"
@@ -431,8 +436,8 @@ class FieldRule:
     def build(cls, field: str, field_type: str, merge: str, capacity: int | None = None,
               keep_days: int | None = None) -> FieldRule:
         kind = kind_of(field_type)
-        timed = (kind, f"{merge}_timed") in RULES and (capacity is not None
-                                                        or keep_days is not None)
+        timed = (kind, f"{merge}_timed") in RULES and (
+            capacity is not None or keep_days is not None or field_type in _ALWAYS_TIMED)
         rule = RULES[(kind, f"{merge}_timed" if timed else merge)]
         # An inline fold never trims: a field with a capacity calls its fold, then `trim`.
         inline = rule.inline if capacity is None else CALL
@@ -490,6 +495,8 @@ class FieldRule:
                 keys = [k for k, t in acc.items() if horizon is None or t >= horizon]
             if self.type == "[]time":
                 return sorted({int(k) for k in keys}) or None
+            if self.type in _ALWAYS_TIMED:  # each value with its newest event time
+                return {k: acc[k] for k in sorted(keys)} or None
             return sorted(keys) or None
         if kind == "countmap":
             return dict(sorted(acc.items())) or None

@@ -17,7 +17,7 @@ import orjson
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.merge import FieldRule, State
 
-_TIME_TYPES = frozenset({"date", "[]time", "map[string]time"})
+_TIME_TYPES = frozenset({"date", "[]time", "ts[]string", "map[string]time"})
 
 
 def document(fields: dict[str, State], identities: dict[str, list[str]], updated: int
@@ -117,6 +117,6 @@ def _dates_out(field_type: str, value: Any) -> Any:
         return format_date(ms_to_date(value))
     if field_type == "[]time":
         return [format_date(ms_to_date(v)) for v in value]
-    if field_type == "map[string]time":
+    if field_type in ("map[string]time", "ts[]string"):
         return {k: format_date(ms_to_date(v)) for k, v in value.items()}
     return value

@@ -40,6 +40,11 @@ def _eval(node: n.Expr, ev: dict[str, Any], ts: int) -> Any:
             return [_eval(i, ev, ts) for i in items]
         case n.Identifier(name="_ts", quoted=False):
             return runtime.event_date(ts)
+        case n.Identifier(steps=steps) if steps:
+            value: Any = ev
+            for step in steps:
+                value = value.get(step) if isinstance(value, dict) else None
+            return value
         case n.Identifier(name=name, quoted=quoted):
             if quoted or "." not in name:
                 return ev.get(name)

@@ -14,9 +14,17 @@ from engine.lang.runtime import like
 
 
 def reference(pattern: str, text: str) -> bool:
-    """The meaning as a regex: ``*`` and ``%`` any run, everything else literal."""
-    parts = re.split(r"[*%]", pattern)
-    return re.fullmatch(".*".join(map(re.escape, parts)), text, re.DOTALL) is not None
+    """The meaning as a regex: ``*`` and ``%`` any run, a backslash makes the next character
+    literal (one at the end is itself), everything else literal."""
+    parts: list[str] = []
+    for m in re.finditer(r"\\(.?)|(.)", pattern, re.DOTALL):
+        escaped, char = m.groups()
+        if char is None:  # a backslash and the character it makes literal
+            parts.append(re.escape(escaped or "\\"))
+        else:
+            parts.append(".*" if char in "*%" else re.escape(char))
+    regex = "".join(parts)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
 
 
 def test_documented_cases() -> None:
@@ -31,7 +39,18 @@ def test_documented_cases() -> None:
     assert not like(None, "*") and not like("a", None)
 
 
-@given(st.text("ab*%?", max_size=8), st.text("ab?", max_size=12))
+def test_backslash_escapes_a_wildcard() -> None:
+    # qlbridge's glob: a backslash makes the next character stand for itself
+    assert like("a*b", "a\\*b") and not like("axb", "a\\*b")
+    assert like("50%", "50\\%") and not like("500", "50\\%")
+    assert like("a*bc", "a\\**") and like("a\\b", "a\\\\b") and like("a\\", "a\\")
+    # in a quoted string the backslash itself is written twice
+    star = engine.compile_expression('x LIKE "*\\\\*"')
+    assert star.evaluate({"x": "5*"}) is True
+    assert star.evaluate({"x": "55"}) is False
+
+
+@given(st.text("ab*%?\\", max_size=8), st.text("ab?*\\", max_size=12))
 def test_agrees_with_the_regex_meaning(pattern: str, text: str) -> None:
     assert glob_matcher(pattern)(text) is reference(pattern, text)
 

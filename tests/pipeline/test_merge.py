@@ -30,7 +30,7 @@ _scalar = {
 def values_for(field_type: str) -> st.SearchStrategy[Any]:
     if field_type in _scalar:
         return _scalar[field_type]
-    if field_type == "[]string":
+    if field_type in ("[]string", "ts[]string"):
         return st.lists(st.sampled_from(["x", "y", "z", "w"]), min_size=1, max_size=3)
     if field_type == "[]time":
         return st.lists(st.integers(0, 10**12), min_size=1, max_size=3)

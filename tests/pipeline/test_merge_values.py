@@ -35,6 +35,9 @@ TABLE: dict[str, tuple[tuple[Any, Any, Any], dict[str, Any]]] = {
                  {"union": ["a", "b", "c", "d"], "latest": ["a", "d"]}),
     "[]time": (([D3, D1], [D2], [D1]),
                {"union": [D1, D2, D3], "latest": [D1]}),
+    # each value with the newest event time it came in
+    "ts[]string": ((["b", "a"], ["c", "b"], ["a", "d"]),
+                   {"union": {"a": T3, "b": T2, "c": T1, "d": T3}}),
     "map[string]int": (({"k1": 5, "k2": 1}, {"k1": 9, "k2": 7, "k3": 2}, {"k1": 7, "k2": 4}),
                        {"latest": {"k1": 7, "k2": 4, "k3": 2},
                         "min": {"k1": 5, "k2": 1, "k3": 2},

@@ -41,9 +41,11 @@ RAW = st.sampled_from([None, "", "7", "x", "2024-01-02T03:04:05Z", 3, 2.5, True,
 
 def entry_of(field_type: str, merge: str, capacity: int | None, keep_days: int | None
              ) -> tuple[str, str]:
-    """The table entry a field selects: its kind's timed variant when it keeps entry times."""
+    """The table entry a field selects: its kind's timed variant when it keeps entry times
+    (for its options, or always: `ts[]string` is a set with a time per value)."""
     kind = kind_of(field_type)
-    if (kind, f"{merge}_timed") in RULES and (capacity is not None or keep_days is not None):
+    keeps_times = capacity is not None or keep_days is not None or field_type == "ts[]string"
+    if (kind, f"{merge}_timed") in RULES and keeps_times:
         return kind, f"{merge}_timed"
     return kind, merge
 

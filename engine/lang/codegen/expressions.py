@@ -69,7 +69,7 @@ _FLAT_TEST_ONCE = 10
 
 
 def _is_path(node: n.Identifier) -> bool:
-    return not node.quoted and "." in node.name
+    return not node.quoted and not node.steps and "." in node.name
 
 
 def _height(node: n.Expr) -> int:
@@ -87,7 +87,7 @@ class Generator:
     lines: list[str] = field(default_factory=list)
     line_map: dict[int, tuple[Source | None, n.Span]] = field(default_factory=dict)
     line_fields: dict[int, str] = field(default_factory=dict)
-    idents: dict[tuple[str, bool], str] = field(default_factory=dict)
+    idents: dict[tuple[str, bool, tuple[str, ...]], str] = field(default_factory=dict)
     containers: dict[tuple[str, ...], str] = field(default_factory=dict)
     # Set when the group reads enough dotted names that one test per event for flat keys
     # spelled with dots is cheaper than one lookup per name: (local, dotted name) to patch.
@@ -184,9 +184,14 @@ class Generator:
     def ident(self, node: n.Identifier) -> Code:
         if node.name == "_ts" and not node.quoted:
             return Code("_event_date(ts)", Type.DATE, False)
-        k = (node.name, node.quoted)
+        k = (node.name, node.quoted, node.steps)
         if k not in self.idents:
-            if not _is_path(node):
+            if node.steps:
+                # Backquoted steps: walked as written, a step's dots belong to its key.
+                parent = self.container(node.steps[:-1]) if len(node.steps) > 1 else "ev"
+                local = self.fresh("_v")
+                self.emit(1, f"{local} = {parent}.get({node.steps[-1]!r})")
+            elif not _is_path(node):
                 local = self.fresh("_v")
                 self.emit(1, f"{local} = ev.get({node.name!r})")
             else:

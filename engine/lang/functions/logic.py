@@ -138,7 +138,7 @@ def _present(v: Value) -> bool:
 
 @function(
     "any",
-    "(*values: any) -> bool",
+    "(value: any, *more: any) -> bool",
     group=GROUP,
     nulls="handle",
     safe=True,
@@ -152,7 +152,7 @@ def any_(*values: Value) -> bool:
 
 @function(
     "all",
-    "(*values: any) -> bool",
+    "(value: any, *more: any) -> bool",
     group=GROUP,
     nulls="handle",
     safe=True,
@@ -202,7 +202,7 @@ def _emit_oneof(w: Writer, args: Sequence[Code], rtype: Type) -> Code | None:
 
 @function(
     "oneof",
-    "(*values: any) -> any",
+    "(value: any, *more: any) -> any",
     group=GROUP,
     nulls="handle",
     safe=True,

@@ -149,12 +149,23 @@ def _todate(ts: int, x: Value, s: Value = _ABSENT) -> Value:
     return d
 
 
+def _zone_constant(index: int, value: object) -> str | None:
+    """A constant zone is checked when the config loads, as qlbridge checks it when it parses."""
+    if index != 1 or not isinstance(value, str) or zone(value) is not None:
+        return None
+    return (
+        f"unknown time zone {value!r:.40}; use an IANA name such as America/Los_Angeles, "
+        "UTC or an offset such as +05:30"
+    )
+
+
 @function(
     "todatein",
     "(s: date|string|int, tz: string) -> date",
     doc="Parse a zone-less date string as wall time in an IANA zone and return the UTC instant.",
     group=GROUP,
     context="time",
+    check_constant=_zone_constant,
     examples=[('todatein("2024-11-15", "America/Los_Angeles")', '"2024-11-15T08:00:00.000Z"')],
 )
 def _todatein(ts: int, s: Value, tz: Value) -> Value:
@@ -311,9 +322,34 @@ def _seconds(ts: int, x: Value) -> Value:
         hours, minutes, secs = m.groups()
         return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs)
     d = parse_date(text, ts)
-    if d is None:
+    if d is not None:
+        return date_to_ms(d) / 1000
+    seconds = _loose_duration(text)
+    if seconds is None:
         raise _fail("not a duration or date", x)
-    return date_to_ms(d) / 1000
+    return seconds
+
+
+def _loose_duration(text: str) -> float | None:
+    """qlbridge's last readings of a duration: a signed number (``"-45"``), or ``MIN:SEC`` with
+    either part a decimal (``"00.00:30.60"`` is 30.6); a part that is no number counts 0, and
+    a total of 0 is no answer."""
+    text = text.removeprefix("M")
+    if ":" not in text:
+        return _decimal(text)
+    parts = text.split(":")
+    if len(parts) != 2:
+        return None
+    minutes, secs = (_decimal(p) or 0.0 for p in parts)
+    return 60 * minutes + secs if minutes > 0 or secs > 0 else None
+
+
+def _decimal(text: str) -> float | None:
+    try:
+        f = float(text)
+    except ValueError:
+        return None
+    return f if math.isfinite(f) and text.strip() == text and "_" not in text else None
 
 
 @function(
