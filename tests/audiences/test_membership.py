@@ -207,12 +207,15 @@ def test_a_filter_reads_a_key_of_a_time_map_against_a_relative_date(tmp_path: Pa
     delivered = json.loads(fixture.read_text())
     at = delivered["timestamp"] * 1000
     config = mapping_config(
-        tmp_path, (root / "mappings" / "customerio.yaml").read_text(), name="cio.yaml",
+        tmp_path,
+        (root / "mappings" / "customerio.yaml").read_text(),
+        name="cio.yaml",
         extra="audiences:\n"
-              "  - name: delivered_7d\n"
-              "    filter: cio_last_event_ts.email_delivered > \"now-7d\"\n"
-              "  - name: clicked_7d\n"
-              "    filter: cio_last_event_ts.email_clicked > \"now-7d\"\n")
+        "  - name: delivered_7d\n"
+        '    filter: cio_last_event_ts.email_delivered > "now-7d"\n'
+        "  - name: clicked_7d\n"
+        '    filter: cio_last_event_ts.email_clicked > "now-7d"\n',
+    )
     clock = Clock(at + 1000)
     with Engine(config, clock=clock) as eng:
         eng.ingest("customerio", [delivered])

@@ -75,8 +75,10 @@ def test_json_decode_registered() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('{"topics": {"topic_1": true, "topic_2": false}}',
-         {"topics": {"topic_1": True, "topic_2": False}}),
+        (
+            '{"topics": {"topic_1": true, "topic_2": false}}',
+            {"topics": {"topic_1": True, "topic_2": False}},
+        ),
         ("[1, 2]", [1, 2]),
         ('"x"', "x"),
         ("3.5", 3.5),

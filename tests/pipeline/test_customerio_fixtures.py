@@ -26,20 +26,74 @@ CLOCK = 1_769_900_000_000
 # The object types and metrics of Customer.io's reporting webhooks (docs/customerio.md).
 DOCUMENTED = {
     "customer": {"subscribed", "unsubscribed", "cio_subscription_preferences_changed"},
-    "email": {"drafted", "attempted", "sent", "delivered", "opened", "clicked", "converted",
-              "bounced", "dropped", "deferred", "spammed", "unsubscribed", "failed",
-              "undeliverable"},
-    "push": {"drafted", "attempted", "sent", "delivered", "opened", "clicked", "converted",
-             "bounced", "dropped", "failed", "undeliverable"},
-    "in_app": {"drafted", "attempted", "sent", "opened", "clicked", "converted", "failed",
-               "undeliverable"},
-    "sms": {"drafted", "attempted", "sent", "delivered", "clicked", "converted", "bounced",
-            "dropped", "failed", "undeliverable", "replied"},
+    "email": {
+        "drafted",
+        "attempted",
+        "sent",
+        "delivered",
+        "opened",
+        "clicked",
+        "converted",
+        "bounced",
+        "dropped",
+        "deferred",
+        "spammed",
+        "unsubscribed",
+        "failed",
+        "undeliverable",
+    },
+    "push": {
+        "drafted",
+        "attempted",
+        "sent",
+        "delivered",
+        "opened",
+        "clicked",
+        "converted",
+        "bounced",
+        "dropped",
+        "failed",
+        "undeliverable",
+    },
+    "in_app": {
+        "drafted",
+        "attempted",
+        "sent",
+        "opened",
+        "clicked",
+        "converted",
+        "failed",
+        "undeliverable",
+    },
+    "sms": {
+        "drafted",
+        "attempted",
+        "sent",
+        "delivered",
+        "clicked",
+        "converted",
+        "bounced",
+        "dropped",
+        "failed",
+        "undeliverable",
+        "replied",
+    },
     "slack": {"drafted", "attempted", "sent", "clicked", "converted", "failed", "undeliverable"},
-    "webhook": {"drafted", "attempted", "sent", "clicked", "converted", "failed",
-                "undeliverable"},
-    "whatsapp": {"drafted", "attempted", "sent", "delivered", "opened", "clicked", "converted",
-                 "bounced", "dropped", "failed", "undeliverable", "replied"},
+    "webhook": {"drafted", "attempted", "sent", "clicked", "converted", "failed", "undeliverable"},
+    "whatsapp": {
+        "drafted",
+        "attempted",
+        "sent",
+        "delivered",
+        "opened",
+        "clicked",
+        "converted",
+        "bounced",
+        "dropped",
+        "failed",
+        "undeliverable",
+        "replied",
+    },
 }
 
 
@@ -62,8 +116,7 @@ def test_a_fixture_for_every_documented_object_type_and_metric() -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_each_fixture_builds_its_pinned_profile(config: Config, tmp_path: Path,
-                                                path: Path) -> None:
+def test_each_fixture_builds_its_pinned_profile(config: Config, tmp_path: Path, path: Path) -> None:
     event = json.loads(path.read_text())
     got = _profile(config, tmp_path, event)
     assert got == WANT[path.stem]
@@ -72,8 +125,7 @@ def test_each_fixture_builds_its_pinned_profile(config: Config, tmp_path: Path,
     assert got["cio_events"] == {key: 1}
 
 
-def test_every_metric_is_in_cio_last_event_ts_of_one_person(config: Config,
-                                                           tmp_path: Path) -> None:
+def test_every_metric_is_in_cio_last_event_ts_of_one_person(config: Config, tmp_path: Path) -> None:
     events = [json.loads(p.read_text()) for p in FILES if "only" not in p.stem]
     storage = StorageSpec(backend="sqlite", path=str(tmp_path / "all.db"))
     with Engine(config, storage=storage, clock=lambda: CLOCK) as eng:
@@ -83,12 +135,16 @@ def test_every_metric_is_in_cio_last_event_ts_of_one_person(config: Config,
     assert set(profile["cio_last_event_ts"]) == keys
     # the newest subscription event is email unsubscribed, after customer subscribed
     assert profile["cio_unsubscribed"] is True
-    assert profile["cio_subscription_preferences"] == {"topic_1": True, "topic_2": False,
-                                                       "topic_4": True}
+    assert profile["cio_subscription_preferences"] == {
+        "topic_1": True,
+        "topic_2": False,
+        "topic_4": True,
+    }
 
 
-def test_a_webhook_with_only_a_cio_id_makes_a_profile_found_by_it(config: Config,
-                                                                 tmp_path: Path) -> None:
+def test_a_webhook_with_only_a_cio_id_makes_a_profile_found_by_it(
+    config: Config, tmp_path: Path
+) -> None:
     event = json.loads((METRICS / "email_delivered_cio_id_only.json").read_text())
     storage = StorageSpec(backend="sqlite", path=str(tmp_path / "one.db"))
     with Engine(config, storage=storage, clock=lambda: CLOCK) as eng:

@@ -54,7 +54,7 @@ def _document(doc: Value) -> Any:
     "json.decode",
     "(s: string) -> any",
     doc="The value of the JSON text `s` (an object, a list, a string, a number or a bool); "
-    "text that is not JSON, JSON null and \"\" are missing.",
+    'text that is not JSON, JSON null and "" are missing.',
     group="extras",
     examples=[
         ('json.decode(\'{"topics":{"topic_1":true}}\')', '{"topics": {"topic_1": true}}'),
