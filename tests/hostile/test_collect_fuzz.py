@@ -166,7 +166,10 @@ def test_no_body_breaks_the_collect_api(tmp_path: Path) -> None:
             assert r.status_code == 200 or 400 <= r.status_code < 500, (r.status_code, r.text)
             doc = r.json()
             if r.status_code == 200:
-                assert set(doc) == {"accepted", "duplicates"}, doc
+                # The Customer.io import keeps an undecodable body as a dead letter
+                # (`on_undecodable: dead_letter`, its default) where another stream says 400.
+                assert set(doc) == {"accepted", "duplicates"} or doc == {
+                    "accepted": 0, "dead_lettered": 1}, doc
             else:
                 assert isinstance(doc["error"], str) and doc["error"], doc
                 assert isinstance(doc["message"], str) and doc["message"], doc
