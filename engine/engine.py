@@ -61,14 +61,30 @@ class DeadLetter:
     recorded: int  # epoch ms
     time: int  # the event's time, epoch ms
     event: Any
+    # the body was not JSON (`on_undecodable: dead_letter`): `event` is its bytes as text,
+    # bytes that are not UTF-8 escaped as \xNN
+    raw: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "stream": self.stream, "reason": self.reason,
-                "recorded": format_date(ms_to_date(self.recorded)),
-                # an event time no date can hold (the reason it failed) stays a number
-                "time": (self.time if event_time_problem(self.time)
-                         else format_date(ms_to_date(self.time))),
-                "event": self.event}
+        doc = {"seq": self.seq, "stream": self.stream, "reason": self.reason,
+               "recorded": format_date(ms_to_date(self.recorded)),
+               # an event time no date can hold (the reason it failed) stays a number
+               "time": (self.time if event_time_problem(self.time)
+                        else format_date(ms_to_date(self.time))),
+               "event": self.event}
+        if self.raw:
+            doc["raw"] = True
+        return doc
+
+
+def _dead_letter(seq: int, stream: str, reason: str, recorded: int, ts: int,
+                 body: bytes) -> DeadLetter:
+    """A dead letter with its logged event, decoded when it is JSON, else as escaped text."""
+    try:
+        return DeadLetter(seq, stream, reason, recorded, ts, orjson.loads(body))
+    except orjson.JSONDecodeError:
+        text = bytes(body).decode("utf-8", "backslashreplace")
+        return DeadLetter(seq, stream, reason, recorded, ts, text, raw=True)
 
 
 class Engine:
@@ -358,9 +374,8 @@ class Engine:
         """Dead letters (the `_errors` stream): logged events a transform or mapping failed
         on, oldest first. `replay` after a config fix re-applies them and keeps only those
         that still fail."""
-        return [DeadLetter(seq, name, reason, recorded, ts, orjson.loads(body))
-                for seq, name, reason, recorded, ts, body
-                in self.store.iter_errors(stream=stream, after=after, limit=limit)]
+        return [_dead_letter(*row)
+                for row in self.store.iter_errors(stream=stream, after=after, limit=limit)]
 
     # ---- reading profiles
 

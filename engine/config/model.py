@@ -206,6 +206,11 @@ class ImportSpec:
     provider: str = field(metadata=key(enum=CUSTOMERIO))
     authorization: str = field(metadata=key(ref="name"))
     stream: str = field(metadata=key(ref="name"))
+    # A body that passes the token and signature checks but cannot be decoded: dead_letter
+    # keeps it as a dead letter and answers 200, so that the sender's queue never stalls on
+    # it; reject answers 400, as for any other stream (docs/http.md)
+    on_undecodable: str = field(default="dead_letter",
+                                metadata=key(enum=("dead_letter", "reject")))
     at: Located | None = None
     places: dict[str, Located] = field(default_factory=_places, compare=False, repr=False)
 

@@ -29,6 +29,7 @@ import orjson
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
+from engine.pipeline.intake import json_kind
 from engine.pipeline.merge import fold_contribution
 from engine.pipeline.processor import Group, Stats, identities_of, unfit
 from engine.pipeline.profile import Profile, document
@@ -41,12 +42,6 @@ Mapped = tuple[int, str | None, int, list[tuple[int, dict[str, Any]]], str | Non
 # What a worker returns for a batch: the records' metadata and, per partition, the pickled
 # list of its mapped events.
 Decoded = tuple[list[Meta], dict[int, bytes]]
-
-
-def json_kind(value: Any) -> str:
-    """What a decoded JSON value is, in words (for error messages)."""
-    return {list: "an array", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def not_an_object(event: Any) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from engine.lang.values import INT64_MAX, INT64_MIN
 from engine.store.base import LogRow, NewEvent, Store
 
@@ -23,6 +25,34 @@ Record = tuple[str | None, int, bytes | None, str | None]
 
 DUPLICATE = 0  # the seq `log_batch` gives a record that is already in the log
 REJECTED = -1  # the seq it gives a record that cannot be used
+
+
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in words (for error messages)."""
+    return {list: "an array", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def undecodable(body: bytes) -> str | None:
+    """Why a logged body is not one event (a JSON object), or None when it is one.
+
+    A source that must never be refused (`on_undecodable: dead_letter`, docs/http.md) has a
+    body it cannot decode logged as it came; the processor dead-letters it with this reason,
+    so the reason is worked out again from the bytes alone, wherever they were logged."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        return f"the body is not UTF-8 text (byte {exc.start}: {exc.reason})"
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if not text.strip():
+            return "the body is empty, not a JSON object"
+        return (f"the body is not JSON: invalid JSON at line {exc.lineno}, column {exc.colno} "
+                f"(byte {exc.pos}): {exc.msg}")
+    if isinstance(doc, dict):
+        return None
+    return f"the body is {json_kind(doc)}, not a JSON object"
 
 
 def unstorable(key: str | None, ts: int) -> str | None:

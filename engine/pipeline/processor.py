@@ -34,6 +34,7 @@ from engine.pipeline.compiled import (
     failure_reason,
 )
 from engine.pipeline.hooks import ProfileHook, Standing
+from engine.pipeline.intake import undecodable
 from engine.pipeline.merge import State, fold_contribution
 from engine.pipeline.profile import Profile
 from engine.store.base import LogRow, Store
@@ -178,8 +179,11 @@ class Processor:
             else:
                 try:
                     event = orjson.loads(body)
-                except orjson.JSONDecodeError as exc:
-                    self.fail(seq, stream_name, f"the logged event is not JSON: {exc.msg}")
+                except orjson.JSONDecodeError:
+                    self.fail(seq, stream_name, undecodable(body) or "the body is not JSON")
+                    continue
+                if event.__class__ is not dict:  # a body logged undecoded (docs/http.md)
+                    self.fail(seq, stream_name, undecodable(body) or "not a JSON object")
                     continue
             if not MIN_EVENT_MS <= ts <= MAX_EVENT_MS:
                 self.fail(seq, stream_name, event_time_problem(ts) or "")

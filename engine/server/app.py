@@ -63,6 +63,8 @@ class Daemon:
     store_failure: Callable[[], str | None] | None = None
     clock: Callable[[], float] = time.time  # seconds; signatures compare against it
     guards: dict[str, Signatures] = field(default_factory=dict)
+    # streams whose undecodable bodies become dead letters instead of a 400
+    keeps_undecodable: frozenset[str] = frozenset()
 
     @property
     def backlog(self) -> int:
@@ -70,11 +72,14 @@ class Daemon:
         return max(0, self.writer.last_seq - applied)
 
     def __post_init__(self) -> None:
-        self.guards = signature_guards(self.config)
+        self.use(self.config)
 
     def use(self, config: Config) -> None:
         self.config = config
         self.guards = signature_guards(config)
+        self.keeps_undecodable = frozenset(
+            imp.stream for imp in config.settings.imports
+            if imp.on_undecodable == "dead_letter")
 
 
 def signature_guards(config: Config) -> dict[str, Signatures]:
@@ -92,6 +97,18 @@ def signature_guards(config: Config) -> dict[str, Signatures]:
     return {stream: Signatures(tuple(dict.fromkeys(k)),
                                min((a for a in ages[stream] if a), default=0))
             for stream, k in keys.items()}
+
+
+# What a body that cannot be decoded is refused with; under `on_undecodable: dead_letter` it
+# is logged as it came instead, and the processor dead-letters it (docs/http.md).
+UNDECODABLE = frozenset({"malformed_body", "empty_body"})
+
+
+@dataclass
+class Undecodable:
+    """A body kept as it came, to become a dead letter: its one log record."""
+
+    record: Record
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None
@@ -175,7 +192,12 @@ class _Api:
         records = await self._read(request, stream, label)
         if isinstance(records, Response):
             return records
-        self.metrics.events_in.labels(stream).inc(len(records))
+        if isinstance(records, Undecodable):
+            self.metrics.bodies_undecodable.labels(stream).inc()
+            records, undecodable = [records.record], True
+        else:
+            self.metrics.events_in.labels(stream).inc(len(records))
+            undecodable = False
         retry = {"Retry-After": str(RETRY_AFTER_S)}
         if daemon.store_failure is not None and daemon.store_failure() is not None:
             # The transport would take them, but no node could apply them, dedupe them or
@@ -204,11 +226,14 @@ class _Api:
             except TimeoutError:
                 return error(504, "apply_timeout", f"the events are durable, but were not "
                              f"applied to profiles within {APPLY_TIMEOUT_S}s")
+        if undecodable:
+            return ok({"accepted": 0, "dead_lettered": 1})
         return ok({"accepted": accepted, "duplicates": duplicates})
 
     async def _read(self, request: Request, stream: str, label: str
-                    ) -> list[Record] | Response:
-        """A collect request's events as log records, or the answer that refuses them."""
+                    ) -> list[Record] | Undecodable | Response:
+        """A collect request's events as log records, or its body kept whole when it cannot
+        be decoded and its stream keeps such bodies, or the answer that refuses them."""
         daemon = self.daemon
         config = daemon.config
         server = config.settings.server
@@ -233,10 +258,15 @@ class _Api:
             received = int(daemon.clock() * 1000)
             args = (body, request.headers.get("content-type"), compiled, received,
                     server.max_events_per_request)
-            if len(body) > INLINE_PARSE_BYTES:
-                return await asyncio.get_running_loop().run_in_executor(
-                    self.parser, _records, *args)
-            return _records(*args)
+            try:
+                if len(body) > INLINE_PARSE_BYTES:
+                    return await asyncio.get_running_loop().run_in_executor(
+                        self.parser, _records, *args)
+                return _records(*args)
+            except BodyError as exc:
+                if exc.code in UNDECODABLE and stream in daemon.keeps_undecodable:
+                    return Undecodable((None, received, body, None))
+                raise
         except BodyError as exc:
             # A late body may still be coming: the answer closes the connection.
             close = {"Connection": "close"} if exc.status == 408 else None

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from engine.config.model import ServerSpec
-from engine.pipeline.decode import json_kind
+from engine.pipeline.intake import json_kind
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",

@@ -83,6 +83,10 @@ class Metrics:
                                        "log", ["stream"], registry=r)
         self.events_duplicate = Counter("engine_events_duplicate", "Events acknowledged as "
                                         "duplicates of logged ones", ["stream"], registry=r)
+        self.bodies_undecodable = Counter("engine_bodies_undecodable", "Collect request bodies "
+                                          "that could not be decoded, kept as dead letters "
+                                          "(on_undecodable: dead_letter)", ["stream"],
+                                          registry=r)
         self.requests_rejected = Counter("engine_requests_rejected", "Collect requests refused, "
                                          "by error code", ["stream", "code"], registry=r)
         self.events_rejected = Counter("engine_events_rejected", "Events in refused collect "

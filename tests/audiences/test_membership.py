@@ -197,3 +197,30 @@ def test_a_filterql_statement_is_a_filter_too(tmp_path: Path) -> None:
         eng.ingest("visits", [visit(1, "u1", T0, email="a@x.com"), visit(2, "u1", T0),
                               visit(3, "u2", T0, email="b@x.com")])
         assert eng.audience_sizes() == {"loyal": 1}
+
+
+def test_a_filter_reads_a_key_of_a_time_map_against_a_relative_date(tmp_path: Path) -> None:
+    # The shipped Customer.io mapping's `cio_last_event_ts` (map[string]time), one key read
+    # by the audience, with its exit scheduled exactly 7 days after the delivery.
+    root = Path(__file__).resolve().parents[2]
+    fixture = root / "tests" / "fixtures" / "customerio" / "email_delivered.json"
+    delivered = json.loads(fixture.read_text())
+    at = delivered["timestamp"] * 1000
+    config = mapping_config(
+        tmp_path,
+        (root / "mappings" / "customerio.yaml").read_text(),
+        name="cio.yaml",
+        extra="audiences:\n"
+        "  - name: delivered_7d\n"
+        '    filter: cio_last_event_ts.email_delivered > "now-7d"\n'
+        "  - name: clicked_7d\n"
+        '    filter: cio_last_event_ts.email_clicked > "now-7d"\n',
+    )
+    clock = Clock(at + 1000)
+    with Engine(config, clock=clock) as eng:
+        eng.ingest("customerio", [delivered])
+        assert eng.audience_sizes() == {"delivered_7d": 1, "clicked_7d": 0}
+        assert eng.next_due() == at + 7 * DAY
+        clock.ms = at + 7 * DAY
+        assert eng.run_due() == 1
+        assert eng.audience_sizes() == {"delivered_7d": 0, "clicked_7d": 0}

@@ -124,7 +124,7 @@ tests:
 def test_config_tests_pass_and_a_failing_case_fails(tmp_path: Path) -> None:
     ok = engine("test")
     assert ok.returncode == 0, ok.stdout
-    assert "17 passed, 0 failed" in ok.stdout
+    assert "19 passed, 0 failed" in ok.stdout
 
     # docs/config.md: a case fails on a wrong value, and a case that asserts nothing fails
     config = tmp_path / "config.yaml"
@@ -140,7 +140,7 @@ def test_config_tests_pass_and_a_failing_case_fails(tmp_path: Path) -> None:
                     "ok   config.yaml:23:5: no requests is an expectation"]
     assert "field email: expected 'bob@example.com', got 'ana@example.com'" in run.stdout
     assert run.stdout.count("the case asserts nothing") == 2
-    assert run.stdout.rstrip().endswith("16 passed, 3 failed")
+    assert run.stdout.rstrip().endswith("18 passed, 3 failed")
 
 
 def test_errors_lists_dead_letters_and_replay_clears_them_after_a_fix(tmp_path: Path) -> None:

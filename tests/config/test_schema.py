@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jsonschema
 
@@ -106,3 +107,22 @@ def test_one_name_rule_for_yaml_and_lql() -> None:
     for bad in ("full name", "$n", "1st", "", "ev/ents"):
         problem = name_problem(bad)
         assert problem is not None and problem[0] == f"`{bad}` is not a valid name"
+
+
+def test_on_undecodable_of_an_import_is_checked_where_it_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "version: 1\n"
+        "authorizations:\n"
+        "  cio: {provider: customerio}\n"
+        "imports:\n"
+        "  - {name: a, provider: customerio, authorization: cio, stream: s,\n"
+        "     on_undecodable: dead-letter}\n"
+        "  - {name: b, provider: customerio, authorization: cio, stream: t,\n"
+        "     on_undecodable: reject}\n"
+    )
+    result = validate_config(path)
+    (bad,) = [d for d in result.diagnostics if d.code == "C004"]
+    assert where([bad]) == [("config.yaml", 6, 22, "C004")]
+    assert "dead_letter, reject" in bad.message
+    assert bad.hint == "did you mean `dead_letter`?"

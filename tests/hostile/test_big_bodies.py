@@ -27,7 +27,8 @@ def _body(events: int, tail: bytes = b"") -> bytes:
 def test_the_loop_answers_while_big_bodies_are_parsed(tmp_path: Path) -> None:
     # The cap raised so that the bodies are parsed whole; the last item, not an object,
     # refuses each only at the end of the parse, so nothing is logged.
-    daemon = start(write_config(tmp_path, extra_server="  max_events_per_request: 1000000"))
+    daemon = start(write_config(tmp_path, extra_server="  max_events_per_request: 1000000",
+                                on_undecodable="reject"))
     body = _body(BIG, b",5")
     assert len(body) < 1_048_576
 

@@ -23,6 +23,7 @@ from engine.lang.compiler import (
 )
 from engine.lang.parser import parse_statements
 from engine.lang.runtime import read_path
+from engine.lang.values import ms_to_date
 from tests.lang.reference import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,10 +53,10 @@ EVENTS = [
 ]
 
 
-def test_customerio_mapping_has_the_29_seed_fields() -> None:
+def test_customerio_mapping_has_the_29_seed_fields_then_six_more() -> None:
     group, stmt = customerio_mapping()
-    assert len(group.fields) == 29
-    assert stmt.by == ("cio_customer_id", "email")
+    assert len(group.fields) == 29 + 6
+    assert stmt.by == ("cio_customer_id", "email", "cio_id")
     assert stmt.stream == "customerio_events"
 
 
@@ -72,6 +73,7 @@ def test_email_open() -> None:
         "cio_channels": ["email"],
         "cio_subjects": ["Your March plan"],
         "cio_events": {"email_opened": 1},
+        "cio_last_event_ts": {"email_opened": ms_to_date(TS)},
     }
 
 

@@ -61,3 +61,34 @@ def test_refused_when_the_config_loads(text: str) -> None:
 )
 def test_edges(args: tuple[Any, ...], expected: Any) -> None:
     assert call("json.jmespath", *args) == expected
+
+
+def test_json_decode_registered() -> None:
+    assert_documented("json.decode", "(s: string) -> any")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"topics": {"topic_1": true, "topic_2": false}}',
+            {"topics": {"topic_1": True, "topic_2": False}},
+        ),
+        ("[1, 2]", [1, 2]),
+        ('"x"', "x"),
+        ("3.5", 3.5),
+        ("true", True),
+        ("null", None),
+        ('""', None),
+        ("", None),
+        ("{not json", None),
+        (5, None),  # not text: a failure, which is missing
+    ],
+)
+def test_json_decode(text: Any, expected: Any) -> None:
+    assert call("json.decode", text) == expected
+
+
+def test_json_decode_feeds_a_query() -> None:
+    event = {"content": '{"topics":{"topic_1":true}}'}
+    assert evaluate('json.jmespath(json.decode(content), "topics")', event) == {"topic_1": True}

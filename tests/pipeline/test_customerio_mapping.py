@@ -17,6 +17,8 @@ from engine.lang.values import ms_to_date
 from tests.pipeline.conftest import ROOT, fixture_events
 
 SEED_FIELDS = 29
+ADDED_FIELDS = ("cio_last_event_ts", "cio_unsubscribed", "cio_unsubscribed_ts",
+                "cio_subscription_preferences", "cio_last_failure_message", "cio_id")
 
 
 def _lql() -> tuple[Select, Source]:
@@ -47,10 +49,13 @@ def _derived(config: Config) -> list[tuple[dict[str, Any], int]]:
     return out
 
 
-def test_yaml_mapping_has_the_seed_rows(config: Config) -> None:
+def test_yaml_mapping_has_the_seed_rows_first_then_the_added_fields(config: Config) -> None:
     mapping = config.mapping("customerio_users")
-    assert len(mapping.spec.fields) == SEED_FIELDS
-    assert mapping.spec.by == ("cio_customer_id", "email")
+    names = [f.name for f in mapping.spec.fields]
+    assert len(names) == SEED_FIELDS + len(ADDED_FIELDS)
+    assert names[:2] == ["cio_customer_id", "email"]
+    assert tuple(names[SEED_FIELDS:]) == ADDED_FIELDS
+    assert mapping.spec.by == ("cio_customer_id", "email", "cio_id")
     assert mapping.spec.stream == "customerio_events"
 
 
@@ -59,7 +64,7 @@ def test_yaml_and_lql_forms_declare_the_same_fields(config: Config) -> None:
     lql = {f.field: f.type for f in select_fields(stmt, source)}
     yaml = {f.name: f.type for f in config.mapping("customerio_users").spec.fields}
     assert lql == yaml
-    assert stmt.by == ("cio_customer_id", "email")
+    assert stmt.by == ("cio_customer_id", "email", "cio_id")
     assert (stmt.stream, stmt.alias) == ("customerio_events", "customerio_users")
 
 

@@ -237,7 +237,7 @@ def test_bulk_ingest_partitions_by_the_identity_most_events_carry(config: Config
                      **({"id": f"usr_{i % 4}"} if i % 3 == 0 else {})) for i in range(30)]
     bodies: list[bytes | None] = [json.dumps(h).encode() for h in hooks]
     order = partition_order(config.pipeline, "customerio", T0, [*bodies, b"[1]", b"{", None])
-    assert order == [("email", "cio_customer_id")]
+    assert order == [("email", "cio_customer_id", "cio_id")]  # no event carries a cio_id
 
 
 def test_counts_keep_their_newest_keys_event_by_event_in_bulk_and_across_merges(

@@ -42,9 +42,10 @@ def listening_socket() -> socket.socket:
 def write_config(directory: Path, *, signing_keys: list[str] | None = None,
                  max_age_s: int = 300, extra_server: str = "", tokens: list[str] | None = None,
                  mapping: Path | None = None, admin: str = ADMIN, audiences: str = "",
-                 cio: str = "", exports: str = "") -> Path:
+                 cio: str = "", exports: str = "", on_undecodable: str = "") -> Path:
     path = directory / "config.yaml"
     keys = json.dumps(signing_keys or [])
+    undecodable = f", on_undecodable: {on_undecodable}" if on_undecodable else ""
     path.write_text(f"""\
 version: 1
 storage: {{backend: sqlite, path: {directory / "engine.db"}}}
@@ -61,7 +62,7 @@ authorizations:
 {cio}
 imports:
   - {{name: customerio_activity, provider: customerio, authorization: cio_main,
-     stream: customerio}}
+     stream: customerio{undecodable}}}
 mappings: [{mapping or ROOT / "mappings" / "customerio.yaml"}]
 {audiences}
 {exports}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from engine.version import engine_version
 from tests.server.conftest import ADMIN, TOKEN, Daemon, start, write_config
@@ -57,8 +59,18 @@ def test_the_token_is_taken_from_key_bearer_or_x_api_key(daemon: Daemon) -> None
             assert TOKEN not in r.text
 
 
-def test_every_error_is_json_with_its_status(daemon: Daemon) -> None:
-    with daemon.client() as c:
+@pytest.fixture
+def rejecting(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon whose Customer.io import refuses undecodable bodies with 400 (as every stream
+    without `on_undecodable: dead_letter` does; tests/hostile/test_undecodable_bodies.py has
+    the default, which keeps them as dead letters)."""
+    d = start(write_config(tmp_path, on_undecodable="reject"))
+    yield d
+    d.close()
+
+
+def test_every_error_is_json_with_its_status(rejecting: Daemon) -> None:
+    with rejecting.client() as c:
         cases = [
             (post(c, b'{"event_id": "x", '), 400, "malformed_body"),
             (post(c, b"\xff\xfe{}"), 400, "malformed_body"),
@@ -89,8 +101,8 @@ def test_every_error_is_json_with_its_status(daemon: Daemon) -> None:
                                                                  "duplicates": 0}
 
 
-def test_health_readiness_and_metrics(daemon: Daemon) -> None:
-    with daemon.client() as c:
+def test_health_readiness_and_metrics(rejecting: Daemon) -> None:
+    with rejecting.client() as c:
         post(c, json.dumps([hook(1), hook(2, person=2)]))
         post(c, json.dumps(hook(1)))
         post(c, b"{", stream="customerio")

@@ -1,8 +1,10 @@
-"""JMESPath queries over JSON held in a field (qlbridge ``json.go``).
+"""JSON held in a field as text: decoded (`json.decode`) or queried with JMESPath
+(`json.jmespath`, qlbridge ``json.go``).
 
-A field may hold JSON as text (a form post, a stringified payload) or, since events are JSON,
-already as an object or a list; `json.jmespath` reads either. A query is compiled once per
-distinct text and kept, so a constant query costs nothing per event.
+A field may hold JSON as text (a form post, a stringified payload such as Customer.io's
+subscription preferences) or, since events are JSON, already as an object or a list;
+`json.jmespath` reads either. A query is compiled once per distinct text and kept, so a
+constant query costs nothing per event.
 """
 
 from __future__ import annotations
@@ -46,6 +48,30 @@ def _document(doc: Value) -> Any:
         return orjson.loads(doc)
     except orjson.JSONDecodeError as exc:
         raise EvalFailure(f"json.jmespath: not JSON: {exc}") from exc
+
+
+@function(
+    "json.decode",
+    "(s: string) -> any",
+    doc="The value of the JSON text `s` (an object, a list, a string, a number or a bool); "
+    'text that is not JSON, JSON null and "" are missing.',
+    group="extras",
+    examples=[
+        ('json.decode(\'{"topics":{"topic_1":true}}\')', '{"topics": {"topic_1": true}}'),
+        ("json.decode('[1, 2]')", "[1, 2]"),
+        ('json.decode("not json")', "null"),
+    ],
+)
+def json_decode(s: Value) -> Value:
+    if not isinstance(s, str):
+        raise EvalFailure(f"json.decode: expected JSON text, got {type_name(s)}")
+    if len(s) > LARGE:
+        budget.check()
+    try:
+        found = orjson.loads(s)
+    except orjson.JSONDecodeError:
+        return None  # not JSON: missing, like any value that is not there
+    return None if found == "" else found
 
 
 @function(

@@ -168,7 +168,7 @@ def _truish(v: Value) -> bool:
     """LQL's `all` reads a number below zero as false, as it reads `false` (a number's whole
     part, so -0.5 counts as 0)."""
     if v.__class__ is int or v.__class__ is float:
-        return int(v) >= 0
+        return v > -1  # a NaN is no number at all: false
     return _present(v) and v is not False
 
 
