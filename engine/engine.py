@@ -377,6 +377,14 @@ class Engine:
         prof = self.find(field, str(value))
         return None if prof is None else prof.to_json(self.config.pipeline.rules)
 
+    def profile_audiences(self, profile_id: int) -> dict[str, int]:
+        """The audiences a profile is in, with when it entered each (epoch ms)."""
+        return self.store.memberships([profile_id]).get(profile_id, {})
+
+    def identity_merges(self, field: str, value: str) -> int:
+        """How many profile merges the identity `field`=`value` has caused."""
+        return self.store.identity_merges(field, value)
+
     def profile_count(self) -> int:
         """How many profiles the store holds."""
         return self.store.count_profiles()

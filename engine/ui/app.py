@@ -1,0 +1,431 @@
+"""The web console (docs/console.md): server-rendered pages under ``/ui/`` over the engine
+façade, mounted by ``engine serve``.
+
+Every route but the sign-in form and the stylesheet needs a session; every POST also needs the
+session's CSRF token. The console answers 404 while no admin token is configured, and every
+answer carries a Content-Security-Policy without inline script.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.errors import EngineError, UnknownName
+from engine.lang.values import format_date, ms_to_date
+from engine.testing import run_config_tests
+from engine.ui import playground
+from engine.ui.host import ConsoleHost
+from engine.ui.session import COOKIE, SESSION_S, Session, Sessions, SignInLimiter, csrf_ok
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
+# Assets by name: the stylesheet is public (the sign-in form uses it), the script is not.
+ASSETS = {
+    "style.css": ("text/css; charset=utf-8", True),
+    "live.js": ("text/javascript; charset=utf-8", False),
+}
+PAGE = 50  # audience members per page
+RECENT_EVENTS = 20
+PLAYGROUND_FIELDS = ("mode", "expr", "event", "fixture", "stream")
+MAX_FORM_BYTES = 262_144  # a pasted mapping or event fits; more is not a console form
+
+
+class _Headers:
+    """Adds the security headers to every answer of the console."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+class FormTooLarge(Exception):
+    """A form body over `MAX_FORM_BYTES`."""
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A URL-encoded form's fields, the first value of each; the console's forms post no
+    files, so no multipart parser is needed."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormTooLarge
+    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
+
+
+def _date(ms: int | None) -> str:
+    return "" if ms is None else format_date(ms_to_date(ms))
+
+
+class Console:
+    """The console's routes over one daemon."""
+
+    def __init__(self, host: ConsoleHost, clock: Callable[[], float] = time.time) -> None:
+        self.host = host
+        self.clock = clock
+        self.sessions = Sessions(clock)
+        self.limiter = SignInLimiter(clock)
+        self.templates = Environment(
+            loader=PackageLoader("engine.ui", "templates"),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters["json"] = playground.as_json
+        self._sample: tuple[float, dict[str, int]] | None = None  # for events/s
+
+    # ---- sessions
+
+    @property
+    def token(self) -> str:
+        return self.host.engine.config.settings.server.admin_token or ""
+
+    def session(self, request: Request) -> Session | None:
+        return self.sessions.check(self.token, request.cookies.get(COOKIE))
+
+    def guarded(
+        self, handler: Handler, *, post: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """`handler` behind the console switch, the session and, for a POST, the CSRF check."""
+
+        async def endpoint(request: Request) -> Response:
+            if not self.token:
+                return HTMLResponse("Not found", 404)
+            session = self.session(request)
+            if session is None:
+                if post:
+                    return HTMLResponse("Sign in first", 403)
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/ui/login?{urlencode({'next': target})}", 303)
+            if post:
+                try:
+                    form = await _form(request)
+                except FormTooLarge:
+                    return HTMLResponse("The form is too large", 413)
+                request.state.form = form
+                given = request.headers.get("x-csrf-token") or form.get("csrf")
+                if not csrf_ok(session, given):
+                    return HTMLResponse("Missing or wrong CSRF token", 403)
+            return await handler(request, session)
+
+        return endpoint
+
+    def render(
+        self, name: str, session: Session | None, http_status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        html = self.templates.get_template(name).render(
+            csrf=session.csrf if session else "", **context
+        )
+        return HTMLResponse(html, http_status)
+
+    # ---- sign-in
+
+    async def login_form(self, request: Request) -> Response:
+        if not self.token:
+            return HTMLResponse("Not found", 404)
+        return self.render("login.html", None, next=_next(request.query_params.get("next")))
+
+    async def login(self, request: Request) -> Response:
+        if not self.token:
+            return HTMLResponse("Not found", 404)
+        client = request.client.host if request.client else "?"
+        try:
+            form = await _form(request)
+        except FormTooLarge:
+            return HTMLResponse("The form is too large", 413)
+        target = _next(form.get("next"))
+        wait = self.limiter.wait_s(client)
+        if wait:
+            response = self.render(
+                "login.html",
+                None,
+                429,
+                next=target,
+                error=f"Too many wrong tokens; try again in {wait} s.",
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
+        if not self.sessions.token_ok(self.token, form.get("token", "")):
+            self.limiter.failed(client)
+            return self.render(
+                "login.html", None, 401, next=target, error="That is not the admin token."
+            )
+        cookie, _session = self.sessions.issue(self.token)
+        redirect = RedirectResponse(target, 303)
+        redirect.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=SESSION_S,
+            path="/ui",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return redirect
+
+    async def logout(self, _request: Request, _session: Session) -> Response:
+        response = RedirectResponse("/ui/login", 303)
+        response.delete_cookie(COOKIE, path="/ui")
+        return response
+
+    async def asset(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if not self.token or name not in ASSETS:
+            return HTMLResponse("Not found", 404)
+        media, public = ASSETS[name]
+        if not public and self.session(request) is None:
+            return HTMLResponse("Sign in first", 403)
+        body = resources.files("engine.ui").joinpath("static", name).read_bytes()
+        return Response(body, media_type=media)
+
+    # ---- pages
+
+    def overview_data(self) -> dict[str, Any]:
+        engine = self.host.engine
+        status = engine.status()
+        now = self.clock()
+        collected = {name: row["collected"] for name, row in status["streams"].items()}
+        rates = {name: 0.0 for name in collected}
+        if self._sample is not None and now > self._sample[0]:
+            then, before = self._sample
+            rates = {
+                name: max(0, n - before.get(name, 0)) / (now - then)
+                for name, n in collected.items()
+            }
+        self._sample = (now, collected)
+        runners = self.host.export_status()
+        exports = [
+            {
+                **job,
+                **{
+                    k: v
+                    for k, v in runners.get(job["job"], {}).items()
+                    if k in ("rate", "sent", "dead", "last_error")
+                },
+            }
+            for job in status["exports"]
+        ]
+        return {
+            "status": status,
+            "rates": rates,
+            "audiences": engine.audience_sizes(),
+            "exports": exports,
+        }
+
+    async def overview(self, _request: Request, session: Session) -> Response:
+        return self.render("overview.html", session, page="overview", **self.overview_data())
+
+    async def overview_live(self, _request: Request, session: Session) -> Response:
+        return self.render("overview_live.html", session, **self.overview_data())
+
+    async def profiles(self, request: Request, session: Session) -> Response:
+        q = request.query_params.get("q", "").strip()
+        context: dict[str, Any] = {"page": "profiles", "q": q}
+        if q:
+            field, sep, value = q.partition("=")
+            if not sep or not field:
+                context["error"] = "Look up as FIELD=VALUE, e.g. email=a@example.com."
+            else:
+                found = self.host.engine.explain(field.strip(), value.strip())
+                if found is None:
+                    context["error"] = f"No profile has {field.strip()} = {value.strip()!r}."
+                else:
+                    context.update(self._profile(found))
+        return self.render("profiles.html", session, **context)
+
+    def _profile(self, found: dict[str, Any]) -> dict[str, Any]:
+        engine = self.host.engine
+        profile = found["profile"]
+        memberships = engine.profile_audiences(profile["_id"])
+        events: dict[int, dict[str, Any]] = {}
+        for entry in found["fields"].values():
+            events.setdefault(entry["event"]["seq"], entry["event"])
+        recent = [events[seq] for seq in sorted(events, reverse=True)[:RECENT_EVENTS]]
+        merges = {
+            f"{k}={v}": n
+            for k, values in profile["_identities"].items()
+            for v in values
+            if (n := engine.identity_merges(k, v))
+        }
+        return {
+            "profile": profile,
+            "fields": found["fields"],
+            "audiences": {a: _date(ms) for a, ms in sorted(memberships.items())},
+            "events": recent,
+            "merges": merges,
+        }
+
+    async def exports_page(self, request: Request, session: Session) -> Response:
+        name = request.path_params["job"]
+        try:
+            letters = await self.host.operate(name, "dead-letters")
+        except UnknownName as exc:
+            return self.render("error.html", session, 404, message=str(exc))
+        job = next(j for j in self.overview_data()["exports"] if j["job"] == name)
+        return self.render(
+            "export.html",
+            session,
+            page="exports",
+            job=job,
+            dead_letters=letters["dead_letters"],
+            done=request.query_params.get("done"),
+        )
+
+    async def export_action(self, request: Request, session: Session) -> Response:
+        name, action = request.path_params["job"], request.path_params["action"]
+        if action not in ("pause", "resume", "replay"):
+            return self.render("error.html", session, 404, message=f"no action {action!r}")
+        try:
+            await self.host.operate(name, action)
+        except UnknownName as exc:
+            return self.render("error.html", session, 404, message=str(exc))
+        return RedirectResponse(f"/ui/exports/{quote(name)}?done={action}", 303)
+
+    async def dead_letters(self, request: Request, session: Session) -> Response:
+        engine = self.host.engine
+        jobs = []
+        for name in sorted(engine.export_jobs.jobs):
+            letters = (await self.host.operate(name, "dead-letters"))["dead_letters"]
+            jobs.append({"job": name, "dead_letters": letters})
+        return self.render(
+            "dead_letters.html",
+            session,
+            page="dead-letters",
+            errors=[d.as_dict() for d in engine.errors(limit=100)],
+            total=engine.status()["dead_letters"],
+            jobs=jobs,
+            done=request.query_params.get("done"),
+        )
+
+    async def playground_page(self, request: Request, session: Session) -> Response:
+        return self.render(
+            "playground.html", session, page="playground", **self._playground_form({})
+        )
+
+    def _playground_form(self, form: dict[str, str]) -> dict[str, Any]:
+        streams = sorted(
+            n for n in self.host.engine.config.pipeline.streams if not n.startswith("_")
+        )
+        names = list(playground.fixtures())
+        return {
+            "streams": streams,
+            "fixtures": names,
+            "form": {
+                "mode": "expression",
+                "expr": "",
+                "event": "",
+                "fixture": names[0] if names else "",
+                "stream": streams[0] if streams else "",
+                **form,
+            },
+        }
+
+    async def playground_run(self, request: Request, session: Session) -> Response:
+        raw: dict[str, str] = request.state.form
+        form = {k: v for k, v in raw.items() if k in PLAYGROUND_FIELDS}
+        context = self._playground_form(form)
+        try:
+            event = playground.read_event(form.get("event", ""), form.get("fixture", ""))
+        except EngineError as exc:
+            outcome = playground.Outcome(problem=str(exc))
+        else:
+            if form.get("mode") == "stream":
+                outcome = playground.run_stream(
+                    self.host.engine.config, form.get("stream", ""), event, int(self.clock() * 1000)
+                )
+            else:
+                outcome = playground.run_expression(form.get("expr", ""), event)
+        return self.render(
+            "playground.html", session, page="playground", outcome=outcome, **context
+        )
+
+    async def config_page(self, request: Request, session: Session) -> Response:
+        config = self.host.engine.config
+        try:
+            text = open(config.path, encoding="utf-8").read()  # noqa: SIM115 -- read whole
+        except OSError as exc:
+            text = f"(the config file cannot be read: {exc.strerror})"
+        results = run_config_tests(config)
+        return self.render(
+            "config.html",
+            session,
+            page="config",
+            path=config.path,
+            text=self.host.redact(text),
+            tests=results,
+            failed=sum(not r.ok for r in results),
+            reload=request.query_params.get("reload"),
+            reason=request.query_params.get("reason"),
+        )
+
+    async def config_reload(self, _request: Request, _session: Session) -> Response:
+        why = await self.host.reload()
+        if why is None:
+            return RedirectResponse("/ui/config?reload=ok", 303)
+        query = urlencode({"reload": "failed", "reason": self.host.redact(why)[:500]})
+        return RedirectResponse(f"/ui/config?{query}", 303)
+
+
+def _next(target: str | None) -> str:
+    """Where to go after signing in: a console path only, never another site."""
+    if target and target.startswith("/ui/") and not target.startswith("//"):
+        return target
+    return "/ui/"
+
+
+def create_console(host: ConsoleHost, clock: Callable[[], float] = time.time) -> ASGIApp:
+    """The console's ASGI app, to mount at ``/ui``."""
+    console = Console(host, clock)
+    g = console.guarded
+    routes = [
+        Route("/login", console.login_form, methods=["GET"]),
+        Route("/login", console.login, methods=["POST"]),
+        Route("/logout", g(console.logout, post=True), methods=["POST"]),
+        Route("/static/{name}", console.asset, methods=["GET"]),
+        Route("/", g(console.overview), methods=["GET"]),
+        Route("/live/overview", g(console.overview_live), methods=["GET"]),
+        Route("/profiles", g(console.profiles), methods=["GET"]),
+        Route("/exports/{job}", g(console.exports_page), methods=["GET"]),
+        Route("/exports/{job}/{action}", g(console.export_action, post=True), methods=["POST"]),
+        Route("/dead-letters", g(console.dead_letters), methods=["GET"]),
+        Route("/playground", g(console.playground_page), methods=["GET"]),
+        Route("/playground", g(console.playground_run, post=True), methods=["POST"]),
+        Route("/config", g(console.config_page), methods=["GET"]),
+        Route("/config/reload", g(console.config_reload, post=True), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.console = console
+    return _Headers(app)
