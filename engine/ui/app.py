@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -375,7 +376,7 @@ class Console:
     async def config_page(self, request: Request, session: Session) -> Response:
         config = self.host.engine.config
         try:
-            text = open(config.path, encoding="utf-8").read()  # noqa: SIM115 -- read whole
+            text = Path(config.path).read_text(encoding="utf-8")
         except OSError as exc:
             text = f"(the config file cannot be read: {exc.strerror})"
         results = run_config_tests(config)
