@@ -34,7 +34,15 @@ from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
 from engine.pipeline.shared import Delivered, SharedApplier
 from engine.program import Config
-from engine.store import LOCK_KINDS, Durability, LogRow, Store, open_store
+from engine.store import (
+    DAY_MS,
+    HISTORY_DAYS,
+    LOCK_KINDS,
+    Durability,
+    LogRow,
+    Store,
+    open_store,
+)
 from engine.transport import NatsTransport
 
 NODE_LIVE_MS = 10_000  # a node not heard from for this long is not listed as live
@@ -318,13 +326,26 @@ class Engine:
         sizes = self.store.audience_sizes()
         return {name: sizes.get(name, 0) for name in self.config.audiences.names}
 
-    def member_profiles(self, name: str, *, limit: int | None = None
-                        ) -> Iterator[tuple[Profile, int]]:
-        """The member profiles of an audience with when each entered (epoch ms), by id, read a
-        page at a time."""
+    def _audience(self, name: str) -> None:
         if name not in self.config.audiences.audiences:
             raise UnknownName("audience", name, self.config.audiences.names)
-        after, left = 0, limit
+
+    def audience_history(self, name: str, days: int = HISTORY_DAYS) -> list[dict[str, Any]]:
+        """Per UTC day of the last `days` (at most the kept `HISTORY_DAYS`) on which an
+        audience changed, oldest first: its size at the day's end, its entries and exits."""
+        self._audience(name)
+        today = self.clock() // DAY_MS
+        since = today - min(max(days, 1), HISTORY_DAYS) + 1
+        return [{"day": format_date(ms_to_date(day * DAY_MS))[:10], "size": size,
+                 "entered": entered, "exited": exited}
+                for day, size, entered, exited in self.store.audience_history(name, since)]
+
+    def member_profiles(self, name: str, *, limit: int | None = None, after: int = 0
+                        ) -> Iterator[tuple[Profile, int]]:
+        """The member profiles of an audience with when each entered (epoch ms), by id past
+        profile id `after`, read a page at a time."""
+        self._audience(name)
+        left = limit
         while left is None or left > 0:
             page = self.store.audience_members(name, after=after,
                                                limit=1000 if left is None else min(1000, left))
@@ -344,11 +365,12 @@ class Engine:
         for profile, _entered in self.member_profiles(name):
             yield profile.id, profile.view(rules)
 
-    def audience_members(self, name: str, *, limit: int | None = None
+    def audience_members(self, name: str, *, limit: int | None = None, after: int = 0
                          ) -> Iterator[dict[str, Any]]:
-        """The member profiles of an audience (profile JSON plus `_entered`), by id."""
+        """The member profiles of an audience (profile JSON plus `_entered`), by id past
+        profile id `after`."""
         rules = self.config.pipeline.rules
-        for profile, entered in self.member_profiles(name, limit=limit):
+        for profile, entered in self.member_profiles(name, limit=limit, after=after):
             doc = profile.to_json(rules)
             doc["_entered"] = format_date(ms_to_date(entered))
             yield doc

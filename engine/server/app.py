@@ -36,7 +36,7 @@ from engine.server.connections import BODY_LATE, error_body
 from engine.server.metrics import Metrics
 from engine.server.processing import Processing
 from engine.server.writer import QueueFull, Unstorable, Writer, WriterStopped
-from engine.store import Store
+from engine.store import HISTORY_DAYS, Store
 from engine.ui import ConsoleHost, create_console
 
 RETRY_AFTER_S = 1
@@ -322,6 +322,21 @@ class _Api:
             {"name": name, "description": spec.spec.description,
              "members": sizes.get(name, 0)} for name, spec in specs.items()]})
 
+    async def audience_history(self, request: Request) -> Response:
+        refused = self.admin(request)
+        if refused is not None:
+            return refused
+        days = request.query_params.get("days", str(HISTORY_DAYS))
+        if not (days.isascii() and days.isdigit() and len(days) <= 4
+                and 0 < int(days) <= HISTORY_DAYS):
+            return error(400, "bad_days", f"days must be a whole number from 1 to {HISTORY_DAYS}")
+        name = request.path_params["name"]
+        try:
+            history = self.daemon.reader.audience_history(name, int(days))
+        except UnknownName as exc:
+            return error(404, "unknown_audience", str(exc))
+        return ok({"audience": name, "days": history})
+
     async def exports(self, request: Request) -> Response:
         refused = self.admin(request)
         if refused is not None:
@@ -431,6 +446,7 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None,
         Route("/metrics", api.prometheus, methods=["GET"]),
         Route("/api/profiles/{field}/{value}", api.profile, methods=["GET"]),
         Route("/api/audiences", api.audiences, methods=["GET"]),
+        Route("/api/audiences/{name}/history", api.audience_history, methods=["GET"]),
         Route("/api/exports", api.exports, methods=["GET"]),
         Route("/api/exports/{job}/dead-letters", api.export_dead_letters, methods=["GET"]),
         Route("/api/exports/{job}/replay", api.export_replay, methods=["POST"]),

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.errors import EngineError, UnknownName
 from engine.lang.values import format_date, ms_to_date
 from engine.testing import run_config_tests
-from engine.ui import playground
+from engine.ui import chart, playground
 from engine.ui.host import ConsoleHost
 from engine.ui.session import COOKIE, SESSION_S, Session, Sessions, SignInLimiter, csrf_ok
 
@@ -48,6 +49,7 @@ ASSETS = {
     "live.js": ("text/javascript; charset=utf-8", False),
 }
 PAGE = 50  # audience members per page
+CHART_DAYS = 90  # the audience chart's span
 RECENT_EVENTS = 20
 PLAYGROUND_FIELDS = ("mode", "expr", "event", "fixture", "stream")
 MAX_FORM_BYTES = 262_144  # a pasted mapping or event fits; more is not a console form
@@ -145,9 +147,9 @@ class Console:
         return endpoint
 
     def render(
-        self, name: str, session: Session | None, http_status: int = 200, **context: Any
+        self, template: str, session: Session | None, http_status: int = 200, **context: Any
     ) -> HTMLResponse:
-        html = self.templates.get_template(name).render(
+        html = self.templates.get_template(template).render(
             csrf=session.csrf if session else "", **context
         )
         return HTMLResponse(html, http_status)
@@ -289,6 +291,33 @@ class Console:
             "merges": merges,
         }
 
+    async def audience_page(self, request: Request, session: Session) -> Response:
+        engine = self.host.engine
+        name = request.path_params["name"]
+        after = request.query_params.get("after", "0")
+        after_id = int(after) if after.isascii() and after.isdigit() and len(after) < 19 else 0
+        try:
+            history = engine.audience_history(name, CHART_DAYS)
+            members = list(engine.audience_members(name, limit=PAGE + 1, after=after_id))
+        except UnknownName as exc:
+            return self.render("error.html", session, 404, message=str(exc))
+        today = ms_to_date(int(self.clock() * 1000)).date()
+        series = chart.days(history, today, CHART_DAYS)
+        spec = engine.config.audiences.audiences[name].spec
+        return self.render(
+            "audience.html",
+            session,
+            page="audiences",
+            name=name,
+            description=spec.description,
+            size=engine.audience_sizes().get(name, 0),
+            chart=Markup(chart.svg(name, series)),  # noqa: S704 -- svg() escapes its text
+            days=CHART_DAYS,
+            moves=[d for d in reversed(series) if d.entered or d.exited][:14],
+            members=[_member(m) for m in members[:PAGE]],
+            next_after=members[PAGE - 1]["_id"] if len(members) > PAGE else None,
+        )
+
     async def exports_page(self, request: Request, session: Session) -> Response:
         name = request.path_params["job"]
         try:
@@ -400,6 +429,14 @@ class Console:
         return RedirectResponse(f"/ui/config?{query}", 303)
 
 
+def _member(doc: dict[str, Any]) -> dict[str, Any]:
+    """An audience member as its row shows it: an identity that finds it, and when it
+    entered."""
+    identities = doc.get("_identities", {})
+    lookup = next((f"{k}={v[0]}" for k, v in identities.items() if v), None)
+    return {"id": doc["_id"], "lookup": lookup, "entered": doc.get("_entered", "")}
+
+
 def _next(target: str | None) -> str:
     """Where to go after signing in: a console path only, never another site."""
     if target and target.startswith("/ui/") and not target.startswith("//"):
@@ -419,6 +456,7 @@ def create_console(host: ConsoleHost, clock: Callable[[], float] = time.time) ->
         Route("/", g(console.overview), methods=["GET"]),
         Route("/live/overview", g(console.overview_live), methods=["GET"]),
         Route("/profiles", g(console.profiles), methods=["GET"]),
+        Route("/audiences/{name}", g(console.audience_page), methods=["GET"]),
         Route("/exports/{job}", g(console.exports_page), methods=["GET"]),
         Route("/exports/{job}/{action}", g(console.export_action, post=True), methods=["POST"]),
         Route("/dead-letters", g(console.dead_letters), methods=["GET"]),

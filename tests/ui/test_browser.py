@@ -157,6 +157,20 @@ def test_a_profile_is_found_by_email_with_where_each_field_came_from(
     _shot(page, shots, "profile")
 
 
+def test_an_audience_shows_its_chart_and_members_linking_to_profiles(
+    page: Page, shots: Path
+) -> None:
+    page.goto("/ui/")
+    page.get_by_role("link", name="engaged_email").click()
+    page.wait_for_url("**/ui/audiences/engaged_email")
+    assert page.locator("svg.chart").count() == 1
+    assert page.locator("svg.chart rect.enter").count() >= 1
+    _shot(page, shots, "audience")
+    page.locator("main table a", has_text="usr_1").first.click()
+    page.wait_for_url("**/ui/profiles?q=*")
+    assert "engaged_email" in page.locator("main").inner_text()
+
+
 def test_the_playground_shows_a_diagnostic_with_its_code_hint_and_caret(
     page: Page, shots: Path
 ) -> None:

@@ -114,7 +114,7 @@ def _routes(host: Host) -> list[tuple[str, str]]:
     found = []
     for route in console.app.routes:
         assert isinstance(route, Route)
-        names = ASSETS if "{name}" in route.path else ["-"]
+        names = ASSETS if route.path.startswith("/static/") else ["engaged_email"]
         for name in names:
             path = "/ui" + route.path.format(**{**PARAMS, "name": name})
             found += [(m, path) for m in sorted(route.methods or ()) if m != "HEAD"]
@@ -125,7 +125,7 @@ def test_no_route_but_the_sign_in_form_answers_without_a_session(
     host: Host, client: Browser
 ) -> None:
     routes = _routes(host)
-    assert len(routes) >= 15 and set(routes) >= PUBLIC
+    assert len(routes) >= 16 and set(routes) >= PUBLIC
     for method, path in routes:
         r = client.request(method, path)
         if (method, path) in PUBLIC:
@@ -156,6 +156,8 @@ def test_a_signed_in_browser_sees_every_page(host: Host, client: Browser) -> Non
     ):
         assert client.get(path).status_code == 200, path
     assert client.get("/ui/exports/nope").status_code == 404
+    assert client.get("/ui/audiences/nope").status_code == 404
+    assert "<svg" in client.get("/ui/audiences/engaged_email").text
 
 
 def test_every_post_needs_the_sessions_csrf_token(host: Host, client: Browser) -> None:
