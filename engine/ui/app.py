@@ -230,14 +230,12 @@ class Console:
             }
         self._sample = (now, collected)
         runners = self.host.export_status()
+        jobs = engine.export_jobs.jobs
         exports = [
             {
                 **job,
-                **{
-                    k: v
-                    for k, v in runners.get(job["job"], {}).items()
-                    if k in ("rate", "sent", "dead", "last_error")
-                },
+                "runner": runners.get(job["job"], {}),
+                "limit": jobs[job["job"]].spec.rate_limit_per_s if job["job"] in jobs else None,
             }
             for job in status["exports"]
         ]
