@@ -51,7 +51,7 @@ ASSETS = {
 PAGE = 50  # audience members per page
 CHART_DAYS = 90  # the audience chart's span
 RECENT_EVENTS = 20
-PLAYGROUND_FIELDS = ("mode", "expr", "event", "fixture", "stream")
+PLAYGROUND_FIELDS = ("mode", "expr", "mapping", "event", "fixture", "stream")
 MAX_FORM_BYTES = 262_144  # a pasted mapping or event fits; more is not a console form
 
 
@@ -374,6 +374,7 @@ class Console:
             "form": {
                 "mode": "expression",
                 "expr": "",
+                "mapping": "",
                 "event": "",
                 "fixture": names[0] if names else "",
                 "stream": streams[0] if streams else "",
@@ -390,7 +391,14 @@ class Console:
         except EngineError as exc:
             outcome = playground.Outcome(problem=str(exc))
         else:
-            if form.get("mode") == "stream":
+            if form.get("mode") == "mapping":
+                outcome = playground.run_mapping(
+                    form.get("mapping", ""),
+                    form.get("stream", ""),
+                    event,
+                    int(self.clock() * 1000),
+                )
+            elif form.get("mode") == "stream":
                 outcome = playground.run_stream(
                     self.host.engine.config, form.get("stream", ""), event, int(self.clock() * 1000)
                 )

@@ -4,6 +4,7 @@ event, compiled by the same compiler as the config and never written anywhere
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ from engine.errors import ConfigError, Diagnostic, EngineError
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.compiler import compile_expression
-from engine.program import Config
+from engine.program import Config, load_config
 
 # The sample webhooks of a checkout; the daemon runs from one in development.
 FIXTURES = Path("tests/fixtures/customerio")
 MAX_EVENT_BYTES = 65_536
+MAX_MAPPING_BYTES = 200_000
+# The config a pasted mapping file is compiled under: nothing but that file.
+PASTED_CONFIG = "version: 1\nmappings: [mapping.yaml]\n"
 
 
 def fixtures() -> dict[str, Path]:
@@ -54,6 +58,7 @@ class Outcome:
     problem: str | None = None  # the event could not be read, or evaluation ran out of time
     dry_run: dict[str, Any] | None = None
     code: str = ""
+    stream: str | None = None  # the stream a pasted mapping file's run started from
 
 
 def read_event(pasted: str, fixture: str) -> Any:
@@ -107,3 +112,27 @@ def run_stream(config: Config, stream: str, event: Any, now_ms: int) -> Outcome:
 
 def as_json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
+
+
+def run_mapping(text: str, stream: str, event: Any, now_ms: int) -> Outcome:
+    """A pasted mapping file (its streams and mappings), compiled on its own as the only file
+    of a scratch config in a private temporary folder that is removed at once: the field
+    updates each of its rows makes for the event, from `stream` when the file defines it,
+    else from its first stream. No environment variable is interpolated into it, and it can
+    name no file but itself."""
+    if len(text) > MAX_MAPPING_BYTES:
+        return Outcome(problem=f"the mapping file is over {MAX_MAPPING_BYTES} bytes")
+    with tempfile.TemporaryDirectory(prefix="engine-playground-") as folder:
+        (Path(folder) / "mapping.yaml").write_text(text, encoding="utf-8")
+        (Path(folder) / "config.yaml").write_text(PASTED_CONFIG, encoding="utf-8")
+        try:
+            config = load_config(Path(folder) / "config.yaml", environ={})
+        except ConfigError as exc:
+            return Outcome(diagnostics=[shown(d) for d in exc.diagnostics])
+    streams = [s for s in config.pipeline.streams if not s.startswith("_")]
+    if not streams:
+        return Outcome(problem="the mapping file defines no stream")
+    chosen = stream if stream in streams else streams[0]
+    outcome = run_stream(config, chosen, event, now_ms)
+    outcome.stream = chosen
+    return outcome

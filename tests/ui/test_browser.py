@@ -23,6 +23,18 @@ from tests.services import poll
 CHROMIUM = "/usr/bin/chromium"
 INSTALL = "apt-get install -y chromium (and the dev extra: pip install -e '.[dev]')"
 JOB = "to_cio"
+PASTED = """\
+streams:
+  - {name: hooks, id: event_id, timestamp: timestamp}
+mappings:
+  - name: people
+    stream: hooks
+    into: user
+    by: [customer_id]
+    fields:
+      - {field: customer_id, expr: data.identifiers.id}
+      - {field: email, expr: tolower(data.identifiers.email)}
+"""
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
@@ -188,8 +200,13 @@ def test_the_playground_shows_a_diagnostic_with_its_code_hint_and_caret(
     assert page.locator("#value").inner_text() == '"maria.lopez@example.com"'
     page.get_by_label("the config's mappings of a stream").check()
     page.get_by_role("button", name="Run").click()
-    assert "Mapping" in page.locator("#outcome").inner_text()
+    assert "Mapping customerio_users" in page.locator("#outcome").inner_text()
     _shot(page, shots, "playground-mapping")
+    page.get_by_label("a pasted mapping file").check()
+    page.get_by_label("Mapping file", exact=False).fill(PASTED)
+    page.get_by_role("button", name="Run").click()
+    outcome = page.locator("#outcome").inner_text()
+    assert "Mapping people" in outcome and "maria.lopez@example.com" in outcome
 
 
 def test_an_export_job_is_paused_resumed_and_its_dead_letters_replayed(
