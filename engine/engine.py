@@ -384,6 +384,10 @@ class Engine:
                 for seq, name, reason, recorded, ts, body
                 in self.store.iter_errors(stream=stream, after=after, limit=limit)]
 
+    def error_count(self) -> int:
+        """How many dead letters the `_errors` stream holds."""
+        return self.store.count_errors()
+
     # ---- reading profiles
 
     def _load(self, pid: int) -> Profile | None:

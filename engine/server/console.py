@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from engine.engine import Engine
+from engine.program import Config
 from engine.server.app import JOB_ACTIONS, Daemon, job_dead_letters, on_job
 
 LISTED = 100  # a job's dead letters the console shows
@@ -24,10 +25,27 @@ class DaemonConsole:
         self.daemon = daemon
         self._reload = reload
         self._redact = redact
+        self._engine: Engine | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.daemon.config
 
     @property
     def engine(self) -> Engine:
-        return self.daemon.reader
+        """A read-only engine of the console's own, opened on first use (on the console's
+        thread), on the running config: the daemon's reader serves the HTTP API on the event
+        loop, and a store connection serves one thread at a time."""
+        config = self.daemon.config
+        if self._engine is None:
+            self._engine = Engine(config, read_only=True)
+        elif self._engine.config is not config:
+            self._engine.reconfigure(config)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
 
     def export_status(self) -> dict[str, dict[str, Any]]:
         processing = self.daemon.processing

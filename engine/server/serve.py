@@ -334,14 +334,15 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None,
         sockets = [inherited_socket(listen_fd)]
         host, port = sockets[0].getsockname()[:2]
     run = _Run(path, overrides, config, formatter, role)
-    app = create_app(run.daemon, lifespan=run.lifespan(host, port),
-                     console=DaemonConsole(run.daemon, run.reload, formatter.redact))
+    console = DaemonConsole(run.daemon, run.reload, formatter.redact)
+    app = create_app(run.daemon, lifespan=run.lifespan(host, port), console=console)
     run.server = server = _Server(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         loop="auto", http=guarded_protocol(run.limits), timeout_graceful_shutdown=30))
     try:
         server.run(sockets=sockets)
     finally:
+        console.close()
         run.close()
     return 0 if server.started else 3
 

@@ -8,11 +8,13 @@ answer carries a Content-Security-Policy without inline script.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -31,6 +33,7 @@ from engine.ui.host import ConsoleHost
 from engine.ui.session import COOKIE, SESSION_S, Session, Sessions, SignInLimiter, csrf_ok
 
 Handler = Callable[[Request, Session], Awaitable[Response]]
+T = TypeVar("T")
 
 SECURITY_HEADERS = [
     (
@@ -50,6 +53,7 @@ ASSETS = {
 }
 PAGE = 50  # audience members per page
 CHART_DAYS = 90  # the audience chart's span
+OVERVIEW_S = 1.0  # how long the overview's figures are shown again before a fresh read
 RECENT_EVENTS = 20
 PLAYGROUND_FIELDS = ("mode", "expr", "mapping", "event", "fixture", "stream")
 MAX_FORM_BYTES = 262_144  # a pasted mapping or event fits; more is not a console form
@@ -109,12 +113,14 @@ class Console:
         )
         self.templates.filters["json"] = playground.as_json
         self._sample: tuple[float, dict[str, int]] | None = None  # for events/s
+        self._shown: tuple[float, dict[str, Any]] | None = None  # when last read, and what
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine-console")
 
     # ---- sessions
 
     @property
     def token(self) -> str:
-        return self.host.engine.config.settings.server.admin_token or ""
+        return self.host.config.settings.server.admin_token or ""
 
     def session(self, request: Request) -> Session | None:
         return self.sessions.check(self.token, request.cookies.get(COOKIE))
@@ -214,12 +220,22 @@ class Console:
         body = resources.files("engine.ui").joinpath("static", name).read_bytes()
         return Response(body, media_type=media)
 
-    # ---- pages
+    # ---- pages: what they read, they read on the console's own thread (`_off`)
 
-    def overview_data(self) -> dict[str, Any]:
+    async def _off(self, work: Callable[[], T]) -> T:
+        """`work()` on the console's worker thread, the one thread that uses its engine, so
+        that a slow read (a count over the whole log, a config test on a scratch store)
+        never holds up the daemon's event loop and its collect requests."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def _overview(self) -> dict[str, Any]:
+        """The overview's figures, computed at most once per `OVERVIEW_S` however many
+        browsers poll them."""
+        now = self.clock()
+        if self._shown is not None and now - self._shown[0] < OVERVIEW_S:
+            return self._shown[1]
         engine = self.host.engine
         status = engine.status()
-        now = self.clock()
         collected = {name: row["collected"] for name, row in status["streams"].items()}
         rates = {name: 0.0 for name in collected}
         if self._sample is not None and now > self._sample[0]:
@@ -239,36 +255,43 @@ class Console:
             }
             for job in status["exports"]
         ]
-        return {
+        data = {
             "status": status,
             "rates": rates,
             "audiences": engine.audience_sizes(),
             "exports": exports,
         }
+        self._shown = (now, data)
+        return data
 
     async def overview(self, _request: Request, session: Session) -> Response:
-        return self.render("overview.html", session, page="overview", **self.overview_data())
+        data = await self._off(self._overview)
+        return self.render("overview.html", session, page="overview", **data)
 
     async def overview_live(self, _request: Request, session: Session) -> Response:
-        return self.render("overview_live.html", session, **self.overview_data())
+        return self.render("overview_live.html", session, **await self._off(self._overview))
 
     async def profiles(self, request: Request, session: Session) -> Response:
         q = request.query_params.get("q", "").strip()
         context: dict[str, Any] = {"page": "profiles", "q": q}
         if q:
             field, sep, value = q.partition("=")
+            field, value = field.strip(), value.strip()
             if not sep or not field:
                 context["error"] = "Look up as FIELD=VALUE, e.g. email=a@example.com."
             else:
-                found = self.host.engine.explain(field.strip(), value.strip())
+                found = await self._off(lambda: self._profile(field, value))
                 if found is None:
-                    context["error"] = f"No profile has {field.strip()} = {value.strip()!r}."
+                    context["error"] = f"No profile has {field} = {value!r}."
                 else:
-                    context.update(self._profile(found))
+                    context.update(found)
         return self.render("profiles.html", session, **context)
 
-    def _profile(self, found: dict[str, Any]) -> dict[str, Any]:
+    def _profile(self, field: str, value: str) -> dict[str, Any] | None:
         engine = self.host.engine
+        found = engine.explain(field, value)
+        if found is None:
+            return None
         profile = found["profile"]
         memberships = engine.profile_audiences(profile["_id"])
         events: dict[int, dict[str, Any]] = {}
@@ -290,31 +313,30 @@ class Console:
         }
 
     async def audience_page(self, request: Request, session: Session) -> Response:
-        engine = self.host.engine
         name = request.path_params["name"]
         after = request.query_params.get("after", "0")
         after_id = int(after) if after.isascii() and after.isdigit() and len(after) < 19 else 0
         try:
-            history = engine.audience_history(name, CHART_DAYS)
-            members = list(engine.audience_members(name, limit=PAGE + 1, after=after_id))
+            data = await self._off(lambda: self._audience(name, after_id))
         except UnknownName as exc:
             return self.render("error.html", session, 404, message=str(exc))
+        return self.render("audience.html", session, page="audiences", name=name, **data)
+
+    def _audience(self, name: str, after: int) -> dict[str, Any]:
+        engine = self.host.engine
+        history = engine.audience_history(name, CHART_DAYS)
+        members = list(engine.audience_members(name, limit=PAGE + 1, after=after))
         today = ms_to_date(int(self.clock() * 1000)).date()
         series = chart.days(history, today, CHART_DAYS)
-        spec = engine.config.audiences.audiences[name].spec
-        return self.render(
-            "audience.html",
-            session,
-            page="audiences",
-            name=name,
-            description=spec.description,
-            size=engine.audience_sizes().get(name, 0),
-            chart=Markup(chart.svg(name, series)),  # noqa: S704 -- svg() escapes its text
-            days=CHART_DAYS,
-            moves=[d for d in reversed(series) if d.entered or d.exited][:14],
-            members=[_member(m) for m in members[:PAGE]],
-            next_after=members[PAGE - 1]["_id"] if len(members) > PAGE else None,
-        )
+        return {
+            "description": engine.config.audiences.audiences[name].spec.description,
+            "size": engine.audience_sizes().get(name, 0),
+            "chart": Markup(chart.svg(name, series)),  # noqa: S704 -- svg() escapes its text
+            "days": CHART_DAYS,
+            "moves": [d for d in reversed(series) if d.entered or d.exited][:14],
+            "members": [_member(m) for m in members[:PAGE]],
+            "next_after": members[PAGE - 1]["_id"] if len(members) > PAGE else None,
+        }
 
     async def exports_page(self, request: Request, session: Session) -> Response:
         name = request.path_params["job"]
@@ -322,7 +344,9 @@ class Console:
             letters = await self.host.operate(name, "dead-letters")
         except UnknownName as exc:
             return self.render("error.html", session, 404, message=str(exc))
-        job = next(j for j in self.overview_data()["exports"] if j["job"] == name)
+        self._shown = None  # show the job as it is now
+        overview = await self._off(self._overview)
+        job = next(j for j in overview["exports"] if j["job"] == name)
         return self.render(
             "export.html",
             session,
@@ -343,17 +367,22 @@ class Console:
         return RedirectResponse(f"/ui/exports/{quote(name)}?done={action}", 303)
 
     async def dead_letters(self, request: Request, session: Session) -> Response:
-        engine = self.host.engine
         jobs = []
-        for name in sorted(engine.export_jobs.jobs):
+        for name in sorted(self.host.config.exports.jobs):
             letters = (await self.host.operate(name, "dead-letters"))["dead_letters"]
             jobs.append({"job": name, "dead_letters": letters})
+
+        def read() -> tuple[list[dict[str, Any]], int]:
+            engine = self.host.engine
+            return [d.as_dict() for d in engine.errors(limit=100)], engine.error_count()
+
+        errors, total = await self._off(read)
         return self.render(
             "dead_letters.html",
             session,
             page="dead-letters",
-            errors=[d.as_dict() for d in engine.errors(limit=100)],
-            total=engine.status()["dead_letters"],
+            errors=errors,
+            total=total,
             jobs=jobs,
             done=request.query_params.get("done"),
         )
@@ -364,9 +393,7 @@ class Console:
         )
 
     def _playground_form(self, form: dict[str, str]) -> dict[str, Any]:
-        streams = sorted(
-            n for n in self.host.engine.config.pipeline.streams if not n.startswith("_")
-        )
+        streams = sorted(n for n in self.host.config.pipeline.streams if not n.startswith("_"))
         names = list(playground.fixtures())
         return {
             "streams": streams,
@@ -385,36 +412,36 @@ class Console:
     async def playground_run(self, request: Request, session: Session) -> Response:
         raw: dict[str, str] = request.state.form
         form = {k: v for k, v in raw.items() if k in PLAYGROUND_FIELDS}
-        context = self._playground_form(form)
-        try:
-            event = playground.read_event(form.get("event", ""), form.get("fixture", ""))
-        except EngineError as exc:
-            outcome = playground.Outcome(problem=str(exc))
-        else:
+        config, now = self.host.config, int(self.clock() * 1000)
+
+        def run() -> playground.Outcome:
+            try:
+                event = playground.read_event(form.get("event", ""), form.get("fixture", ""))
+            except EngineError as exc:
+                return playground.Outcome(problem=str(exc))
+            stream = form.get("stream", "")
             if form.get("mode") == "mapping":
-                outcome = playground.run_mapping(
-                    form.get("mapping", ""),
-                    form.get("stream", ""),
-                    event,
-                    int(self.clock() * 1000),
-                )
-            elif form.get("mode") == "stream":
-                outcome = playground.run_stream(
-                    self.host.engine.config, form.get("stream", ""), event, int(self.clock() * 1000)
-                )
-            else:
-                outcome = playground.run_expression(form.get("expr", ""), event)
+                return playground.run_mapping(form.get("mapping", ""), stream, event, now)
+            if form.get("mode") == "stream":
+                return playground.run_stream(config, stream, event, now)
+            return playground.run_expression(form.get("expr", ""), event)
+
+        outcome = await self._off(run)
         return self.render(
-            "playground.html", session, page="playground", outcome=outcome, **context
+            "playground.html",
+            session,
+            page="playground",
+            outcome=outcome,
+            **self._playground_form(form),
         )
 
     async def config_page(self, request: Request, session: Session) -> Response:
-        config = self.host.engine.config
+        config = self.host.config
         try:
             text = Path(config.path).read_text(encoding="utf-8")
         except OSError as exc:
             text = f"(the config file cannot be read: {exc.strerror})"
-        results = run_config_tests(config)
+        results = await self._off(lambda: run_config_tests(config))
         return self.render(
             "config.html",
             session,

@@ -11,14 +11,21 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from engine.engine import Engine
+from engine.program import Config
 
 
 class ConsoleHost(Protocol):
     """The daemon, as the console sees it."""
 
     @property
+    def config(self) -> Config:
+        """The running config (a reload swaps it)."""
+        ...
+
+    @property
     def engine(self) -> Engine:
-        """The daemon's read-only engine over the running config."""
+        """A read-only engine of the console's own over the running config, used from the
+        console's one worker thread only."""
         ...
 
     def export_status(self) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 
 from engine.engine import Engine
 from engine.errors import UnknownName
-from engine.program import load_config
+from engine.program import Config, load_config
 from engine.ui import create_console
 from engine.ui.app import ASSETS
 from engine.ui.session import FAILURES_ALLOWED
@@ -36,6 +36,10 @@ class Host:
         self.engine = engine
         self.operated: list[tuple[str, str]] = []
         self.reloads = 0
+
+    @property
+    def config(self) -> Config:
+        return self.engine.config
 
     def export_status(self) -> dict[str, dict[str, Any]]:
         return {}
