@@ -203,7 +203,7 @@ def test_the_playground_shows_a_diagnostic_with_its_code_hint_and_caret(
     assert "Mapping customerio_users" in page.locator("#outcome").inner_text()
     _shot(page, shots, "playground-mapping")
     page.get_by_label("a pasted mapping file").check()
-    page.get_by_label("Mapping file", exact=False).fill(PASTED)
+    page.get_by_role("textbox", name="Mapping file").fill(PASTED)
     page.get_by_role("button", name="Run").click()
     outcome = page.locator("#outcome").inner_text()
     assert "Mapping people" in outcome and "maria.lopez@example.com" in outcome
