@@ -271,8 +271,10 @@ class Engine:
         else:
             info = transport.info()
             collected, applied, backlog = info.collected, store.log_counts(), info.backlog
+        dead = store.error_counts()
         streams = {name: {"collected": collected.get(name, 0), "applied": applied.get(name, 0),
-                          "backlog": max(0, collected.get(name, 0) - applied.get(name, 0))}
+                          "backlog": max(0, collected.get(name, 0) - applied.get(name, 0)),
+                          "dead_letters": dead.get(name, 0)}
                    for name in sorted({*collected, *applied})}
         jobs = []
         for name, job in sorted(self.export_jobs.jobs.items()):
@@ -286,7 +288,7 @@ class Engine:
                  for node, role, seen in store.live_nodes(now - NODE_LIVE_MS)]
         return {"transport": self.config.settings.transport.backend,
                 "storage": self.config.settings.storage.backend, "streams": streams,
-                "backlog": max(0, backlog), "dead_letters": store.count_errors(),
+                "backlog": max(0, backlog), "dead_letters": sum(dead.values()),
                 "exports": jobs, "nodes": nodes}
 
     # ---- audiences

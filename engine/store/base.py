@@ -192,6 +192,10 @@ class DeadLetters(Protocol):
 
     def count_errors(self) -> int: ...
 
+    def error_counts(self) -> dict[str, int]:
+        """Dead letters per stream that has any."""
+        ...
+
 
 class Memberships(Protocol):
     """Who is in each audience, every enter and exit, and when time alone may change it."""
