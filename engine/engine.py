@@ -34,7 +34,15 @@ from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
 from engine.pipeline.shared import Delivered, SharedApplier
 from engine.program import Config
-from engine.store import LOCK_KINDS, Durability, LogRow, Store, open_store
+from engine.store import (
+    DAY_MS,
+    HISTORY_DAYS,
+    LOCK_KINDS,
+    Durability,
+    LogRow,
+    Store,
+    open_store,
+)
 from engine.transport import NatsTransport
 
 NODE_LIVE_MS = 10_000  # a node not heard from for this long is not listed as live
@@ -279,8 +287,10 @@ class Engine:
         else:
             info = transport.info()
             collected, applied, backlog = info.collected, store.log_counts(), info.backlog
+        dead = store.error_counts()
         streams = {name: {"collected": collected.get(name, 0), "applied": applied.get(name, 0),
-                          "backlog": max(0, collected.get(name, 0) - applied.get(name, 0))}
+                          "backlog": max(0, collected.get(name, 0) - applied.get(name, 0)),
+                          "dead_letters": dead.get(name, 0)}
                    for name in sorted({*collected, *applied})}
         jobs = []
         for name, job in sorted(self.export_jobs.jobs.items()):
@@ -294,7 +304,7 @@ class Engine:
                  for node, role, seen in store.live_nodes(now - NODE_LIVE_MS)]
         return {"transport": self.config.settings.transport.backend,
                 "storage": self.config.settings.storage.backend, "streams": streams,
-                "backlog": max(0, backlog), "dead_letters": store.count_errors(),
+                "backlog": max(0, backlog), "dead_letters": sum(dead.values()),
                 "exports": jobs, "nodes": nodes}
 
     # ---- audiences
@@ -334,13 +344,26 @@ class Engine:
         sizes = self.store.audience_sizes()
         return {name: sizes.get(name, 0) for name in self.config.audiences.names}
 
-    def member_profiles(self, name: str, *, limit: int | None = None
-                        ) -> Iterator[tuple[Profile, int]]:
-        """The member profiles of an audience with when each entered (epoch ms), by id, read a
-        page at a time."""
+    def _audience(self, name: str) -> None:
         if name not in self.config.audiences.audiences:
             raise UnknownName("audience", name, self.config.audiences.names)
-        after, left = 0, limit
+
+    def audience_history(self, name: str, days: int = HISTORY_DAYS) -> list[dict[str, Any]]:
+        """Per UTC day of the last `days` (at most the kept `HISTORY_DAYS`) on which an
+        audience changed, oldest first: its size at the day's end, its entries and exits."""
+        self._audience(name)
+        today = self.clock() // DAY_MS
+        since = today - min(max(days, 1), HISTORY_DAYS) + 1
+        return [{"day": format_date(ms_to_date(day * DAY_MS))[:10], "size": size,
+                 "entered": entered, "exited": exited}
+                for day, size, entered, exited in self.store.audience_history(name, since)]
+
+    def member_profiles(self, name: str, *, limit: int | None = None, after: int = 0
+                        ) -> Iterator[tuple[Profile, int]]:
+        """The member profiles of an audience with when each entered (epoch ms), by id past
+        profile id `after`, read a page at a time."""
+        self._audience(name)
+        left = limit
         while left is None or left > 0:
             page = self.store.audience_members(name, after=after,
                                                limit=1000 if left is None else min(1000, left))
@@ -360,11 +383,12 @@ class Engine:
         for profile, _entered in self.member_profiles(name):
             yield profile.id, profile.view(rules)
 
-    def audience_members(self, name: str, *, limit: int | None = None
+    def audience_members(self, name: str, *, limit: int | None = None, after: int = 0
                          ) -> Iterator[dict[str, Any]]:
-        """The member profiles of an audience (profile JSON plus `_entered`), by id."""
+        """The member profiles of an audience (profile JSON plus `_entered`), by id past
+        profile id `after`."""
         rules = self.config.pipeline.rules
-        for profile, entered in self.member_profiles(name, limit=limit):
+        for profile, entered in self.member_profiles(name, limit=limit, after=after):
             doc = profile.to_json(rules)
             doc["_entered"] = format_date(ms_to_date(entered))
             yield doc
@@ -376,6 +400,10 @@ class Engine:
         that still fail."""
         return [_dead_letter(*row)
                 for row in self.store.iter_errors(stream=stream, after=after, limit=limit)]
+
+    def error_count(self) -> int:
+        """How many dead letters the `_errors` stream holds."""
+        return self.store.count_errors()
 
     # ---- reading profiles
 
@@ -391,6 +419,14 @@ class Engine:
         """The profile JSON (docs/pipeline.md) of the profile holding identity `field`=`value`."""
         prof = self.find(field, str(value))
         return None if prof is None else prof.to_json(self.config.pipeline.rules)
+
+    def profile_audiences(self, profile_id: int) -> dict[str, int]:
+        """The audiences a profile is in, with when it entered each (epoch ms)."""
+        return self.store.memberships([profile_id]).get(profile_id, {})
+
+    def identity_merges(self, field: str, value: str) -> int:
+        """How many profile merges the identity `field`=`value` has caused."""
+        return self.store.identity_merges(field, value)
 
     def profile_count(self) -> int:
         """How many profiles the store holds."""

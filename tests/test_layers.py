@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["engine.cli : engine.__main__", "engine.server", "(engine.ui)",
+LAYERS = ["engine.cli : engine.__main__", "engine.server", "engine.ui",
           "engine.engine : engine.program : engine.testing", "engine.exports",
           "engine.audiences", "engine.pipeline", "(engine.transport)", "engine.store",
           "engine.config", "engine.lang"]

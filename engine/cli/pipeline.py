@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
 import orjson
 
@@ -22,11 +21,8 @@ from engine.cli.common import (
 )
 from engine.config.report import CI_FORMATS, render
 from engine.engine import Engine, IngestResult
-from engine.errors import ConfigError, EngineError, UnknownName
-from engine.lang import budget
-from engine.lang.budget import BudgetExceeded
-from engine.lang.printer import expression_text
-from engine.lang.values import date_to_ms, ms_to_date
+from engine.errors import ConfigError, EngineError
+from engine.lang.values import date_to_ms
 from engine.output import to_json
 from engine.pipeline.decode import default_workers
 from engine.pipeline.files import read_events
@@ -115,54 +111,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_map(args: argparse.Namespace) -> int:
     config = _config(args)
-    pipeline = config.pipeline
-    stream = pipeline.stream(args.stream)
-    if stream is None:
-        raise UnknownName("stream", args.stream, sorted(pipeline.streams))
-
+    if args.show_code:
+        sys.stdout.write(config.generated_code(args.stream))
+        return EXIT_OK
     event = read_event_argument(args.event)
     at = _at(args.at)
-    key, ts = stream.key_and_time(event, at if at is not None else _now())
-    report: list[dict[str, Any]] = []
-    code: list[str] = []
-
-    def visit(s: Any, ev: dict[str, Any]) -> None:
-        entry: dict[str, Any] = {"stream": s.name, "event": ev, "mappings": []}
-        for m in s.mappings:
-            try:
-                out = m.apply(ev, event_time=_dt(ts))
-            except BudgetExceeded as exc:
-                raise exc.located(f"mapping {m.name}", m.group.field_at(exc)) from None
-            rows = []
-            for f in m.spec.fields:
-                if f.name in out:
-                    value = out[f.name]
-                    if m.rules[f.name].type == "date" and isinstance(value, int):
-                        value = _dt(value)  # contributions hold dates as epoch ms
-                    row: dict[str, Any] = {"field": f.name, "value": value,
-                                           "expr": expression_text(f.spec.expr)}
-                    if f.spec.guard is not None:
-                        row["if"] = expression_text(f.spec.guard)
-                    rows.append(row)
-            identities = {b: out[b] for b in m.by if b in out}
-            entry["mappings"].append({"mapping": m.name, "identities": identities,
-                                      "fields": rows})
-        report.append(entry)
-
-    if args.show_code:
-        for s in pipeline.reachable(stream.name):
-            if s.transform is not None:
-                code.append(f"# stream {s.name} (from {s.spec.from_})\n{s.transform.code}")
-            code.extend(f"# mapping {m.name}\n{m.group.code}" for m in s.mappings)
-        sys.stdout.write("\n".join(code))
-        return EXIT_OK
-    with budget.limit(pipeline.budget_ms):
-        pipeline.derive(stream, event, ts, visit)
+    doc = config.dry_run(args.stream, event, at if at is not None else _now())
     if args.format == "json":
-        sys.stdout.write(to_json({"id": key, "time": _dt(ts), "streams": report}) + "\n")
+        sys.stdout.write(to_json(doc) + "\n")
         return EXIT_OK
-    print(f"event id {key!r}, event time {to_json(_dt(ts))}")
-    for entry in report:
+    print(f"event id {doc['id']!r}, event time {to_json(doc['time'])}")
+    for entry in doc["streams"]:
         print(f"stream {entry['stream']}: {to_json(entry['event'])}")
         for m in entry["mappings"]:
             print(f"  mapping {m['mapping']} (identities {to_json(m['identities'])})")
@@ -174,11 +133,6 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 def _now() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _dt(ms: int) -> Any:
-
-    return ms_to_date(ms)
 
 
 def _at(text: str | None, option: str = "--at") -> int | None:

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Lifespan
 
 from engine.engine import Engine, gc_paused
@@ -36,7 +36,8 @@ from engine.server.connections import BODY_LATE, error_body
 from engine.server.metrics import Metrics
 from engine.server.processing import Processing
 from engine.server.writer import QueueFull, Unstorable, Writer, WriterStopped
-from engine.store import Store
+from engine.store import HISTORY_DAYS, Store
+from engine.ui import ConsoleHost, create_console
 
 RETRY_AFTER_S = 1
 APPLY_TIMEOUT_S = 30  # `?wait=applied`: how long an answer may wait for the processor
@@ -162,6 +163,53 @@ def _records(body: bytes, content_type: str | None, stream: CompiledStream, rece
                 raise BodyError(422, "unstorable_event", f"event {i}: {why}")
             records.append((key, ts, raw, None))
     return records
+
+
+async def on_job(daemon: Daemon, name: str, work: Callable[[Store, str, int], Any], *,
+                 changes: bool = True) -> dict[str, Any]:
+    """`work(store, job, now)` for the export job `name` on a store connection of its own, on
+    a worker thread, so that the processor's runner of the job (or another node's) learns of
+    it from the store. After a change the processor is woken, so that the job's state shows at
+    once. `UnknownName` for a job the config lacks, `StoreUnavailable` when the store does not
+    answer."""
+    reader = daemon.reader
+    job = service.job_of(reader, name).name
+
+    def run() -> Any:
+        store = reader.store.connect()
+        try:
+            return work(store, job, reader.clock())
+        finally:
+            store.close()
+
+    answer = await asyncio.to_thread(run)
+    if changes and daemon.processing is not None:
+        daemon.processing.notify()
+    return {"job": job, **answer}
+
+
+def pause_job(store: Store, job: str, now: int) -> dict[str, Any]:
+    since = operations.pause(store, job, now)
+    return {"paused_by": operations.OPERATOR, "since": format_date(ms_to_date(since)),
+            "reason": operations.held_reason(job, since)}
+
+
+def resume_job(store: Store, job: str, _now: int) -> dict[str, Any]:
+    return {"resumed": operations.resume(store, job), "outbox": store.outbox_depth(job)}
+
+
+def replay_job(store: Store, job: str, now: int) -> dict[str, Any]:
+    return {"replayed": operations.replay(store, job, now), "outbox": store.outbox_depth(job)}
+
+
+def job_dead_letters(limit: int) -> Callable[[Store, str, int], dict[str, Any]]:
+    return lambda store, job, _now: {"dead_letters": [
+        d.as_dict() for d in operations.dead_letters(store, job, limit)]}
+
+
+# What operating a job means, by the name of the admin route and the console's button.
+JOB_ACTIONS: dict[str, Callable[[Store, str, int], dict[str, Any]]] = {
+    "pause": pause_job, "resume": resume_job, "replay": replay_job}
 
 
 class _Api:
@@ -304,6 +352,21 @@ class _Api:
             {"name": name, "description": spec.spec.description,
              "members": sizes.get(name, 0)} for name, spec in specs.items()]})
 
+    async def audience_history(self, request: Request) -> Response:
+        refused = self.admin(request)
+        if refused is not None:
+            return refused
+        days = request.query_params.get("days", str(HISTORY_DAYS))
+        if not (days.isascii() and days.isdigit() and len(days) <= 4
+                and 0 < int(days) <= HISTORY_DAYS):
+            return error(400, "bad_days", f"days must be a whole number from 1 to {HISTORY_DAYS}")
+        name = request.path_params["name"]
+        try:
+            history = self.daemon.reader.audience_history(name, int(days))
+        except UnknownName as exc:
+            return error(404, "unknown_audience", str(exc))
+        return ok({"audience": name, "days": history})
+
     async def exports(self, request: Request) -> Response:
         refused = self.admin(request)
         if refused is not None:
@@ -328,31 +391,17 @@ class _Api:
 
     async def _on_job(self, request: Request, work: Callable[[Store, str, int], Any], *,
                       changes: bool = True) -> Response:
-        """`work(store, job, now)`'s answer for the job the path names, after the admin check.
-        After a change the processor is woken, so that `/api/exports` shows it at once."""
+        """`work(store, job, now)`'s answer for the job the path names, after the admin check."""
         refused = self.admin(request)
         if refused is not None:
             return refused
-        reader = self.daemon.reader
         try:
-            job = service.job_of(reader, request.path_params["job"]).name
+            return ok(await on_job(self.daemon, request.path_params["job"], work,
+                                   changes=changes))
         except UnknownName as exc:
             return error(404, "unknown_job", str(exc))
-
-        def run() -> Any:
-            store = reader.store.connect()
-            try:
-                return work(store, job, reader.clock())
-            finally:
-                store.close()
-
-        try:
-            answer = await asyncio.to_thread(run)
         except StoreUnavailable as exc:
             return error(503, "storage_unavailable", f"the store cannot be reached: {exc}")
-        if changes and self.daemon.processing is not None:
-            self.daemon.processing.notify()
-        return ok({"job": job, **answer})
 
     async def export_dead_letters(self, request: Request) -> Response:
         limit = request.query_params.get("limit", "100")
@@ -361,25 +410,16 @@ class _Api:
         if not (limit.isascii() and limit.isdigit() and len(limit) <= 6
                 and 0 < int(limit) <= MAX_LISTED):
             return error(400, "bad_limit", f"limit must be a whole number from 1 to {MAX_LISTED}")
-        return await self._on_job(request, lambda store, job, _now: {"dead_letters": [
-            d.as_dict() for d in operations.dead_letters(store, job, int(limit))]},
-            changes=False)
+        return await self._on_job(request, job_dead_letters(int(limit)), changes=False)
 
     async def export_replay(self, request: Request) -> Response:
-        return await self._on_job(request, lambda store, job, now: {
-            "replayed": operations.replay(store, job, now), "outbox": store.outbox_depth(job)})
+        return await self._on_job(request, replay_job)
 
     async def export_pause(self, request: Request) -> Response:
-        def pause(store: Store, job: str, now: int) -> dict[str, Any]:
-            since = operations.pause(store, job, now)
-            return {"paused_by": operations.OPERATOR, "since": format_date(ms_to_date(since)),
-                    "reason": operations.held_reason(job, since)}
-
-        return await self._on_job(request, pause)
+        return await self._on_job(request, pause_job)
 
     async def export_resume(self, request: Request) -> Response:
-        return await self._on_job(request, lambda store, job, _now: {
-            "resumed": operations.resume(store, job), "outbox": store.outbox_depth(job)})
+        return await self._on_job(request, resume_job)
 
     async def healthz(self, _request: Request) -> Response:
         return ok({"status": "ok"})
@@ -425,20 +465,25 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return error(exc.status_code, "http_error", str(exc.detail))
 
 
-def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None,
+               console: ConsoleHost | None = None) -> Starlette:
+    """The daemon's routes; with a `console` host, the web console under ``/ui/`` too."""
     api = _Api(daemon)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/collect/json/{stream}", api.collect, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/metrics", api.prometheus, methods=["GET"]),
         Route("/api/profiles/{field}/{value}", api.profile, methods=["GET"]),
         Route("/api/audiences", api.audiences, methods=["GET"]),
+        Route("/api/audiences/{name}/history", api.audience_history, methods=["GET"]),
         Route("/api/exports", api.exports, methods=["GET"]),
         Route("/api/exports/{job}/dead-letters", api.export_dead_letters, methods=["GET"]),
         Route("/api/exports/{job}/replay", api.export_replay, methods=["POST"]),
         Route("/api/exports/{job}/pause", api.export_pause, methods=["POST"]),
         Route("/api/exports/{job}/resume", api.export_resume, methods=["POST"]),
     ]
+    if console is not None:
+        routes.append(Mount("/ui", app=create_console(console)))
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error},
                      lifespan=lifespan)

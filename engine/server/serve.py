@@ -37,6 +37,7 @@ from engine.errors import ConfigError, EngineError, RuntimeFailure
 from engine.program import Config, load_config
 from engine.server.app import Daemon, create_app
 from engine.server.connections import ConnectionLimits, guarded_protocol
+from engine.server.console import DaemonConsole
 from engine.server.logs import JsonFormatter, secrets_of, setup_logging
 from engine.server.metrics import Live, Metrics
 from engine.server.processing import HEARTBEAT_S, Processing
@@ -240,9 +241,9 @@ class _Run:
             return open_log_engine(config)
         return TransportLog(self.transport, config, lambda: int(time.time() * 1000))
 
-    async def reload(self) -> None:
+    async def reload(self) -> str | None:
         """Load, compile and test the config again off the event loop, then swap it in; on
-        any failure the running config stays and the log says why."""
+        any failure the running config stays and the log says why. Why it failed, or None."""
         path, metrics = self.path, self.metrics
         log.info("reloading the config", extra={"config": path})
         loop = asyncio.get_running_loop()
@@ -251,14 +252,15 @@ class _Run:
             await asyncio.wrap_future(self.writer.reload(fresh))
         except ConfigError as exc:
             metrics.reloads.labels("failed").inc()
+            reason = render(exc.diagnostics, "text")
             log.error("config reload failed; the running config stays",
-                      extra={"reason": render(exc.diagnostics, "text")})
-            return
+                      extra={"reason": reason})
+            return reason
         except Exception as exc:
             metrics.reloads.labels("failed").inc()
             log.error("config reload failed; the running config stays",
                       extra={"reason": str(exc)})
-            return
+            return str(exc)
         if fresh.settings.server.listen != self.daemon.config.settings.server.listen:
             log.warning("server.listen changed; it takes effect at the next start")
         if self.processing is not None:
@@ -269,6 +271,7 @@ class _Run:
         self.formatter.set_secrets([*self.formatter.secrets, *secrets_of(fresh)])
         metrics.reloads.labels("ok").inc()
         log.info("config reloaded", extra={"config": path})
+        return None
 
     def lifespan(self, host: str, port: int
                  ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
@@ -280,8 +283,11 @@ class _Run:
             loop = asyncio.get_running_loop()
             tasks: set[asyncio.Task[None]] = set()
 
+            async def reloading() -> None:
+                await self.reload()
+
             def on_hup() -> None:
-                task = loop.create_task(self.reload())
+                task = loop.create_task(reloading())
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
 
@@ -328,13 +334,15 @@ def serve(path: str, overrides: Mapping[str, str], listen_fd: int | None = None,
         sockets = [inherited_socket(listen_fd)]
         host, port = sockets[0].getsockname()[:2]
     run = _Run(path, overrides, config, formatter, role)
-    app = create_app(run.daemon, lifespan=run.lifespan(host, port))
+    console = DaemonConsole(run.daemon, run.reload, formatter.redact)
+    app = create_app(run.daemon, lifespan=run.lifespan(host, port), console=console)
     run.server = server = _Server(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
         loop="auto", http=guarded_protocol(run.limits), timeout_graceful_shutdown=30))
     try:
         server.run(sockets=sockets)
     finally:
+        console.close()
         run.close()
     return 0 if server.started else 3
 

@@ -13,7 +13,10 @@ from pathlib import Path
 from engine.config.model import StorageSpec
 from engine.errors import RuntimeFailure
 from engine.store.base import (
+    DAY_MS,
+    HISTORY_DAYS,
     LOCK_KINDS,
+    AudienceDay,
     DeadExport,
     DeadLetterRow,
     Durability,
@@ -28,7 +31,10 @@ from engine.store.postgres import PostgresStore
 from engine.store.sqlite import Checkpointer, SqliteStore, StoreLock
 
 __all__ = [
+    "DAY_MS",
+    "HISTORY_DAYS",
     "LOCK_KINDS",
+    "AudienceDay",
     "DeadExport",
     "DeadLetterRow",
     "Durability",

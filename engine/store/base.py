@@ -30,6 +30,11 @@ OutboxItem = tuple[int, int, str, bytes, int, int]
 DeadExport = tuple[int, str, int, str, bytes, int, str, int]
 # An audience change: audience, profile id, entered (1) or exited (0), at (epoch ms)
 AudienceChange = tuple[str, int, int, int]
+# One UTC day of an audience's history: (day, size at its end, entries, exits); the day is
+# epoch days (epoch ms // DAY_MS).
+AudienceDay = tuple[int, int, int, int]
+DAY_MS = 86_400_000
+HISTORY_DAYS = 400  # how long the daily audience history is kept (docs/console.md)
 
 # What one commit survives: "power-cut" (it is on disk when the commit returns) or "crash"
 # (a killed process loses nothing, a power cut may take back the latest commits).
@@ -50,6 +55,20 @@ def refill(tokens: float, at: int, n: int, rate: float, burst: int, now: int
     if held >= need:
         return held - need, 0
     return held, max(1, int((need - held) * 1000 / rate + 0.999))
+
+
+def day_counts(enters: Sequence[tuple[str, int]], exits: Sequence[tuple[str, int]]
+               ) -> dict[str, tuple[int, int]]:
+    """Per audience, how many of a change's ``(audience, profile_id)`` pairs enter and exit:
+    what one change adds to the audience's day of history."""
+    counts: dict[str, tuple[int, int]] = {}
+    for audience, _pid in enters:
+        entered, exited = counts.get(audience, (0, 0))
+        counts[audience] = (entered + 1, exited)
+    for audience, _pid in exits:
+        entered, exited = counts.get(audience, (0, 0))
+        counts[audience] = (entered, exited + 1)
+    return counts
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -173,6 +192,10 @@ class DeadLetters(Protocol):
 
     def count_errors(self) -> int: ...
 
+    def error_counts(self) -> dict[str, int]:
+        """Dead letters per stream that has any."""
+        ...
+
 
 class Memberships(Protocol):
     """Who is in each audience, every enter and exit, and when time alone may change it."""
@@ -213,6 +236,12 @@ class Memberships(Protocol):
 
     def audience_changes(self, profile_id: int | None = None) -> list[AudienceChange]:
         """The history of enters and exits, of one profile or all, oldest first."""
+        ...
+
+    def audience_history(self, audience: str, since_day: int = 0) -> list[AudienceDay]:
+        """Per UTC day from `since_day` on with any change, oldest first: the audience's size
+        at the day's end and its entries and exits that day. `change_membership` keeps it,
+        and drops days older than `HISTORY_DAYS` before the newest."""
         ...
 
 

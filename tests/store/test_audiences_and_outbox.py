@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from engine.store import Store
+from engine.store import HISTORY_DAYS, Store
 from tests.store.conftest import Backend
 
 
@@ -242,3 +242,33 @@ def test_an_operator_pause_is_kept_apart_from_a_credentials_pause(backend: Backe
         assert again.job_state("fresh") == (None, None)
     finally:
         again.close()
+
+
+DAY = 86_400_000
+
+
+def test_each_day_keeps_the_audiences_size_entries_and_exits(store: Store) -> None:
+    a, b, c = _profiles(store, 3)
+    with store.transaction():
+        store.change_membership([("vip", a), ("vip", b), ("new", a)], [], 10 * DAY + 5)
+    with store.transaction():
+        store.change_membership([("vip", c)], [("vip", a)], 10 * DAY + 9)
+    with store.transaction():  # a quiet day goes unrecorded; the next starts from size 2
+        store.change_membership([], [("vip", b)], 12 * DAY)
+    assert store.audience_history("vip") == [(10, 2, 3, 1), (12, 1, 0, 1)]
+    assert store.audience_history("new") == [(10, 1, 1, 0)]
+    assert store.audience_history("vip", since_day=11) == [(12, 1, 0, 1)]
+    assert store.audience_history("nobody") == []
+
+
+def test_the_daily_history_keeps_its_retention(store: Store) -> None:
+    (a,) = _profiles(store, 1)
+    with store.transaction():
+        store.change_membership([("vip", a)], [], 1 * DAY)
+    with store.transaction():
+        store.change_membership([], [("vip", a)], (1 + HISTORY_DAYS) * DAY)
+    assert [d for d, *_ in store.audience_history("vip")] == [1, 1 + HISTORY_DAYS]
+    with store.transaction():
+        store.change_membership([("vip", a)], [], (2 + HISTORY_DAYS) * DAY)
+    assert store.audience_history("vip") == [(1 + HISTORY_DAYS, 0, 0, 1),
+                                             (2 + HISTORY_DAYS, 1, 1, 0)]

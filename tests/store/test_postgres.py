@@ -5,6 +5,7 @@ itself is tested in the other files of this folder, on every back end."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -334,5 +335,24 @@ def test_the_server_needs_no_maintenance_from_the_engine(storage: StorageSpec) -
     store = _open(storage)
     try:
         assert store.spill_directory() is None
+    finally:
+        store.close()
+
+
+def test_the_audience_history_migration_starts_from_todays_sizes(
+        storage: StorageSpec, raw: psycopg.Connection[tuple[object, ...]]) -> None:
+    store = _open(storage, locks=LOCK_KINDS)
+    try:
+        with store.transaction():
+            store.change_membership([("vip", 1), ("vip", 2), ("new", 1)], [], 1000)
+    finally:
+        store.close()
+    raw.execute("DROP TABLE audience_days")  # as a schema before the history existed
+    raw.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS) - 1,))
+    today = int(time.time()) // 86400
+    store = _open(storage)
+    try:
+        assert store.audience_history("vip") in ([(today, 2, 0, 0)], [(today + 1, 2, 0, 0)])
+        assert [size for _day, size, *_ in store.audience_history("new")] == [1]
     finally:
         store.close()

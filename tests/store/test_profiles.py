@@ -86,6 +86,7 @@ def test_dead_letters_come_back_with_their_events_and_the_latest_reason(store: S
     with store.transaction():
         store.add_errors([(rows[0][0], "a", "second reason", 102)])
     assert store.count_errors() == 2
+    assert store.error_counts() == {"a": 1, "b": 1}
     assert store.iter_errors() == [(rows[0][0], "a", "second reason", 102, 10, b"one"),
                                    (rows[2][0], "b", "other", 101, 30, b"three")]
     assert [e[0] for e in store.iter_errors(stream="b")] == [rows[2][0]]
@@ -104,7 +105,7 @@ def test_a_reset_forgets_profiles_but_keeps_the_log_and_memberships(store: Store
         store.reset_profiles()
     assert store.count_profiles() == 0
     assert store.find_profile("id", "1") is None
-    assert store.count_errors() == 0
+    assert store.count_errors() == 0 and store.error_counts() == {}
     assert store.next_check() is None
     assert store.memberships([ids[0]]) == {ids[0]: {"vip": 50}}
     assert len(store.read_log(0, 10)) == 1

@@ -204,3 +204,22 @@ def test_a_shared_sqlite_store_still_has_one_applier(tmp_path: Path) -> None:
     finally:
         first.close()
     open_store(spec, shared=True).close()
+
+
+def test_the_audience_history_migration_starts_from_todays_sizes(storage: StorageSpec) -> None:
+    store = open_store(storage, locks=LOCK_KINDS)
+    try:
+        with store.transaction():
+            store.change_membership([("vip", 1), ("vip", 2), ("new", 1)], [], 1000)
+    finally:
+        store.close()
+    with sqlite3.connect(storage.path) as db:  # as a store before the history existed
+        db.execute("DROP TABLE audience_days")
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) - 1}")
+    today = int(time.time()) // 86400
+    store = open_store(storage)
+    try:
+        assert store.audience_history("vip") in ([(today, 2, 0, 0)], [(today + 1, 2, 0, 0)])
+        assert [size for _day, size, *_ in store.audience_history("new")] == [1]
+    finally:
+        store.close()

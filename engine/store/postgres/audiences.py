@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from engine.store.base import AudienceChange
+from engine.store.base import DAY_MS, HISTORY_DAYS, AudienceChange, AudienceDay, day_counts
 from engine.store.postgres.errors import translated
 from engine.store.postgres.sql import Tables
 
@@ -39,6 +39,25 @@ class AudienceTables(Tables):
                     "INSERT INTO audience_changes(audience, profile_id, entered, at) "
                     "VALUES (%s, %s, %s, %s)",
                     [(a, p, 1, at) for a, p in enters] + [(a, p, 0, at) for a, p in exits])
+                self._count_day(day_counts(enters, exits), at // DAY_MS)
+
+    def _count_day(self, counts: dict[str, tuple[int, int]], day: int) -> None:
+        """Add a change's entries and exits to each audience's row for `day`; a new day
+        starts from the size the audience's latest earlier day ended with."""
+        with self.conn.cursor() as cur:
+            for audience, (entered, exited) in sorted(counts.items()):  # one lock order
+                cur.execute(
+                    "INSERT INTO audience_days AS d(audience, day, size, entered, exited) "
+                    "VALUES (%s, %s, COALESCE((SELECT size FROM audience_days "
+                    "WHERE audience = %s AND day < %s ORDER BY day DESC LIMIT 1), 0) "
+                    "+ %s - %s, %s, %s) "
+                    "ON CONFLICT (audience, day) DO UPDATE SET "
+                    "size = d.size + excluded.entered - excluded.exited, "
+                    "entered = d.entered + excluded.entered, "
+                    "exited = d.exited + excluded.exited",
+                    (audience, day, audience, day, entered, exited, entered, exited))
+                cur.execute("DELETE FROM audience_days WHERE audience = %s AND day < %s",
+                            (audience, day - HISTORY_DAYS))
 
     @translated
     def set_checks(self, rows: Iterable[tuple[str, int, int | None]]) -> None:
@@ -89,6 +108,12 @@ class AudienceTables(Tables):
             "SELECT profile_id, entered FROM audience_members WHERE audience = %s "
             "AND profile_id > %s ORDER BY profile_id LIMIT %s", (audience, after, limit)
         ).fetchall()
+
+    @translated
+    def audience_history(self, audience: str, since_day: int = 0) -> list[AudienceDay]:
+        return self.conn.execute(
+            "SELECT day, size, entered, exited FROM audience_days WHERE audience = %s "
+            "AND day >= %s ORDER BY day", (audience, since_day)).fetchall()
 
     @translated
     def audience_changes(self, profile_id: int | None = None) -> list[AudienceChange]:

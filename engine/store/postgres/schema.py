@@ -143,6 +143,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE export_jobs ADD COLUMN operator_paused BIGINT
     """,
+    # Each audience's size at the end of each UTC day and its entries and exits that day, for
+    # the console's charts; seeded with today's sizes.
+    """
+    CREATE TABLE audience_days (
+        audience TEXT NOT NULL,
+        day      INTEGER NOT NULL,
+        size     BIGINT NOT NULL,
+        entered  BIGINT NOT NULL,
+        exited   BIGINT NOT NULL,
+        PRIMARY KEY (audience, day)
+    );
+    INSERT INTO audience_days(audience, day, size, entered, exited)
+        SELECT audience, CAST(FLOOR(EXTRACT(EPOCH FROM now()) / 86400) AS INTEGER), COUNT(*),
+               0, 0
+        FROM audience_members GROUP BY audience
+    """,
 )
 
 

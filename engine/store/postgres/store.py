@@ -346,6 +346,11 @@ class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
     def count_errors(self) -> int:
         return self._scalar("SELECT COUNT(*) FROM errors")
 
+    @translated
+    def error_counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT stream, COUNT(*) FROM errors GROUP BY stream")
+        return {stream: int(n) for stream, n in rows.fetchall()}
+
 
 def _set(conn: Connection, name: str, value: str, *, identifier: bool = False) -> None:
     conn.execute(sql.SQL("SET {} TO {}").format(

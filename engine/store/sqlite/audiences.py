@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from engine.store.base import AudienceChange
+from engine.store.base import DAY_MS, HISTORY_DAYS, AudienceChange, AudienceDay, day_counts
 from engine.store.sqlite.errors import translated
 from engine.store.sqlite.sql import Tables, chunks, marks
 
@@ -39,6 +39,28 @@ class AudienceTables(Tables):
                 "INSERT INTO audience_changes(audience, profile_id, entered, at) "
                 "VALUES (?, ?, ?, ?)",
                 [(a, p, 1, at) for a, p in enters] + [(a, p, 0, at) for a, p in exits])
+            self._count_day(day_counts(enters, exits), at // DAY_MS)
+
+    def _count_day(self, counts: dict[str, tuple[int, int]], day: int) -> None:
+        """Add a change's entries and exits to each audience's row for `day`; a new day
+        starts from the size the audience's latest earlier day ended with."""
+        for audience, (entered, exited) in counts.items():
+            self.db.execute(
+                "INSERT INTO audience_days(audience, day, size, entered, exited) "
+                "VALUES (?, ?, COALESCE((SELECT size FROM audience_days WHERE audience = ? "
+                "AND day < ? ORDER BY day DESC LIMIT 1), 0) + ? - ?, ?, ?) "
+                "ON CONFLICT(audience, day) DO UPDATE SET "
+                "size = size + excluded.entered - excluded.exited, "
+                "entered = entered + excluded.entered, exited = exited + excluded.exited",
+                (audience, day, audience, day, entered, exited, entered, exited))
+            self.db.execute("DELETE FROM audience_days WHERE audience = ? AND day < ?",
+                            (audience, day - HISTORY_DAYS))
+
+    @translated
+    def audience_history(self, audience: str, since_day: int = 0) -> list[AudienceDay]:
+        return list(self.db.execute(
+            "SELECT day, size, entered, exited FROM audience_days WHERE audience = ? "
+            "AND day >= ? ORDER BY day", (audience, since_day)))
 
     @translated
     def set_checks(self, rows: Iterable[tuple[str, int, int | None]]) -> None:

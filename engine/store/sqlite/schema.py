@@ -137,6 +137,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE export_jobs ADD COLUMN operator_paused INTEGER;
     """,
+    # Each audience's size at the end of each UTC day and its entries and exits that day, for
+    # the console's charts; seeded with today's sizes.
+    """
+    CREATE TABLE audience_days (
+        audience TEXT NOT NULL,
+        day      INTEGER NOT NULL,
+        size     INTEGER NOT NULL,
+        entered  INTEGER NOT NULL,
+        exited   INTEGER NOT NULL,
+        PRIMARY KEY (audience, day)
+    ) WITHOUT ROWID;
+    INSERT INTO audience_days(audience, day, size, entered, exited)
+        SELECT audience, CAST(strftime('%s', 'now') AS INTEGER) / 86400, COUNT(*), 0, 0
+        FROM audience_members GROUP BY audience;
+    """,
 )
 
 

@@ -323,3 +323,8 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
     @translated
     def count_errors(self) -> int:
         return self._scalar("SELECT COUNT(*) FROM errors")
+
+    @translated
+    def error_counts(self) -> dict[str, int]:
+        return dict(self.db.execute(
+            "SELECT stream, COUNT(*) FROM errors GROUP BY stream").fetchall())
