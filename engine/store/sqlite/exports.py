@@ -80,6 +80,27 @@ class ExportTables(Tables):
         return scalar(self.db, "SELECT COUNT(*) FROM outbox WHERE job = ?", (job,))
 
     @translated
+    def outbox_coalesce(self, job: str, pairs: Sequence[tuple[int, str]]
+                        ) -> set[tuple[int, str]]:
+        found: set[tuple[int, str]] = set()
+        for pid, action in set(pairs):
+            if self.db.execute("DELETE FROM outbox WHERE job = ? AND profile_id = ? "
+                               "AND action = ? AND claimed = 0", (job, pid, action)).rowcount:
+                found.add((pid, action))
+        return found
+
+    @translated
+    def outbox_superseded(self, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for chunk in chunks(ids):
+            found.update(row[0] for row in self.db.execute(
+                "SELECT o.id FROM outbox o WHERE o.id IN "  # noqa: S608 -- marks only
+                f"({marks(chunk)}) AND EXISTS (SELECT 1 FROM outbox n WHERE n.job = o.job "
+                "AND n.profile_id = o.profile_id AND n.action = o.action AND n.id > o.id)",
+                tuple(chunk)))
+        return found
+
+    @translated
     def next_outbox(self, job: str) -> int | None:
         row = self.db.execute("SELECT MIN(next_at) FROM outbox WHERE job = ?", (job,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
