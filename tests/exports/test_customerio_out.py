@@ -19,6 +19,7 @@ from engine.exports import service
 from engine.exports.customerio import RETRY, Item, Outcome
 from engine.exports.runner import JobRunner
 from engine.exports.sandbox import Sandbox, running_sandbox
+from engine.testing import run_case
 from tests.exports.test_export_jobs import ROOT, Clock
 
 JOB = "engaged_to_customerio"
@@ -280,3 +281,38 @@ def test_a_newer_identify_replaces_the_queued_one_and_a_failed_one_is_superseded
         stats, _ = service.run(eng, JOB)
     assert stats.sent == 1 and stats.dead == 0
     assert sorted(box.people()["d@example.com"]["cio_channels"]) == ["email", "push", "sms"]
+
+
+def test_config_tests_name_every_new_action(tmp_path: Path) -> None:
+    """`expect.requests` (docs/config.md) lists events, segment calls and suppress too."""
+    path = _config(
+        tmp_path,
+        "http://127.0.0.1:9",
+        identifier="email",
+        membership_attribute=True,
+        on_exit="suppress",
+        events={"on_enter": "audience_entered"},
+        segment_id=7,
+    )
+    with path.open("a") as f:
+        f.write("""\
+tests:
+  - name: an email click enters the audience
+    stream: customerio
+    events:
+      - {event_id: c1, object_type: email, metric: clicked, timestamp: 1769420700,
+         data: {identifiers: {email: ana@example.com}, recipient: ana@example.com}}
+    expect:
+      requests:
+        - {job: engaged_to_customerio, action: unsuppress, id: ana@example.com}
+        - {job: engaged_to_customerio, action: identify, id: ana@example.com,
+           attributes: {cio_channels: [email], in_engaged_email: true}}
+        - {job: engaged_to_customerio, action: event, id: ana@example.com,
+           name: audience_entered}
+        - {job: engaged_to_customerio, action: segment_add, id: ana@example.com,
+           segment_id: 7}
+""")
+    config = load_config(path)
+    (case,) = [c for c in config.settings.tests if c.name.startswith("an email click")]
+    result = run_case(config, case)
+    assert result.ok, result.failures
