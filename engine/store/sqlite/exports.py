@@ -82,11 +82,18 @@ class ExportTables(Tables):
     @translated
     def outbox_coalesce(self, job: str, pairs: Sequence[tuple[int, str]]
                         ) -> set[tuple[int, str]]:
+        wanted = set(pairs)
         found: set[tuple[int, str]] = set()
-        for pid, action in set(pairs):
-            if self.db.execute("DELETE FROM outbox WHERE job = ? AND profile_id = ? "
-                               "AND action = ? AND claimed = 0", (job, pid, action)).rowcount:
-                found.add((pid, action))
+        gone: list[int] = []
+        # one read per chunk of people (a backfill coalesces every member), then the deletes
+        for chunk in chunks(sorted({pid for pid, _action in wanted})):
+            for item_id, pid, action in self.db.execute(
+                    "SELECT id, profile_id, action FROM outbox WHERE job = ? "  # noqa: S608
+                    f"AND profile_id IN ({marks(chunk)}) AND claimed = 0", (job, *chunk)):
+                if (pid, action) in wanted:
+                    found.add((pid, action))
+                    gone.append(item_id)
+        self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in gone])
         return found
 
     @translated
