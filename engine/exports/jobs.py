@@ -22,6 +22,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -100,18 +101,23 @@ class ExportJob:
         ident = self.ident(view)
         if ident is None:
             return None
-        spec = self.spec
         attributes: dict[str, Any] = {}
-        pairs = [("email", spec.email_field)] if spec.email_field else []
-        pairs += [(name, name) for name in spec.extra_attributes]
-        for name, source in pairs:
-            if view.get(source) is not None:
-                attributes[name] = _out(view[source])
+        for name, source in self.exported:
+            value = view.get(source)
+            if value is not None:
+                attributes[name] = _out(value)
             elif cleared:
                 attributes[name] = None
-        if spec.membership_attribute:
+        if self.spec.membership_attribute:
             attributes[self.membership_key] = True
-        return {spec.identifier: ident, "attributes": attributes}
+        return {self.spec.identifier: ident, "attributes": attributes}
+
+    @cached_property
+    def exported(self) -> tuple[tuple[str, str], ...]:
+        """``(attribute, profile field)`` of every exported attribute, email first."""
+        spec = self.spec
+        pairs = [("email", spec.email_field)] if spec.email_field else []
+        return tuple(pairs + [(name, name) for name in spec.extra_attributes])
 
     def digest(self) -> str:
         """Names this job's definition: a backfill is owed again when it changes (the keys
@@ -134,10 +140,13 @@ _DEFAULTS: dict[str, Any] = {"identifier": "id", "membership_attribute": False,
 
 def member_digest(body: Mapping[str, Any]) -> str:
     """What was sent of a member, to tell a real change: its identifier and the attributes
-    that have a value (a null clears what is already gone; the time is no change)."""
-    kind, value = identifier(body)
-    attributes = {k: v for k, v in (body.get("attributes") or {}).items() if v is not None}
-    return _digest({kind: value, "attributes": attributes})
+    that have a value (a null clears what is already gone). Taken before the item gets its
+    time, which is no change."""
+    attributes = body["attributes"]
+    if None not in attributes.values():
+        return _digest(body)  # the common case, already in that shape
+    return _digest({**body, "attributes": {k: v for k, v in attributes.items()
+                                           if v is not None}})
 
 
 def _out(value: Any) -> Any:
@@ -176,7 +185,8 @@ class _Queue:
         self.items.append((pid, action, body))
 
     def identify(self, pid: int, body: dict[str, Any]) -> None:
-        self.items.append((pid, IDENTIFY, {**body, "timestamp": self.at}))
+        body["timestamp"] = self.at  # after its member digest, which leaves the time out
+        self.items.append((pid, IDENTIFY, body))
 
     def event(self, pid: int, who: str, name: str) -> None:
         if name:
@@ -193,8 +203,10 @@ class _Queue:
         if spec.on_exit == "suppress":  # a suppressed person must be let back in first
             self.add(pid, UNSUPPRESS, who)
         self.identify(pid, body)
-        self.event(pid, who, spec.event_on_enter)
-        self.segment(pid, SEGMENT_ADD, who)
+        if spec.event_on_enter:
+            self.event(pid, who, spec.event_on_enter)
+        if spec.segment_id:
+            self.segment(pid, SEGMENT_ADD, who)
 
     def exit(self, pid: int, who: str) -> None:
         spec = self.job.spec
@@ -226,7 +238,8 @@ class _Queue:
             pairs += [(pid, opposite[a]) for pid, a, _b in self.items if a in opposite]
         removed = store.outbox_coalesce(spec.name, pairs) if pairs else set()
         rows = [(pid, action, orjson.dumps(body)) for pid, action, body in self.items
-                if not (cancels and action in opposite and (pid, opposite[action]) in removed)]
+                if not (removed and cancels and action in opposite
+                        and (pid, opposite[action]) in removed)]
         store.add_outbox(spec.name, rows, self.now)
         store.set_export_members(spec.name, self.members, self.gone)
         counts[(spec.name, "queued")] += len(rows)
@@ -261,8 +274,9 @@ class ExportJobs:
         survivors = [d.merged_into for d in diffs if d.merged_into is not None]
         sent = store.export_members(job.name, [d.profile_id for d in diffs] + survivors)
         queue = _Queue(job, now)
-        # merges first: the survivor's identify that follows then lands on the merged person
-        for d in sorted(diffs, key=lambda d: d.merged_into is None):
+        if survivors:  # merges first: the survivor's identify then lands on the merged person
+            diffs = sorted(diffs, key=lambda d: d.merged_into is None)
+        for d in diffs:
             last = sent.get(d.profile_id)
             if d.merged_into is not None and last is not None:
                 primary = sent.get(d.merged_into)
@@ -306,9 +320,9 @@ class ExportJobs:
                     counts[(job.name, "skipped")] += 1
                     continue
                 who = body[job.spec.identifier]
+                queue.members.append((pid, who, member_digest(body)))
                 queue.identify(pid, body)
                 queue.segment(pid, SEGMENT_ADD, who)
-                queue.members.append((pid, who, member_digest(body)))
             queue.write(store, counts)
         store.set_backfilled(job.name, job.digest())
         return counts

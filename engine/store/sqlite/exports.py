@@ -93,7 +93,8 @@ class ExportTables(Tables):
                 if (pid, action) in wanted:
                     found.add((pid, action))
                     gone.append(item_id)
-        self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in gone])
+        if gone:
+            self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in gone])
         return found
 
     @translated
