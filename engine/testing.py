@@ -17,6 +17,7 @@ import orjson
 from engine.config.model import StorageSpec, TestCase
 from engine.engine import Engine
 from engine.errors import Diagnostic, Source, UnknownName
+from engine.exports.jobs import IDENTIFY, MERGE, identifier
 from engine.lang import budget
 from engine.lang.budget import BudgetExceeded
 from engine.lang.values import date_to_ms, format_date, ms_to_date
@@ -110,14 +111,24 @@ def _newest(config: Config, case: TestCase) -> int:
 
 
 def _check_requests(eng: Engine, want: Any, result: CaseResult) -> None:
-    """The export requests the case queued, in order, as ``{job, action, id, attributes}``."""
+    """The export requests the case queued, in order, as ``{job, action, id, attributes}``
+    (an event adds its `name`, a segment call its `segment_id`; a merge names `primary` and
+    `secondary` instead of `id`)."""
     got = []
     for job in eng.config.exports.jobs:
         for _id, _pid, action, body, _attempts, _created in eng.store.due_outbox(
                 job, 2**62, 10_000):
             doc = orjson.loads(body)
-            item = {"job": job, "action": action, "id": doc["id"]}
-            if doc.get("attributes") is not None and action != "delete":
+            item: dict[str, Any] = {"job": job, "action": action}
+            if action == MERGE:
+                item["primary"] = identifier(doc["primary"])[1]
+                item["secondary"] = identifier(doc["secondary"])[1]
+            else:
+                item["id"] = identifier(doc)[1]
+            for key in ("name", "segment_id"):
+                if key in doc:
+                    item[key] = doc[key]
+            if doc.get("attributes") is not None and action == IDENTIFY:
                 item["attributes"] = doc["attributes"]
             got.append(item)
     if not isinstance(want, list) or len(got) != len(want) or not all(

@@ -42,7 +42,7 @@ class MembershipHook:
         self._export(store, diffs, now)
 
     def changed(self, store: Store, profiles: Iterable[Profile],
-                deleted: Iterable[int], now: int) -> None:
+                deleted: Mapping[int, int], now: int) -> None:
         diffs: list[Diff] = []
         self.moves += membership.update(self.audiences, store, self.rules, profiles, deleted,
                                         now, diffs)

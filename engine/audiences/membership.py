@@ -33,6 +33,7 @@ class Diff:
     members: list[str]  # now
     was: list[str]  # before
     _view: Callable[[], dict[str, Any] | None]
+    merged_into: int | None = None  # merged away into this profile (then `members` is empty)
 
     @property
     def view(self) -> dict[str, Any] | None:
@@ -51,10 +52,11 @@ def _viewer(profile: Profile, rules: Mapping[str, FieldRule]
 
 
 def update(audiences: Audiences, store: Store, rules: Mapping[str, FieldRule],
-           profiles: Iterable[Profile], deleted: Iterable[int], now: int,
+           profiles: Iterable[Profile], deleted: Mapping[int, int | None], now: int,
            diffs: list[Diff] | None = None) -> Moves:
     """Write the membership changes of these profiles (in the caller's transaction); with
-    `diffs`, append each profile's before and after to it."""
+    `diffs`, append each profile's before and after to it. `deleted`: the profiles gone, each
+    with the profile it was merged into (None: it vanished)."""
     moves: Moves = Counter()
     if not len(audiences):
         return moves
@@ -81,7 +83,8 @@ def update(audiences: Audiences, store: Store, rules: Mapping[str, FieldRule],
                                                   key=lambda a: order.get(a, -1))]
         checks += [(a.name, pid, None) for a in timed]
         if diffs is not None:
-            diffs.append(Diff(pid, [], list(before.get(pid, {})), _constant(None)))
+            diffs.append(Diff(pid, [], list(before.get(pid, {})), _constant(None),
+                              deleted[pid]))
     store.change_membership(enters, exits, now)
     if checks:
         store.set_checks(checks)
@@ -130,4 +133,5 @@ def due(audiences: Audiences, store: Store, rules: Mapping[str, FieldRule], now:
     docs = store.load_profiles(pids, lock=True)
     profiles = [Profile.loads(pid, doc) for pid, doc in docs.items()]
     missing = [pid for pid in pids if pid not in docs]
-    return len(pids), update(audiences, store, rules, profiles, missing, now, diffs)
+    return len(pids), update(audiences, store, rules, profiles,
+                             dict.fromkeys(missing), now, diffs)

@@ -63,8 +63,9 @@ def cmd_export_run(args: argparse.Namespace) -> int:
     if queued is not None:
         print(f"backfill: {queued[(args.job, 'queued')]:,} members queued, "
               f"{queued[(args.job, 'skipped')]:,} without an id skipped")
-    print(f"{args.job}: {stats.sent:,} sent, {stats.retried:,} retried, {stats.dead:,} dead "
-          f"in {stats.requests:,} requests, {time.perf_counter() - start:.2f}s; "
+    superseded = f", {stats.superseded:,} superseded" if stats.superseded else ""
+    print(f"{args.job}: {stats.sent:,} sent, {stats.retried:,} retried, {stats.dead:,} dead"
+          f"{superseded} in {stats.requests:,} requests, {time.perf_counter() - start:.2f}s; "
           f"{left:,} left in the outbox")
     if stats.paused:
         print(f"engine: error: {stats.paused}", file=sys.stderr)

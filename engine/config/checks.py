@@ -47,6 +47,7 @@ from pathlib import Path
 from engine.config.loader import read_settings
 from engine.config.model import (
     FIELD_TYPES,
+    MAX_EVENT_NAME_BYTES,
     AudienceSpec,
     ExportSpec,
     Expr,
@@ -413,3 +414,10 @@ def _check_integrations(settings: Settings, mapped: Mapping[str, str], report: _
                 report.add(_place(export, key), "C019",
                            f"`{field_name}` is not a field any mapping maps",
                            did_you_mean(field_name, mapped))
+        for key, event in (("events.on_enter", export.event_on_enter),
+                           ("events.on_exit", export.event_on_exit)):
+            # the schema counts characters; Customer.io counts the name's UTF-8 bytes
+            if len(event.encode()) > MAX_EVENT_NAME_BYTES:
+                report.add(_place(export, key), "C004",
+                           f"the event name is {len(event.encode())} bytes of UTF-8, over "
+                           f"Customer.io's limit of {MAX_EVENT_NAME_BYTES}")

@@ -441,13 +441,18 @@ def _value(k: ConfigKey, value: Any) -> Any:
 
 
 def _places(doc: YamlFile, path: Path_, item: dict[str, Any]) -> dict[str, Located]:
-    """Where each value of `item` (and each element of its list values) is written."""
+    """Where each value of `item` (and each element of its list values, each value of its
+    mapping values: ``batch.max_items``) is written."""
     places: dict[str, Located] = {}
     for key, value in item.items():
         places[key] = doc.at((*path, key))
         if isinstance(value, list):
             for i in range(len(value)):
                 places[f"{key}.{i}"] = doc.at((*path, key, i))
+        elif isinstance(value, dict):
+            for sub in value:
+                if isinstance(sub, str):
+                    places[f"{key}.{sub}"] = doc.at((*path, key, sub))
     return places
 
 

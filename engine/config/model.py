@@ -181,6 +181,10 @@ class AudienceSpec:
 # builds them from the fields (docs/config.md, "Adding a config key").
 
 CUSTOMERIO = ("customerio",)  # the providers an authorization, import or export may name
+IDENTIFIER_KINDS = ("id", "email", "cio_id")  # how Customer.io may address a person
+ON_EXIT = ("none", "delete", "attribute", "suppress")  # what an export does when one leaves
+MAX_SEGMENT_ID = 2**31 - 1  # Customer.io's segment ids are 32-bit signed integers
+MAX_EVENT_NAME_BYTES = 100  # of a Customer.io event's name, in UTF-8
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,18 @@ class ExportSpec:
     extra_attributes: tuple[str, ...] = field(
         default=(), metadata=key(items={"$ref": "#/$defs/name"}))
     existing_users: bool = False
-    on_exit: str = field(default="none", metadata=key(enum=("none", "delete", "attribute")))
+    # how Customer.io addresses the person; `id_field` holds that identifier's value
+    identifier: str = field(default="id", metadata=key(enum=IDENTIFIER_KINDS))
+    # true: `in_<audience>` is true on enter and false on exit
+    membership_attribute: bool = False
+    on_exit: str = field(default="none", metadata=key(enum=ON_EXIT))
+    # Customer.io events sent on enter and on exit ("": none), at most 100 bytes of UTF-8
+    event_on_enter: str = field(
+        default="", metadata=key("events.on_enter", maxLength=MAX_EVENT_NAME_BYTES))
+    event_on_exit: str = field(
+        default="", metadata=key("events.on_exit", maxLength=MAX_EVENT_NAME_BYTES))
+    # > 0: the manual segment kept equal to the audience (0: none)
+    segment_id: int = field(default=0, metadata=key(minimum=0, maximum=MAX_SEGMENT_ID))
     # requests per second; 0: no limit
     rate_limit_per_s: float = field(default=100.0, metadata=key(minimum=0))
     batch_max_items: int = field(default=100, metadata=key("batch.max_items", minimum=1))

@@ -1,12 +1,14 @@
 """The Customer.io Track API client (docs/exports.md), on httpx.
 
-It turns outbox items into requests — v2 `POST /api/v2/batch` by default, or v1
-`PUT`/`DELETE /api/v1/customers/{id}` one member at a time — and every answer into one outcome
-per item, so the runner never has to know HTTP: sent; retry (429, 5xx, a network error or a
-timeout; with Customer.io's `Retry-After` when it gives one); dead (refused for good, with the
-response); or auth (401/403: the job's credentials are wrong, nothing more can be sent). The
-limits are checked before anything is sent, and an item that breaks them is dead at once.
-"""
+It turns outbox items into requests — v2 `POST /api/v2/batch` by default, or v1 `PUT`/`DELETE
+/api/v1/customers/{id}` (and its `events`, `suppress`, `unsuppress`, and
+`/api/v1/merge_customers`) one item at a time; segment adds and removes always go through v1
+`POST /api/v1/segments/{id}/add_customers|remove_customers`, many people a request — and every
+answer into one outcome per item, so the runner never has to know HTTP: sent; retry (429, 5xx, a
+network error or a timeout; with Customer.io's `Retry-After` when it gives one); dead (refused
+for good, with the response); or auth (401/403: the job's credentials are wrong, nothing more
+can be sent). The limits are checked before anything is sent, and an item that breaks them is
+dead at once."""
 
 from __future__ import annotations
 
@@ -19,11 +21,23 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from engine.config.model import AuthorizationSpec
+from engine.config.model import MAX_EVENT_NAME_BYTES, AuthorizationSpec
 from engine.errors import RuntimeFailure
+from engine.exports.jobs import (
+    DELETE,
+    EVENT,
+    IDENTIFY,
+    MERGE,
+    SEGMENT_ACTIONS,
+    SEGMENT_ADD,
+    identifier,
+    identifiers,
+)
 from engine.exports.limits import (
     MAX_BATCH_BYTES,
     MAX_ITEM_BYTES,
+    MAX_SEGMENT_IDS,
+    Problem,
     attribute_problems,
     identifier_problems,
 )
@@ -35,7 +49,8 @@ RESPONSE_KEPT = 2000  # characters of a refusal kept with a dead item
 
 @dataclass(frozen=True)
 class Item:
-    """One outbox item to send: its id, `identify` or `delete`, and its body."""
+    """One outbox item to send: its id, its action (`engine.exports.jobs.ACTIONS`), and its
+    body."""
 
     id: int
     action: str
@@ -93,20 +108,56 @@ def base_url(auth: AuthorizationSpec) -> str:
 
 def problems(item: Item) -> str | None:
     """Why Customer.io would refuse the item (the limits of docs/exports.md), or None."""
-    found = identifier_problems(item.body.get("id"), "identifiers.id")
-    found += attribute_problems(item.body.get("attributes") or {}, "attributes.")
-    if not found and item.action != "delete" and len(item.wire) > MAX_ITEM_BYTES:
+    body = item.body
+    found: list[Problem] = []
+    if item.action == MERGE:
+        for side in ("primary", "secondary"):
+            kind, value = identifier(body.get(side) or {})
+            found += identifier_problems(value, f"{side}.{kind}")
+    else:
+        kind, value = identifier(body)
+        found += identifier_problems(value, f"identifiers.{kind}")
+    if item.action == IDENTIFY:
+        found += attribute_problems(body.get("attributes") or {}, "attributes.")
+    if item.action == EVENT:
+        size = len(str(body.get("name", "")).encode())
+        if not 0 < size <= MAX_EVENT_NAME_BYTES:
+            found.append(Problem("invalid", "name", f"an event name must have 1 to "
+                                 f"{MAX_EVENT_NAME_BYTES} bytes, not {size}"))
+    if (not found and item.action not in (DELETE, *SEGMENT_ACTIONS)
+            and len(item.wire) > MAX_ITEM_BYTES):
         return f"the item is over {MAX_ITEM_BYTES} bytes"
     return "; ".join(f"{p.field}: {p.message}" for p in found) or None
 
 
 def operation(item: Item) -> dict[str, Any]:
-    """The v2 batch operation of an item."""
-    op: dict[str, Any] = {"type": "person", "identifiers": {"id": item.body["id"]},
-                          "action": item.action}
-    if item.action != "delete":
-        op["attributes"] = item.body.get("attributes") or {}
+    """The v2 batch operation of an item (segment items have none: they go through v1)."""
+    body = item.body
+    op: dict[str, Any] = {"type": "person", "action": item.action}
+    if item.action == MERGE:
+        op["primary"], op["secondary"] = body["primary"], body["secondary"]
+    else:
+        op["identifiers"] = identifiers(body)
+    if item.action == EVENT:
+        op["name"] = body["name"]
+    if item.action in (IDENTIFY, EVENT):
+        op["attributes"] = body.get("attributes") or {}
+    if "timestamp" in body:
+        op["timestamp"] = body["timestamp"]
     return op
+
+
+def v1_path(body: dict[str, Any]) -> str:
+    """`/api/v1/customers/{identifier}`: v1 takes an id or an email as it is, and a cio_id
+    with its `cio_` prefix."""
+    kind, value = identifier(body)
+    text = f"cio_{value}" if kind == "cio_id" else str(value)
+    return f"/api/v1/customers/{quote(text, safe='')}"
+
+
+def segment_key(item: Item) -> tuple[str, int, str]:
+    """Segment items sharing this go in one request: action, segment, identifier kind."""
+    return item.action, int(item.body["segment_id"]), identifier(item.body)[0]
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -169,7 +220,11 @@ class TrackClient:
                 sendable.append(i)
             else:
                 outcomes[i] = Outcome(DEAD, 0, f"not sent: {why}")
-        if api == "v1":
+        if sendable and items[sendable[0]].action in SEGMENT_ACTIONS:
+            for i, outcome in zip(sendable, self._segment([items[i] for i in sendable]),
+                                  strict=True):
+                outcomes[i] = outcome
+        elif api == "v1":
             for i in sendable:
                 outcomes[i] = self._v1(items[i])
         elif sendable:
@@ -186,12 +241,36 @@ class TrackClient:
             return Outcome(RETRY if error.retry else DEAD, 0, str(error))
 
     def _v1(self, item: Item) -> Outcome:
-        path = f"/api/v1/customers/{quote(str(item.body['id']), safe='')}"
-        if item.action == "delete":
-            answer = self._request("DELETE", path, None)
-        else:
-            answer = self._request("PUT", path, orjson.dumps(item.body.get("attributes") or {}))
+        body = item.body
+        if item.action == MERGE:
+            answer = self._request("POST", "/api/v1/merge_customers", orjson.dumps(
+                {"primary": body["primary"], "secondary": body["secondary"]}))
+        elif item.action == DELETE:
+            answer = self._request("DELETE", v1_path(body), None)
+        elif item.action == IDENTIFY:
+            answer = self._request("PUT", v1_path(body),
+                                   orjson.dumps(body.get("attributes") or {}))
+        elif item.action == EVENT:
+            event: dict[str, Any] = {"name": body["name"], "data": body.get("attributes") or {}}
+            if "timestamp" in body:
+                event["timestamp"] = body["timestamp"]
+            answer = self._request("POST", v1_path(body) + "/events", orjson.dumps(event))
+        else:  # suppress, unsuppress
+            answer = self._request("POST", f"{v1_path(body)}/{item.action}", b"{}")
         return answer if isinstance(answer, Outcome) else _answer(answer)
+
+    def _segment(self, items: Sequence[Item]) -> list[Outcome]:
+        """One v1 segment request for items sharing a `segment_key` (the runner packs them,
+        at most `MAX_SEGMENT_IDS`)."""
+        action, segment, kind = segment_key(items[0])
+        verb = "add_customers" if action == SEGMENT_ADD else "remove_customers"
+        ids = [str(identifier(item.body)[1]) for item in items]
+        if len(ids) > MAX_SEGMENT_IDS:
+            return [Outcome(DEAD, 0, f"not sent: over {MAX_SEGMENT_IDS} ids in one request")
+                    for _ in items]
+        answer = self._request("POST", f"/api/v1/segments/{segment}/{verb}?id_type={kind}",
+                               orjson.dumps({"ids": ids}))
+        return [answer if isinstance(answer, Outcome) else _answer(answer)] * len(items)
 
     def _v2(self, items: Sequence[Item]) -> list[Outcome]:
         body = b'{"batch":[' + b",".join(item.wire for item in items) + b"]}"

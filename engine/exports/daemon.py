@@ -126,8 +126,10 @@ class Exporters:
             stats = slot.runner.stats if slot.runner is not None else JobStats()
             last = slot.reported
             delta = {"sent": stats.sent - last.sent, "retried": stats.retried - last.retried,
-                     "dead": stats.dead - last.dead}
-            slot.reported = JobStats(stats.sent, stats.retried, stats.dead, stats.requests)
+                     "dead": stats.dead - last.dead,
+                     "superseded": stats.superseded - last.superseded}
+            slot.reported = JobStats(stats.sent, stats.retried, stats.dead, stats.requests,
+                                     stats.superseded)
             error: str | None
             if slot.disabled is not None:
                 state, error = "disabled", slot.disabled
@@ -145,5 +147,5 @@ class Exporters:
                          "paused_by": paused_by if state == "paused" else None,
                          "outbox": store.outbox_depth(name), "last_error": error,
                          "sent": stats.sent, "retried": stats.retried, "dead": stats.dead,
-                         "delta": delta}
+                         "superseded": stats.superseded, "delta": delta}
         return out

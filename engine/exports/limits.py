@@ -21,6 +21,7 @@ MAX_IDENTIFIER_BYTES = 150
 MAX_NAME_BYTES = 150
 MAX_VALUE_BYTES = 1000
 MAX_ATTRIBUTES = 300  # per identify call
+MAX_SEGMENT_IDS = 1000  # people in one v1 segment add or remove
 
 
 @dataclass(frozen=True)

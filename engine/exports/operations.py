@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from engine.exports.jobs import identifiers
 from engine.lang.values import format_date, ms_to_date
 from engine.store.base import DeadExport, Store
 
@@ -57,7 +58,8 @@ class ExportDeadLetter:
 
 def identifiers_of(body: bytes) -> dict[str, Any]:
     """The person's identifiers in a queued item, whichever way it addresses them
-    (``identifiers``, a bare ``id``, or a merge's ``primary``); {} when it names none."""
+    (``identifiers``, a bare ``id``, ``email`` or ``cio_id``, or a merge's ``primary``); {}
+    when it names none."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -67,7 +69,7 @@ def identifiers_of(body: bytes) -> dict[str, Any]:
     for key in ("identifiers", "primary"):
         if isinstance(doc.get(key), dict):
             return dict(doc[key])
-    return {"id": doc["id"]} if "id" in doc else {}
+    return identifiers(doc)
 
 
 def dead_letters(store: Store, job: str, limit: int = 100) -> list[ExportDeadLetter]:

@@ -43,8 +43,10 @@ from engine.exports.customerio import (
     Item,
     Outcome,
     TrackClient,
+    segment_key,
 )
-from engine.exports.jobs import ExportJob
+from engine.exports.jobs import IDENTIFY, SEGMENT_ACTIONS, ExportJob
+from engine.exports.limits import MAX_SEGMENT_IDS
 from engine.store.base import Store
 
 log = logging.getLogger("engine.exports")
@@ -63,11 +65,13 @@ class JobStats:
     retried: int = 0
     dead: int = 0
     requests: int = 0
+    superseded: int = 0  # failed identifies dropped: a newer one of the person was queued
     paused: str | None = None
     last_error: str | None = None
 
     def add(self, other: JobStats) -> None:
         self.sent += other.sent
+        self.superseded += other.superseded
         self.retried += other.retried
         self.dead += other.dead
         self.requests += other.requests
@@ -217,8 +221,24 @@ class JobRunner:
             now = max(self.clock(), now + wait)  # a clock that did not move still counts it
 
     def _pack(self, items: list[Item]) -> list[list[Item]]:
+        """The round's requests: segment items by segment, action and identifier kind (at
+        most `MAX_SEGMENT_IDS` a request), then the rest one a request (v1) or in batches."""
+        segments: dict[tuple[str, int, str], list[list[Item]]] = {}
+        for item in items:
+            if item.action in SEGMENT_ACTIONS:
+                chunks = segments.setdefault(segment_key(item), [[]])
+                if len(chunks[-1]) >= MAX_SEGMENT_IDS:
+                    chunks.append([])
+                chunks[-1].append(item)
+        packed = [chunk for chunks in segments.values() for chunk in chunks]
+        items = [item for item in items if item.action not in SEGMENT_ACTIONS]
+        if not items:
+            return packed
         if self.spec.api == "v1":
-            return [[item] for item in items]
+            return packed + [[item] for item in items]
+        return packed + self._batches(items)
+
+    def _batches(self, items: list[Item]) -> list[list[Item]]:
         requests: list[list[Item]] = [[]]
         size = BATCH_FRAME
         for item in items:
@@ -243,6 +263,11 @@ class JobRunner:
         horizon_ms = self.spec.retry_horizon_s * 1000
         # one jitter per round: items that failed together stay together for their retry
         jitter = self.rng.uniform(0.5, 1.0)
+        # A failed identify with a newer one of the person queued is not tried again: sent
+        # late, it would overwrite what the newer one says.
+        superseded = self.store.outbox_superseded(
+            [i.id for i, o in outcomes if o.kind == RETRY and i.action == IDENTIFY]
+        ) if any(o.kind == RETRY for _i, o in outcomes) else set()
         for item, outcome in outcomes:
             attempts, created = meta[item.id]
             if outcome.kind == SENT:
@@ -254,6 +279,8 @@ class JobRunner:
                 paused = (f"Customer.io refused the credentials of authorization "
                           f"{self.spec.authorization!r} ({outcome.status}); the job is paused "
                           "until the config is fixed and reloaded")
+            elif item.id in superseded:
+                done.append(item.id)
             else:  # RETRY
                 delay = outcome.retry_after_s
                 if delay is None:
@@ -272,7 +299,8 @@ class JobRunner:
             if paused is not None:
                 self.store.set_paused(self.job.name, paused)
         s = self.stats
-        s.sent += len(done)
+        s.superseded += len(superseded)
+        s.sent += len(done) - len(superseded)
         s.retried += len(retry)
         s.dead += len(dead)
         s.requests += requests

@@ -3,10 +3,12 @@ by `engine sandbox customerio`.
 
 An export is only believable once it has talked to something that refuses what Customer.io
 refuses, and users should be able to try one without real credentials. So the sandbox enforces
-the same HTTP Basic auth, the identify/delete endpoints of Track v1 and v2 and their documented
-limits, keeps a person store showing what an export did, records every request with the answer
-it got, and can be scripted to answer 429, 5xx or slowly, so that retry paths are tested over
-real HTTP. State lives in memory; it is a development and test tool, never a production peer.
+the same HTTP Basic auth, the person endpoints of Track v1 and v2 an export uses (identify,
+delete, event, merge, suppress, unsuppress; people addressed by id, email or cio_id), v1 manual
+segments, and their documented limits; keeps a person store showing what an export did, records
+every request with the answer it got, and can be scripted to answer 429, 5xx or slowly, so that
+retry paths are tested over real HTTP. State lives in memory; it is a development and test tool,
+never a production peer.
 
 A scripted step can also hold a request until it is released (`Sandbox.release`, or
 ``POST /_sandbox/release``): a test then knows a request is in flight from the sandbox itself
@@ -23,7 +25,8 @@ UTF-8 bytes for strings and the JSON text for anything else.
 Track routes answer errors in Customer.io's shapes (v1 ``{"meta": {"errors": [...]}}``, v2
 ``{"errors": [{batch_index, reason, field, message}]}``); the ``/_sandbox/*`` control routes
 need no auth and answer errors in the engine's own ``{"error", "message"}`` shape. A log entry
-is ``{method, path (as sent, still URL-encoded), status, body, response}``, added on arrival
+is ``{method, path (as sent, still URL-encoded, with its query string), status, body,
+response}``, added on arrival
 (``status`` None until answered). A scripted answer is taken before auth and replaces it.
 """
 
@@ -47,23 +50,31 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from engine.config.model import MAX_SEGMENT_ID
 from engine.exports.limits import (
     MAX_BATCH_BYTES,
     MAX_ITEM_BYTES,
+    MAX_SEGMENT_IDS,
     Problem,
     attribute_problems,
     identifier_problems,
 )
 from engine.exports.sandbox_state import (
+    IDENTIFIER_KINDS,
     Answer,
     Operation,
     Sandbox,
+    event_name_problems,
     parse_operation,
     parse_script,
+    person_of,
+    timestamp_problems,
 )
 
 MAX_READ_BYTES = 5_000_000  # past this a body is refused unread (and not kept in the log)
 CUSTOMERS = b"/api/v1/customers/"
+SEGMENTS = b"/api/v1/segments/"
+PERSON_POSTS = ("events", "suppress", "unsuppress")  # POST /api/v1/customers/{id}/<this>
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 # Re-exported: the sandbox is used by these names.
@@ -111,6 +122,13 @@ def _raw_path(request: Request) -> bytes:
     return raw.split(b"?", 1)[0]
 
 
+def _logged_path(request: Request) -> str:
+    """The path as sent, with its query string (an `id_type` matters)."""
+    query = request.scope.get("query_string") or b""
+    path = _raw_path(request) + (b"?" + query if query else b"")
+    return path.decode("latin-1")
+
+
 def _meta(status: int, *errors: str) -> Answer:
     return Answer(status, {"meta": {"errors": list(errors)}})
 
@@ -136,6 +154,8 @@ class _Api:
         self.sandbox = sandbox
         self.by_method = {"PUT": self.tracked(self.identify_v1),
                           "DELETE": self.tracked(self.delete_v1)}
+        self.person_posts = self.tracked(self.person_post_v1)
+        self.segment_post = self.tracked(self.segment_v1)
 
     async def answer(self, request: Request, body: _Body, handler: Handler) -> Answer:
         step = self.sandbox._next_step()
@@ -160,8 +180,7 @@ class _Api:
         """A Track endpoint: recorded on arrival, then scripted, authenticated, handled."""
         async def endpoint(request: Request) -> Response:
             body = await _read(request)
-            entry = self.sandbox._arrive(request.method,
-                                         _raw_path(request).decode("latin-1"), body.logged())
+            entry = self.sandbox._arrive(request.method, _logged_path(request), body.logged())
             result = await self.answer(request, body, handler)
             self.sandbox._answered(entry, result)
             return _respond(result)
@@ -176,7 +195,7 @@ class _Api:
         path = _raw_path(request)
         if not path.startswith(b"/_sandbox/"):
             body = await _read(request)
-            entry = self.sandbox._arrive(request.method, path.decode("latin-1"), body.logged())
+            entry = self.sandbox._arrive(request.method, _logged_path(request), body.logged())
             self.sandbox._answered(entry, result)
         return _respond(result)
 
@@ -185,7 +204,7 @@ class _Api:
         return Answer(200, {"url": url, "region": "us", "environment_id": 1})
 
     def customer_identifier(self, request: Request) -> str | Answer:
-        encoded = _raw_path(request)[len(CUSTOMERS):]
+        encoded = _raw_path(request)[len(CUSTOMERS):].split(b"/", 1)[0]
         try:
             identifier = unquote_to_bytes(encoded).decode("utf-8")
         except UnicodeDecodeError:
@@ -214,6 +233,74 @@ class _Api:
             return identifier
         self.sandbox.apply(Operation(identifier, "delete", {}))
         return Answer(200, {})
+
+    def person_post_v1(self, request: Request, body: _Body) -> Answer:
+        """`POST /api/v1/customers/{id}/events`, `/suppress`, `/unsuppress`."""
+        identifier = self.customer_identifier(request)
+        if isinstance(identifier, Answer):
+            return identifier
+        what = _raw_path(request).rsplit(b"/", 1)[1].decode()
+        if what != "events":
+            self.sandbox.apply(Operation(identifier, what, {}))
+            return Answer(200, {})
+        doc = body.json if body.is_json else None
+        if not isinstance(doc, dict):
+            return _meta(400, "the body must be a JSON object with a name")
+        data = doc.get("data", {})
+        problems = event_name_problems(doc.get("name")) + timestamp_problems(
+            doc.get("timestamp"))
+        if not isinstance(data, dict):
+            problems.append(Problem("invalid", "data", "data must be a JSON object"))
+        if problems:
+            return _meta(400, *(f"{p.field}: {p.message}" for p in problems))
+        self.sandbox.apply(Operation(identifier, "event", data, str(doc["name"])))
+        return Answer(200, {})
+
+    def merge_v1(self, _request: Request, body: _Body) -> Answer:
+        doc = body.json if body.is_json and isinstance(body.json, dict) else {}
+        found: list[str] = []
+        problems: list[Problem] = []
+        for side in ("primary", "secondary"):
+            who = person_of(doc.get(side), side)
+            if isinstance(who, list):
+                problems += who
+            else:
+                found.append(who)
+        if problems:
+            return _meta(400, *(f"{p.field}: {p.message}" for p in problems))
+        self.sandbox.apply(Operation(found[0], "merge", {}, secondary=found[1]))
+        return Answer(200, {})
+
+    def segment_v1(self, request: Request, body: _Body) -> Answer:
+        """`POST /api/v1/segments/{id}/add_customers|remove_customers?id_type=…`."""
+        parts = _raw_path(request)[len(SEGMENTS):].decode("latin-1").split("/")
+        errors: list[str] = []
+        segment = int(parts[0]) if parts[0].isdigit() else 0
+        if not 0 < segment <= MAX_SEGMENT_ID:
+            errors.append(f"segment_id: must be a whole number from 1 to {MAX_SEGMENT_ID}")
+        id_type = request.query_params.get("id_type", "id")
+        if id_type not in IDENTIFIER_KINDS:
+            errors.append("id_type: must be one of " + ", ".join(IDENTIFIER_KINDS))
+        ids = body.json.get("ids") if body.is_json and isinstance(body.json, dict) else None
+        if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_SEGMENT_IDS:
+            errors.append(f"ids: must be a list of 1 to {MAX_SEGMENT_IDS} identifiers")
+        else:
+            for i, value in enumerate(ids):
+                errors += [f"{p.field}: {p.message}"
+                           for p in identifier_problems(value, f"ids.{i}")]
+        if errors or not isinstance(ids, list):
+            return _meta(400, *errors)
+        people = [f"cio_{v}" if id_type == "cio_id" else str(v) for v in ids]
+        self.sandbox.segment(segment, people, parts[1] == "add_customers")
+        return Answer(200, {})
+
+    async def segments(self, request: Request) -> Response:
+        raw = _raw_path(request)[len(SEGMENTS):].split(b"/")
+        if len(raw) != 2 or raw[1] not in (b"add_customers", b"remove_customers"):
+            return await self.refuse_route(request, 404)
+        if request.method != "POST":
+            return await self.refuse_route(request, 405)
+        return await self.segment_post(request)
 
     def batch_v2(self, _request: Request, body: _Body) -> Answer:
         if len(body.raw) > MAX_BATCH_BYTES:
@@ -246,8 +333,12 @@ class _Api:
     async def customers(self, request: Request) -> Response:
         # Only /api/v1/customers/{one encoded segment}; `%2F` stays inside the segment.
         raw = _raw_path(request)
-        if not raw.startswith(CUSTOMERS) or not raw[len(CUSTOMERS):] or b"/" in raw[
-                len(CUSTOMERS):]:
+        rest = raw[len(CUSTOMERS):].split(b"/") if raw.startswith(CUSTOMERS) else []
+        if len(rest) == 2 and rest[0] and rest[1].decode("latin-1") in PERSON_POSTS:
+            if request.method != "POST":
+                return await self.refuse_route(request, 405)
+            return await self.person_posts(request)
+        if len(rest) != 1 or not rest[0]:
             return await self.refuse_route(request, 404)
         if request.method not in self.by_method:
             return await self.refuse_route(request, 405)
@@ -283,10 +374,14 @@ class _Api:
         routes = [
             Route("/api/v1/accounts/region", self.tracked(self.region), methods=["GET"]),
             Route("/api/v1/customers/{rest:path}", self.customers, methods=ALL_METHODS),
+            Route("/api/v1/merge_customers", self.tracked(self.merge_v1), methods=["POST"]),
+            Route("/api/v1/segments/{rest:path}", self.segments, methods=ALL_METHODS),
             Route("/api/v2/batch", self.tracked(self.batch_v2), methods=["POST"]),
             Route("/api/v2/entity", self.tracked(self.entity_v2), methods=["POST"]),
             Route("/_sandbox/people", self.control("people"), methods=["GET", "DELETE"]),
             Route("/_sandbox/requests", self.control("requests"), methods=["GET", "DELETE"]),
+            Route("/_sandbox/segments", self.control("segments"), methods=["GET"]),
+            Route("/_sandbox/events", self.control("events"), methods=["GET"]),
             Route("/_sandbox/script", self.control("script"), methods=["GET", "POST", "DELETE"]),
             Route("/_sandbox/release", self.release, methods=["POST"]),
         ]

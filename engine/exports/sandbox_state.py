@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from engine.config.model import MAX_EVENT_NAME_BYTES
 from engine.exports.limits import (
     MAX_ITEM_BYTES,
     Problem,
@@ -28,16 +29,57 @@ from engine.exports.limits import (
 
 LOG_LIMIT = 10_000  # the request log keeps the newest entries, so a long run stays bounded
 IDENTIFIER_KINDS = ("id", "email", "cio_id")
-ACTIONS = ("identify", "delete")
+# The person actions the sandbox models, of the many Customer.io's v2 API takes.
+ACTIONS = ("identify", "delete", "event", "merge", "suppress", "unsuppress")
 
 
 @dataclass(frozen=True)
 class Operation:
-    """A valid person operation: who (store key), what, and the attributes to merge."""
+    """A valid person operation: who (store key), what, and the attributes to merge; an event
+    has its `name`, a merge its `secondary` person."""
 
     person: str
     action: str
     attributes: dict[str, Any]
+    name: str = ""
+    secondary: str = ""
+
+
+def person_of(identifiers: Any, field: str) -> str | list[Problem]:
+    """The store key of v2 `identifiers` (exactly one of id, email, cio_id), or why not."""
+    if not isinstance(identifiers, dict) or len(identifiers) != 1:
+        return [Problem("invalid" if identifiers is not None else "required", field,
+                        f"{field} must hold exactly one of " + ", ".join(IDENTIFIER_KINDS))]
+    [(kind, value)] = identifiers.items()
+    if kind not in IDENTIFIER_KINDS:
+        return [Problem("invalid", f"{field}.{kind}", f"{field} must hold exactly one of "
+                        + ", ".join(IDENTIFIER_KINDS))]
+    problems = identifier_problems(value, f"{field}.{kind}")
+    # v2 takes a bare cio_id; v1 paths address the same person as `cio_<id>`.
+    return problems or (f"cio_{value}" if kind == "cio_id" else str(value))
+
+
+def event_name_problems(name: Any, field: str = "name") -> list[Problem]:
+    """An event needs a name of 1 to 100 UTF-8 bytes."""
+    if not isinstance(name, str) or not name:
+        return [Problem("required" if name is None else "invalid", field,
+                        "an event needs a name")]
+    if len(name.encode()) > MAX_EVENT_NAME_BYTES:
+        return [Problem("too_long", field, f"the event name is {len(name.encode())} bytes, "
+                        f"over the limit of {MAX_EVENT_NAME_BYTES}")]
+    return []
+
+
+def timestamp_problems(value: Any, field: str = "timestamp") -> list[Problem]:
+    """A timestamp, when given, is a whole number of Unix seconds."""
+    if value is None:
+        return []
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return [Problem("invalid", field, "a timestamp must be a whole number of Unix seconds")]
+    if value > 10**11:  # past the year 5000: milliseconds, most likely
+        return [Problem("invalid", field, "the timestamp is in milliseconds; Customer.io "
+                        "takes Unix seconds")]
+    return []
 
 
 @dataclass
@@ -76,28 +118,28 @@ def parse_operation(op: Any) -> Operation | list[Problem]:
     if action not in ACTIONS:
         problems.append(Problem("invalid" if "action" in op else "required", "action",
                                 f"action must be one of {', '.join(ACTIONS)}"))
-    identifiers = op.get("identifiers")
-    person = ""
-    if not isinstance(identifiers, dict) or len(identifiers) != 1:
-        problems.append(Problem("invalid" if identifiers is not None else "required",
-                                "identifiers", "identifiers must hold exactly one of "
-                                + ", ".join(IDENTIFIER_KINDS)))
-    else:
-        [(kind, value)] = identifiers.items()
-        if kind not in IDENTIFIER_KINDS:
-            problems.append(Problem("invalid", f"identifiers.{kind}", "identifiers must hold "
-                                    "exactly one of " + ", ".join(IDENTIFIER_KINDS)))
+    person, secondary, name = "", "", ""
+    sides = ("primary", "secondary") if action == "merge" else ("identifiers",)
+    found: list[str] = []
+    for side in sides:
+        who = person_of(op.get(side), side)
+        if isinstance(who, list):
+            problems += who
         else:
-            problems += identifier_problems(value, f"identifiers.{kind}")
-            # v2 takes a bare cio_id; v1 paths address the same person as `cio_<id>`.
-            person = f"cio_{value}" if kind == "cio_id" else str(value)
+            found.append(who)
+    if len(found) == len(sides):
+        person, secondary = found[0], (found[1] if len(found) > 1 else "")
+    if action == "event":
+        problems += event_name_problems(op.get("name"))
+        name = str(op.get("name"))
+    problems += timestamp_problems(op.get("timestamp"))
     attributes = op.get("attributes", {})
     if not isinstance(attributes, dict):
         problems.append(Problem("invalid", "attributes", "attributes must be a JSON object"))
         attributes = {}
     elif action == "identify":
         problems += attribute_problems(attributes, "attributes.")
-    return problems or Operation(person, str(action), attributes)
+    return problems or Operation(person, str(action), attributes, name, secondary)
 
 
 def parse_script(doc: Any) -> list[Step]:
@@ -145,6 +187,9 @@ class Sandbox:
         self._lock = threading.RLock()  # re-entrant: a `wait_for` predicate reads the state
         self._answers = threading.Condition(self._lock)  # notified as requests come and go
         self._people: dict[str, dict[str, Any]] = {}
+        self._suppressed: set[str] = set()
+        self._events: list[dict[str, Any]] = []
+        self._segments: dict[int, set[str]] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
         self._script: deque[Step] = deque()
         # requests a scripted step holds: the loop each waits on, and the event that frees it
@@ -173,6 +218,21 @@ class Sandbox:
         with self._lock:
             return copy.deepcopy(self._people)
 
+    def events(self) -> list[dict[str, Any]]:
+        """``{person, name, attributes}`` of every event sent, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._events)
+
+    def segments(self) -> dict[int, list[str]]:
+        """The people of each manual segment, sorted."""
+        with self._lock:
+            return {k: sorted(v) for k, v in self._segments.items()}
+
+    def suppressed(self) -> list[str]:
+        """The identifiers suppressed (deleted, and refused until unsuppressed)."""
+        with self._lock:
+            return sorted(self._suppressed)
+
     def requests(self) -> list[dict[str, Any]]:
         """The recorded requests, oldest first (``status`` is None while one is pending)."""
         with self._lock:
@@ -190,6 +250,9 @@ class Sandbox:
             parts = parts or ("people", "requests", "script")
             if "people" in parts:
                 self._people.clear()
+                self._suppressed.clear()
+                self._events.clear()
+                self._segments.clear()
             if "requests" in parts:
                 self._log.clear()
             if "script" in parts:
@@ -226,12 +289,51 @@ class Sandbox:
                     self._held.remove(mine)
 
     def apply(self, op: Operation) -> None:
-        """Identify merges the attributes into the person (creating it); delete removes it."""
+        """Identify merges the attributes into the person (creating it; a null deletes the
+        attribute; a suppressed person is left alone); delete removes the person, suppress
+        removes and blocks it; an event is recorded; a merge moves the secondary's
+        attributes into the primary (which keeps its own) and deletes the secondary."""
         with self._lock:
-            if op.action == "delete":
-                self._people.pop(op.person, None)
+            person = op.person
+            if op.action in ("delete", "suppress"):
+                self._people.pop(person, None)
+                for members in self._segments.values():
+                    members.discard(person)
+                if op.action == "suppress":
+                    self._suppressed.add(person)
+            elif op.action == "unsuppress":
+                self._suppressed.discard(person)
+            elif person in self._suppressed:
+                return
+            elif op.action == "event":
+                self._people.setdefault(person, {})
+                self._events.append({"person": person, "name": op.name,
+                                     "attributes": copy.deepcopy(op.attributes)})
+            elif op.action == "merge":
+                merged = self._people.pop(op.secondary, {})
+                merged.update(self._people.get(person, {}))
+                self._people[person] = merged
+                for members in self._segments.values():
+                    if op.secondary in members:
+                        members.discard(op.secondary)
+                        members.add(person)
             else:
-                self._people.setdefault(op.person, {}).update(op.attributes)
+                attributes = self._people.setdefault(person, {})
+                for key, value in op.attributes.items():
+                    if value is None:
+                        attributes.pop(key, None)
+                    else:
+                        attributes[key] = value
+
+    def segment(self, segment: int, people: list[str], add: bool) -> None:
+        """Add people to a manual segment, or remove them; a suppressed one is skipped."""
+        with self._lock:
+            members = self._segments.setdefault(segment, set())
+            for person in people:
+                if add and person not in self._suppressed:
+                    members.add(person)
+                elif not add:
+                    members.discard(person)
 
     def _next_step(self) -> Step | None:
         with self._lock:
@@ -269,4 +371,8 @@ class Sandbox:
                 return orjson.dumps(self._people)
             if what == "requests":
                 return orjson.dumps(list(self._log))
+            if what == "segments":
+                return orjson.dumps({str(k): sorted(v) for k, v in self._segments.items()})
+            if what == "events":
+                return orjson.dumps(self._events)
             return orjson.dumps([asdict(step) for step in self._script])

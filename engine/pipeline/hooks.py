@@ -8,7 +8,7 @@ writes the profiles, so what it writes (memberships, outbox items) commits with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from engine.pipeline.profile import Profile
@@ -36,7 +36,8 @@ class ProfileHook(Protocol):
         ...
 
     def changed(self, store: Store, profiles: Iterable[Profile],
-                deleted: Iterable[int], now: int) -> None:
-        """These profiles are about to be written and these ids were merged away (the
-        caller's transaction)."""
+                deleted: Mapping[int, int], now: int) -> None:
+        """These profiles are about to be written and these ids were merged away, each into
+        the profile given (the caller's transaction): an export can then tell Customer.io
+        that two people are one."""
         ...

@@ -143,7 +143,7 @@ class Processor:
         self.dirty: dict[int, Profile] = {}
         self.new_ids: dict[IdentityKey, int] = {}
         self.merge_counts: dict[IdentityKey, int] = {}
-        self.deleted: set[int] = set()
+        self.deleted: dict[int, int] = {}  # merged away -> the profile it was merged into
         self.failed: dict[int, tuple[str, list[str]]] = {}  # dead letters: seq -> stream, why
         self.pending = 0  # events applied since the last flush
         self.stats = Stats()
@@ -278,7 +278,7 @@ class Processor:
         """Write every unflushed change. Call inside the transaction that sets the position."""
         store = self.store
         if self.hook is not None and (self.dirty or self.deleted):
-            self.hook.changed(store, self.dirty.values(), self.deleted, self.clock())
+            self.hook.changed(store, self.dirty.values(), self.survivors(), self.clock())
         if self.dirty:
             store.put_profiles((pid, prof.updated, prof.dumps())
                                for pid, prof in self.dirty.items())
@@ -291,6 +291,18 @@ class Processor:
             now = self.clock()
             store.add_errors((seq, stream, "; ".join(reasons), now)
                              for seq, (stream, reasons) in self.failed.items())
+
+    def survivors(self) -> dict[int, int]:
+        """Each profile merged away since the last flush -> the profile that holds it now (a
+        survivor may itself have been merged away later in the same flush)."""
+        found = {}
+        for pid, into in self.deleted.items():
+            seen = {pid}
+            while into in self.deleted and into not in seen:
+                seen.add(into)
+                into = self.deleted[into]
+            found[pid] = into
+        return found
 
     def flushed(self) -> None:
         """The flush committed: unflushed changes become the clean cache."""
@@ -305,7 +317,7 @@ class Processor:
         self.dirty = {}
         self.new_ids = {}
         self.merge_counts = {}
-        self.deleted = set()
+        self.deleted = {}
         self.failed = {}
         self.pending = 0
 
@@ -428,7 +440,7 @@ class _Batch:
                     self.ids[k] = target.id
                     p.new_ids[k] = target.id
                     p._identities.pop(k, None)
-            p.deleted.add(pid)
+            p.deleted[pid] = target.id
             del self.profiles[pid]
             p._profiles.pop(pid, None)
             self.stats.merges += 1

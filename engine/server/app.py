@@ -380,7 +380,7 @@ class _Api:
                 "name": name, "audience": job.audience,
                 "state": "disabled" if why else "starting", "paused_by": None,
                 "outbox": None, "last_error": why,
-                "sent": 0, "retried": 0, "dead": 0}
+                "sent": 0, "retried": 0, "dead": 0, "superseded": 0}
             entry.update({k: v for k, v in status.get(name, {}).items() if k != "delta"})
             jobs.append(entry)
         return ok({"exports": jobs})

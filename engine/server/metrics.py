@@ -113,7 +113,8 @@ class Metrics:
                                             "or leaving an audience", ["audience", "direction"],
                                             registry=r)
         self.export_items = Counter("engine_export_items", "Export items by outcome: sent, "
-                                    "retried, dead (refused for good)", ["job", "outcome"],
+                                    "retried, dead (refused for good), superseded (a failed "
+                                    "identify dropped for a newer one)", ["job", "outcome"],
                                     registry=r)
         self.commit_seconds = Histogram("engine_commit_seconds", "Durable group commits of "
                                         "the collect API", buckets=LATENCY_BUCKETS, registry=r)

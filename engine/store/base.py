@@ -281,6 +281,18 @@ class Outbox(Protocol):
 
     def outbox_depth(self, job: str | None = None) -> int: ...
 
+    def outbox_coalesce(self, job: str, pairs: Sequence[tuple[int, str]]
+                        ) -> set[tuple[int, str]]:
+        """Remove a job's unclaimed items of these ``(profile_id, action)`` pairs (a newer
+        item replaces them, or an opposite one cancels them); which pairs had any. A claimed
+        item is left alone: it may be on its way already."""
+        ...
+
+    def outbox_superseded(self, ids: Sequence[int]) -> set[int]:
+        """Those of these items for which their job queued a newer item of the same action
+        for the same person: sending one late could overwrite what the newer one says."""
+        ...
+
     def outbox_done(self, ids: Sequence[int]) -> None: ...
 
     def outbox_retry(self, rows: Sequence[tuple[int, int]]) -> None:

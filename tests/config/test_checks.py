@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,3 +122,27 @@ def test_capacity_and_keep_days_where_they_cannot_apply(tmp_path: Path) -> None:
     assert not result.ok
     # `seen` (line 9) keeps its 5 most recently counted keys: capacity applies to counts too
     assert [(d.line, d.code) for d in result.diagnostics] == [(10, "C022"), (11, "C022")]
+
+
+def test_the_customerio_export_keys_are_checked_where_written(tmp_path: Path) -> None:
+    """Customer.io counts an event name's UTF-8 bytes (the schema counts characters), takes
+    32-bit segment ids and three kinds of identifier."""
+    shutil.copytree(FIXTURES, tmp_path, dirs_exist_ok=True)  # with the files it names
+    valid = (tmp_path / "valid.yaml").read_text()
+    (tmp_path / "c.yaml").write_text(valid)
+    assert validate_config(tmp_path / "c.yaml").ok
+    lines = valid.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("id_field:"))
+    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
+    lines[at + 1:at + 1] = [f"{indent}identifier: phone",
+                            f'{indent}events: {{on_enter: "{"é" * 60}", on_exit: ok}}',
+                            f"{indent}segment_id: 2147483648"]
+    (tmp_path / "c.yaml").write_text("\n".join(lines) + "\n")
+    found = [(d.line - at - 1, d.column, d.code, d.message)
+             for d in validate_config(tmp_path / "c.yaml").diagnostics]
+    col = len(indent) + 1
+    assert found == [
+        (1, col + 12, "C004", "`phone` is not one of: id, email, cio_id"),
+        (2, col + 19, "C004", "the event name is 120 bytes of UTF-8, over Customer.io's "
+         "limit of 100"),
+        (3, col + 12, "C004", "2147483648 is greater than the maximum of 2147483647")]

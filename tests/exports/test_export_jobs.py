@@ -124,10 +124,11 @@ def test_existing_users_backfill_and_v1(tmp_path: Path, sandbox: tuple[Sandbox, 
         stats, backfill = service.run(eng, "engaged_to_customerio")
         assert backfill is not None  # the job owed its backfill: queued after the live ones
         assert backfill[("engaged_to_customerio", "skipped")] == 1
+        # the backfill's identify of a member replaced the live one still queued
         puts = sorted(r["path"] for r in box.requests() if r["method"] == "PUT")
-        assert puts == sorted(["/api/v1/customers/usr_31555", "/api/v1/customers/usr_48213",
-                               "/api/v1/customers/usr_90077"] * 2)
-        assert stats.sent == 6
+        assert puts == ["/api/v1/customers/usr_31555", "/api/v1/customers/usr_48213",
+                        "/api/v1/customers/usr_90077"]
+        assert stats.sent == 3
         box.clear("requests")
         assert service.run(eng, "engaged_to_customerio")[1] is None  # backfilled already
         assert all(r["path"].endswith("/region") for r in box.requests())

@@ -220,7 +220,7 @@ def test_v2_batch_reports_invalid_items_with_207_and_applies_the_rest(
         person("u" * 151),
         person("u3", v="v" * 1001),
         person("u4", **{f"k{i}": i for i in range(301)}),
-        person("u5", "merge"),
+        person("u5", "add_device"),
         "not an object",
         {"type": "object", "identifiers": {"id": "o1"}, "action": "identify"},
         {"type": "person", "action": "identify"},
@@ -299,7 +299,8 @@ def test_every_track_request_is_recorded_in_arrival_order(client: httpx.Client,
         {"method": "POST", "path": "/api/v2/batch", "status": 207,
          "body": {"batch": [person("u4"), person("u5", "shout")]},
          "response": {"errors": [{"batch_index": 1, "reason": "invalid", "field": "action",
-                                  "message": "action must be one of identify, delete"}]}},
+                                  "message": "action must be one of identify, delete, event, "
+                                             "merge, suppress, unsuppress"}]}},
         {"method": "GET", "path": "/nowhere", "status": 404, "body": "",
          "response": {"meta": {"errors": ["no such route"]}}},
     ]
@@ -312,7 +313,7 @@ def test_every_track_request_is_recorded_in_arrival_order(client: httpx.Client,
 def test_unknown_routes_are_json_404s(client: httpx.Client, anonymous: httpx.Client,
                                       sandbox: Sandbox) -> None:
     not_found = {"meta": {"errors": ["no such route"]}}
-    for method, path in [("GET", "/"), ("POST", "/api/v1/customers/u1/events"),
+    for method, path in [("GET", "/"), ("POST", "/api/v1/customers/u1/devices"),
                          ("PUT", "/api/v1/customers/"), ("PUT", "/api/v1/customers/a/b"),
                          ("POST", "/api/v2/batch/"), ("GET", "/_sandbox/nothing")]:
         r = client.request(method, path)
@@ -322,7 +323,7 @@ def test_unknown_routes_are_json_404s(client: httpx.Client, anonymous: httpx.Cli
         405, ["this route does not take that method"])
     assert client.post("/api/v1/customers/u1").status_code == 405
     assert [e["path"] for e in sandbox.requests()] == [
-        "/", "/api/v1/customers/u1/events", "/api/v1/customers/", "/api/v1/customers/a/b",
+        "/", "/api/v1/customers/u1/devices", "/api/v1/customers/", "/api/v1/customers/a/b",
         "/api/v2/batch/", "/api/v1/accounts/region", "/api/v1/customers/u1"]
 
 

@@ -134,3 +134,33 @@ def test_a_second_runner_of_a_job_leaves_the_items_the_first_claimed(
         for store in stores:
             store.close()
 
+
+
+def test_segment_calls_take_from_the_authorizations_bucket(
+        storage: StorageSpec, sandbox: tuple[Sandbox, str]) -> None:
+    box, url = sandbox
+    box.clear()
+    auth = AuthorizationSpec(name="cio_main", provider="customerio", site_id="site-1",
+                             api_key="key-1", base_url=url, rate_limit_per_s=RATE)
+    clock = Clock(T_FIXTURES)
+
+    def sleep(seconds: float) -> None:
+        clock.ms += int(seconds * 1000)
+
+    store = open_store(storage)
+    client = Timed(auth, clock)
+    runner = JobRunner(_job("segments", auth), store, client, clock=clock, sleep=sleep)
+    try:
+        with store.transaction():  # eight segments: eight requests, however few people
+            store.add_outbox("segments", [(i, "segment_add", orjson.dumps(
+                {"id": f"p{i}", "segment_id": i + 1})) for i in range(8)], T_FIXTURES)
+        while runner.step():
+            pass
+        assert runner.stats.sent == 8
+    finally:
+        runner.close()
+        client.close()
+        store.close()
+    assert box.segments() == {i + 1: [f"p{i}"] for i in range(8)}
+    starts = client.starts
+    assert len(starts) == 8 and starts[-1] - starts[0] >= (8 - int(RATE)) * 1000 / RATE

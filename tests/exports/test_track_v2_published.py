@@ -142,3 +142,33 @@ def test_5xx_is_retried(jane: list[Item], status: str) -> None:
     wait = float(answer["headers"]["Retry-After"]) if "Retry-After" in answer["headers"] else None
     assert {(o.kind, o.status, o.retry_after_s) for o in outcomes} == {
         (RETRY, answer["status"], wait)}
+
+
+@pytest.mark.parametrize(("item", "name"), [
+    (Item(1, "event", {"id": "42", "name": "purchase", "timestamp": 1772013598,
+                       "attributes": {"product": "Widget", "price": 29.99}}),
+     "person_event.json"),
+    (Item(2, "merge", {"primary": {"id": "42"}, "secondary": {"id": "known-user-456"},
+                       "timestamp": 1772013598}), "person_merge.json"),
+    (Item(3, "suppress", {"id": "42", "timestamp": 1772013598}), "person_suppress.json"),
+    (Item(4, "unsuppress", {"id": "42", "timestamp": 1772013598}), "person_unsuppress.json"),
+    (Item(5, "delete", {"id": "42", "timestamp": 1772013598}), "person_delete.json"),
+])
+def test_every_operation_is_the_published_one_with_its_time(item: Item, name: str) -> None:
+    _outcomes, recorder = send(RESPONSES["200"], [item])
+    (request,) = recorder.requests
+    (op,) = json.loads(request.content)["batch"]
+    assert op.pop("timestamp") == 1772013598  # Unix seconds: the change's time
+    assert op == published(name)
+
+
+def test_identifiers_by_email_and_cio_id_are_published_shapes() -> None:
+    items = [Item(1, "identify", {"email": "jane@example.com", "attributes": {"plan": "pro"},
+                                  "timestamp": 1772013598}),
+             Item(2, "identify", {"cio_id": "a3000001", "attributes": {"gone": None},
+                                  "timestamp": 1772013598})]
+    _outcomes, recorder = send(RESPONSES["200"], items)
+    batch = json.loads(recorder.requests[0].content)["batch"]
+    assert [op["identifiers"] for op in batch] == [{"email": "jane@example.com"},
+                                                   {"cio_id": "a3000001"}]  # bare, no prefix
+    assert batch[1]["attributes"] == {"gone": None}  # null: Customer.io deletes it

@@ -101,6 +101,27 @@ def test_claimed_items_are_due_again_when_their_lease_ends(store: Store) -> None
     assert [r[3] for r in store.claim_outbox("other", 100, 10, 0)] == [b"C"]
 
 
+def test_coalescing_removes_a_persons_unclaimed_items_of_an_action(store: Store) -> None:
+    a, b = _profiles(store, 2)
+    with store.transaction():
+        store.add_outbox("job", [(a, "identify", b"A1"), (a, "event", b"E"),
+                                 (a, "identify", b"A2"), (b, "identify", b"B")], 100)
+        store.add_outbox("other", [(a, "identify", b"X")], 100)
+    claimed = store.claim_outbox("job", 100, 1, 1000)  # A1 is on its way
+    with store.transaction():
+        assert store.outbox_coalesce("job", [(a, "identify"), (b, "segment_add")]) == {
+            (a, "identify")}
+        assert store.outbox_coalesce("job", []) == set()
+    assert [r[3] for r in store.due_outbox("job", 10_000, 10)] == [b"E", b"B", b"A1"]
+    assert [r[3] for r in store.due_outbox("other", 10_000, 10)] == [b"X"]
+    with store.transaction():
+        store.add_outbox("job", [(a, "identify", b"A3")], 200)
+    # the claimed A1 has a newer identify of its person queued; B and E have none
+    ids = {r[3]: r[0] for r in store.due_outbox("job", 10_000, 10)}
+    assert store.outbox_superseded([claimed[0][0], ids[b"B"], ids[b"E"]]) == {claimed[0][0]}
+    assert store.outbox_superseded([]) == set()
+
+
 def test_the_next_holder_of_a_job_gives_every_claim_back_at_once(store: Store) -> None:
     a, b, c, d = _profiles(store, 4)
     with store.transaction():

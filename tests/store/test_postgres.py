@@ -66,6 +66,10 @@ def test_everything_lives_under_the_configured_schema(
             "outbox", "export_dead", "nodes", "buckets", "schema_version"} <= tables
     assert _setting(store, "search_path") == pg_schema
     assert raw.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
+    indexes = {r[0] for r in raw.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'outbox'",
+        (pg_schema,))}
+    assert {"outbox_due", "outbox_person"} <= indexes  # coalescing finds a person's items
 
 
 def test_processes_starting_at_once_migrate_once(storage: StorageSpec,

@@ -115,6 +115,15 @@ def test_an_unknown_backend_is_not_available(tmp_path: Path) -> None:
         open_maintenance(other)
 
 
+def test_the_outbox_is_indexed_by_person(storage: StorageSpec) -> None:
+    """Coalescing finds a person's queued items without reading the whole outbox."""
+    open_store(storage).close()
+    with sqlite3.connect(storage.path) as db:
+        columns = [r[2] for r in db.execute("PRAGMA index_info(outbox_person)")]
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    assert columns == ["job", "profile_id", "action", "id"]
+
+
 def test_a_store_from_a_newer_engine_is_refused(storage: StorageSpec) -> None:
     open_store(storage).close()
     with sqlite3.connect(storage.path) as db:

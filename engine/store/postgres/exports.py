@@ -79,6 +79,31 @@ class ExportTables(Tables):
         return self._scalar("SELECT COUNT(*) FROM outbox WHERE job = %s", (job,))
 
     @translated
+    def outbox_coalesce(self, job: str, pairs: Sequence[tuple[int, str]]
+                        ) -> set[tuple[int, str]]:
+        if not pairs:
+            return set()
+        pids, actions = zip(*set(pairs), strict=True)
+        # A row a runner is claiming is locked: the delete waits for its commit, then sees
+        # it claimed and leaves it.
+        rows = self.conn.execute(
+            "DELETE FROM outbox o USING unnest(%s::bigint[], %s::text[]) AS p(pid, action) "
+            "WHERE o.job = %s AND o.profile_id = p.pid AND o.action = p.action "
+            "AND NOT o.claimed RETURNING o.profile_id, o.action",
+            (list(pids), list(actions), job)).fetchall()
+        return {(pid, action) for pid, action in rows}
+
+    @translated
+    def outbox_superseded(self, ids: Sequence[int]) -> set[int]:
+        if not ids:
+            return set()
+        rows = self.conn.execute(
+            "SELECT o.id FROM outbox o WHERE o.id = ANY(%s::bigint[]) AND EXISTS (SELECT 1 "
+            "FROM outbox n WHERE n.job = o.job AND n.profile_id = o.profile_id "
+            "AND n.action = o.action AND n.id > o.id)", (list(ids),)).fetchall()
+        return {row[0] for row in rows}
+
+    @translated
     def next_outbox(self, job: str) -> int | None:
         row = self.conn.execute("SELECT MIN(next_at) FROM outbox WHERE job = %s",
                                 (job,)).fetchone()

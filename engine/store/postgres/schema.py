@@ -159,6 +159,11 @@ MIGRATIONS: tuple[str, ...] = (
                0, 0
         FROM audience_members GROUP BY audience
     """,
+    # A person's items of a job, for coalescing: a newer identify replaces the older ones
+    # still queued, and a failed one with a newer one queued is dropped, not retried.
+    """
+    CREATE INDEX outbox_person ON outbox(job, profile_id, action, id)
+    """,
 )
 
 

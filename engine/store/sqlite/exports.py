@@ -80,6 +80,35 @@ class ExportTables(Tables):
         return scalar(self.db, "SELECT COUNT(*) FROM outbox WHERE job = ?", (job,))
 
     @translated
+    def outbox_coalesce(self, job: str, pairs: Sequence[tuple[int, str]]
+                        ) -> set[tuple[int, str]]:
+        wanted = set(pairs)
+        found: set[tuple[int, str]] = set()
+        gone: list[int] = []
+        # one read per chunk of people (a backfill coalesces every member), then the deletes
+        for chunk in chunks(sorted({pid for pid, _action in wanted})):
+            for item_id, pid, action in self.db.execute(
+                    "SELECT id, profile_id, action FROM outbox WHERE job = ? "  # noqa: S608
+                    f"AND profile_id IN ({marks(chunk)}) AND claimed = 0", (job, *chunk)):
+                if (pid, action) in wanted:
+                    found.add((pid, action))
+                    gone.append(item_id)
+        if gone:
+            self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in gone])
+        return found
+
+    @translated
+    def outbox_superseded(self, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for chunk in chunks(ids):
+            found.update(row[0] for row in self.db.execute(
+                "SELECT o.id FROM outbox o WHERE o.id IN "  # noqa: S608 -- marks only
+                f"({marks(chunk)}) AND EXISTS (SELECT 1 FROM outbox n WHERE n.job = o.job "
+                "AND n.profile_id = o.profile_id AND n.action = o.action AND n.id > o.id)",
+                tuple(chunk)))
+        return found
+
+    @translated
     def next_outbox(self, job: str) -> int | None:
         row = self.db.execute("SELECT MIN(next_at) FROM outbox WHERE job = ?", (job,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
