@@ -32,6 +32,15 @@ def sandbox() -> Iterator[tuple[Sandbox, str]]:
         yield box, url
 
 
+@pytest.fixture
+def setup(tmp_path: Path, sandbox: tuple[Sandbox, str]) -> tuple[Engine, Sandbox, FakeTime]:
+    """An engine whose job has the three fixture members queued, and the sandbox emptied."""
+    box, url = sandbox
+    box.clear()
+    eng, fake = _engine(tmp_path, url)
+    return eng, box, fake
+
+
 def _batches(box: Sandbox) -> list[int | None]:
     return [r["status"] for r in box.requests() if r["path"] == "/api/v2/batch"]
 
@@ -44,11 +53,9 @@ def _refused(eng: Engine, box: Sandbox, fake: FakeTime) -> None:
 
 
 def test_dead_letters_are_listed_then_replayed_once_after_the_fix(
-    tmp_path: Path, sandbox: tuple[Sandbox, str]
+    setup: tuple[Engine, Sandbox, FakeTime]
 ) -> None:
-    box, url = sandbox
-    box.clear()
-    eng, fake = _engine(tmp_path, url)
+    eng, box, fake = setup
     with eng:
         queued = {row[1] for row in eng.store.due_outbox(JOB, eng.clock(), 10)}
         _refused(eng, box, fake)
@@ -74,12 +81,10 @@ def test_dead_letters_are_listed_then_replayed_once_after_the_fix(
 
 
 def test_a_replay_moves_every_dead_letter_whatever_their_number(
-    tmp_path: Path, sandbox: tuple[Sandbox, str], monkeypatch: pytest.MonkeyPatch
+    setup: tuple[Engine, Sandbox, FakeTime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    box, url = sandbox
-    box.clear()
     monkeypatch.setattr(operations, "REPLAY_BATCH", 2)  # three items: two transactions
-    eng, fake = _engine(tmp_path, url)
+    eng, box, fake = setup
     with eng:
         _refused(eng, box, fake)
         assert operations.replay(eng.store, JOB, eng.clock()) == 3
@@ -87,11 +92,9 @@ def test_a_replay_moves_every_dead_letter_whatever_their_number(
 
 
 def test_an_operator_pause_stops_sends_and_the_outbox_keeps_filling(
-    tmp_path: Path, sandbox: tuple[Sandbox, str]
+    setup: tuple[Engine, Sandbox, FakeTime]
 ) -> None:
-    box, url = sandbox
-    box.clear()
-    eng, fake = _engine(tmp_path, url)
+    eng, box, fake = setup
     with eng:
         since = operations.pause(eng.store, JOB, eng.clock())
         assert operations.pause(eng.store, JOB, eng.clock() + 5) == since  # kept, not moved
@@ -129,10 +132,9 @@ def test_an_operator_pause_stops_sends_and_the_outbox_keeps_filling(
 
 
 def test_a_credentials_pause_is_told_apart_from_the_operators(
-    tmp_path: Path, sandbox: tuple[Sandbox, str]
+    setup: tuple[Engine, Sandbox, FakeTime]
 ) -> None:
-    _box, url = sandbox
-    eng, _fake = _engine(tmp_path, url)
+    eng, _box, _fake = setup
     with eng:
         with eng.store.transaction():
             eng.store.set_paused(JOB, "Customer.io refused the credentials (401)")
@@ -147,11 +149,9 @@ def test_a_credentials_pause_is_told_apart_from_the_operators(
 
 
 def test_the_runner_notices_a_pause_and_a_resume_made_on_another_connection(
-    tmp_path: Path, sandbox: tuple[Sandbox, str]
+    setup: tuple[Engine, Sandbox, FakeTime]
 ) -> None:
-    box, url = sandbox
-    box.clear()
-    eng, _fake = _engine(tmp_path, url)
+    eng, box, _fake = setup
     with eng:
         job = eng.export_jobs.jobs[JOB]
         assert job.authorization is not None
@@ -201,11 +201,9 @@ class _PausedWhileClaiming:
 
 
 def test_a_round_claimed_as_the_pause_came_goes_back_unsent_in_order(
-    tmp_path: Path, sandbox: tuple[Sandbox, str]
+    setup: tuple[Engine, Sandbox, FakeTime]
 ) -> None:
-    box, url = sandbox
-    box.clear()
-    eng, fake = _engine(tmp_path, url)
+    eng, box, fake = setup
     with eng:
         job = eng.export_jobs.jobs[JOB]
         assert job.authorization is not None
