@@ -46,10 +46,11 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
-# Assets by name: the stylesheet is public (the sign-in form uses it), the script is not.
+# Assets by path under static/: the stylesheet is public (the sign-in form uses it), the
+# script (htmx, vendored: static/vendor/README.md) is not.
 ASSETS = {
     "style.css": ("text/css; charset=utf-8", True),
-    "live.js": ("text/javascript; charset=utf-8", False),
+    "vendor/htmx.min.js": ("text/javascript; charset=utf-8", False),
 }
 PAGE = 50  # audience members per page
 CHART_DAYS = 90  # the audience chart's span
@@ -217,7 +218,7 @@ class Console:
         media, public = ASSETS[name]
         if not public and self.session(request) is None:
             return HTMLResponse("Sign in first", 403)
-        body = resources.files("engine.ui").joinpath("static", name).read_bytes()
+        body = resources.files("engine.ui").joinpath("static", *name.split("/")).read_bytes()
         return Response(body, media_type=media)
 
     # ---- pages: what they read, they read on the console's own thread (`_off`)
@@ -341,19 +342,23 @@ class Console:
     async def exports_page(self, request: Request, session: Session) -> Response:
         name = request.path_params["job"]
         try:
-            letters = await self.host.operate(name, "dead-letters")
+            return await self._job(name, session, "export.html", request.query_params.get("done"))
         except UnknownName as exc:
             return self.render("error.html", session, 404, message=str(exc))
+
+    async def _job(self, name: str, session: Session, template: str, done: str | None) -> Response:
+        """An export job's page, or its panel alone (`export_job.html`, what htmx swaps in)."""
+        letters = await self.host.operate(name, "dead-letters")
         self._shown = None  # show the job as it is now
         overview = await self._off(self._overview)
         job = next(j for j in overview["exports"] if j["job"] == name)
         return self.render(
-            "export.html",
+            template,
             session,
             page="exports",
             job=job,
             dead_letters=letters["dead_letters"],
-            done=request.query_params.get("done"),
+            done=done,
         )
 
     async def export_action(self, request: Request, session: Session) -> Response:
@@ -364,6 +369,8 @@ class Console:
             await self.host.operate(name, action)
         except UnknownName as exc:
             return self.render("error.html", session, 404, message=str(exc))
+        if _htmx(request):
+            return await self._job(name, session, "export_job.html", action)
         return RedirectResponse(f"/ui/exports/{quote(name)}?done={action}", 303)
 
     async def dead_letters(self, request: Request, session: Session) -> Response:
@@ -470,6 +477,12 @@ def _member(doc: dict[str, Any]) -> dict[str, Any]:
     return {"id": doc["_id"], "lookup": lookup, "entered": doc.get("_entered", "")}
 
 
+def _htmx(request: Request) -> bool:
+    """Whether htmx sent the request, so it wants the fragment to swap rather than a
+    redirect to the whole page (a form posted without script gets the redirect)."""
+    return request.headers.get("hx-request") == "true"
+
+
 def _next(target: str | None) -> str:
     """Where to go after signing in: a console path only, never another site."""
     if target and target.startswith("/ui/") and not target.startswith("//"):
@@ -485,7 +498,7 @@ def create_console(host: ConsoleHost, clock: Callable[[], float] = time.time) ->
         Route("/login", console.login_form, methods=["GET"]),
         Route("/login", console.login, methods=["POST"]),
         Route("/logout", g(console.logout, post=True), methods=["POST"]),
-        Route("/static/{name}", console.asset, methods=["GET"]),
+        Route("/static/{name:path}", console.asset, methods=["GET"]),
         Route("/", g(console.overview), methods=["GET"]),
         Route("/live/overview", g(console.overview_live), methods=["GET"]),
         Route("/profiles", g(console.profiles), methods=["GET"]),

@@ -98,9 +98,18 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Browser, daemon: Daemon) -> Iterator[Page]:
+def messages() -> list[str]:
+    """What the browser's console said, on every tab: a blocked script or style says so
+    there."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, daemon: Daemon, messages: list[str]) -> Iterator[Page]:
     """A signed-in tab."""
     context = browser.new_context(base_url=daemon.url, viewport={"width": 1100, "height": 900})
+    context.on("console", lambda message: messages.append(message.text))
+    context.on("weberror", lambda error: messages.append(str(error.error)))
     tab = context.new_page()
     tab.goto("/ui/login")
     tab.get_by_label("Admin token").fill(ADMIN)
@@ -218,8 +227,9 @@ def test_an_export_job_is_paused_resumed_and_its_dead_letters_replayed(
 
     assert poll(lambda: dead_letters() > 0, 15)
     _shot(page, shots, "export")
-    page.get_by_role("button", name="Pause").click()
-    page.wait_for_url(f"**/ui/exports/{JOB}?done=pause")
+    page.get_by_role("button", name="Pause").click()  # htmx swaps the job's panel
+    page.locator("#job", has_text="Done: pause.").wait_for()
+    assert page.url.endswith(f"/ui/exports/{JOB}")  # no page load
     assert poll(lambda: "paused" in _state(page), 10)
     page.get_by_role("button", name="Resume").click()
     assert poll(lambda: "paused" not in _state(page), 10)
@@ -271,3 +281,10 @@ def test_every_page_is_usable_at_phone_width(browser: Browser, page: Page, shots
         assert width <= 375 + 1, (path, width)
         _shot(tab, shots, name)
     phone.close()
+
+
+def test_no_page_broke_the_content_security_policy(page: Page, messages: list[str]) -> None:
+    page.goto("/ui/")
+    page.wait_for_function("() => window.htmx !== undefined")
+    page.goto(f"/ui/exports/{JOB}")
+    assert messages == [m for m in messages if "Content Security Policy" not in m], messages

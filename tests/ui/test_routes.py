@@ -120,7 +120,8 @@ def _routes(host: Host) -> list[tuple[str, str]]:
         assert isinstance(route, Route)
         names = ASSETS if route.path.startswith("/static/") else ["engaged_email"]
         for name in names:
-            path = "/ui" + route.path.format(**{**PARAMS, "name": name})
+            template = route.path.replace("{name:path}", "{name}")
+            path = "/ui" + template.format(**{**PARAMS, "name": name})
             found += [(m, path) for m in sorted(route.methods or ()) if m != "HEAD"]
     return found
 
@@ -156,7 +157,7 @@ def test_a_signed_in_browser_sees_every_page(host: Host, client: Browser) -> Non
         "/ui/dead-letters",
         "/ui/playground",
         "/ui/config",
-        "/ui/static/live.js",
+        "/ui/static/vendor/htmx.min.js",
     ):
         assert client.get(path).status_code == 200, path
     assert client.get("/ui/exports/nope").status_code == 404
@@ -173,6 +174,20 @@ def test_every_post_needs_the_sessions_csrf_token(host: Host, client: Browser) -
     assert r.status_code == 303 and host.operated == [("to_cio", "pause")]
     r = client.post("/ui/config/reload", headers={"X-CSRF-Token": csrf})
     assert r.status_code == 303 and host.reloads == 1
+
+
+def test_htmx_gets_the_job_panel_to_swap_and_a_plain_form_the_redirect(
+    host: Host, client: Browser
+) -> None:
+    csrf = _signed_in(client)
+    headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
+    r = client.post("/ui/exports/to_cio/resume", headers=headers)
+    assert r.status_code == 200 and r.text.lstrip().startswith('<div id="job"')
+    assert "Done: resume." in r.text and "<html" not in r.text
+    page = client.get("/ui/").text
+    assert f'hx-headers=\'{{"X-CSRF-Token": "{csrf}"}}\'' in page
+    assert 'hx-get="/ui/live/overview" hx-trigger="every 2s"' in page
+    assert '"includeIndicatorStyles": false' in page
 
 
 def test_wrong_tokens_are_refused_then_rate_limited(client: Browser) -> None:
