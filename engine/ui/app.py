@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import EngineError, UnknownName
+from engine.errors import EngineError, RuntimeFailure, UnknownName
 from engine.lang.values import format_date, ms_to_date
 from engine.testing import run_config_tests
 from engine.ui import chart, playground
@@ -57,6 +57,7 @@ CHART_DAYS = 90  # the audience chart's span
 OVERVIEW_S = 1.0  # how long the overview's figures are shown again before a fresh read
 RECENT_EVENTS = 20
 PLAYGROUND_FIELDS = ("mode", "expr", "mapping", "event", "fixture", "stream")
+REPLAY_COUNTS = ("replayed", "failed_again", "left")  # what a dead-letter replay tells
 MAX_FORM_BYTES = 262_144  # a pasted mapping or event fits; more is not a console form
 
 
@@ -379,20 +380,40 @@ class Console:
             letters = (await self.host.operate(name, "dead-letters"))["dead_letters"]
             jobs.append({"job": name, "dead_letters": letters})
 
-        def read() -> tuple[list[dict[str, Any]], int]:
+        def read() -> tuple[list[dict[str, Any]], int, dict[str, int]]:
             engine = self.host.engine
-            return [d.as_dict() for d in engine.errors(limit=100)], engine.error_count()
+            letters = [d.as_dict() for d in engine.errors(limit=100)]
+            return letters, engine.error_count(), engine.store.error_counts()
 
-        errors, total = await self._off(read)
+        errors, total, streams = await self._off(read)
+        query = request.query_params
         return self.render(
             "dead_letters.html",
             session,
             page="dead-letters",
             errors=errors,
             total=total,
+            streams=dict(sorted(streams.items())),
             jobs=jobs,
-            done=request.query_params.get("done"),
+            done=query.get("done"),
+            replayed={k: query[k] for k in REPLAY_COUNTS if query.get(k, "").isdigit()},
+            problem=query.get("problem"),
         )
+
+    async def errors_replay(self, request: Request, session: Session) -> Response:
+        """Apply the dead letters (of the form's `stream`, or all) again after a config fix,
+        by the daemon's applier while it runs (docs/console.md)."""
+        stream = request.state.form.get("stream") or None
+        try:
+            result = await self.host.replay_dead_letters(stream)
+        except UnknownName as exc:
+            return self.render("error.html", session, 404, message=str(exc))
+        except RuntimeFailure as exc:
+            query = urlencode({"problem": self.host.redact(str(exc))[:500]})
+            return RedirectResponse(f"/ui/dead-letters?{query}", 303)
+        self._shown = None  # the overview's dead letters change
+        counts = {k: result[k] for k in REPLAY_COUNTS}
+        return RedirectResponse(f"/ui/dead-letters?{urlencode(counts)}", 303)
 
     async def playground_page(self, request: Request, session: Session) -> Response:
         return self.render(
@@ -506,6 +527,7 @@ def create_console(host: ConsoleHost, clock: Callable[[], float] = time.time) ->
         Route("/exports/{job}", g(console.exports_page), methods=["GET"]),
         Route("/exports/{job}/{action}", g(console.export_action, post=True), methods=["POST"]),
         Route("/dead-letters", g(console.dead_letters), methods=["GET"]),
+        Route("/dead-letters/replay", g(console.errors_replay, post=True), methods=["POST"]),
         Route("/playground", g(console.playground_page), methods=["GET"]),
         Route("/playground", g(console.playground_run, post=True), methods=["POST"]),
         Route("/config", g(console.config_page), methods=["GET"]),
