@@ -36,6 +36,20 @@ mappings:
       - {field: email, expr: tolower(data.identifiers.email)}
 """
 
+SIGNUPS = """\
+streams:
+  - {name: customerio}  # the stock import's stream
+  - {name: signups, id: id}
+mappings:
+  - name: users
+    stream: signups
+    into: user
+    by: [uid]
+    fields:
+      - {field: uid, expr: uid, type: string}
+      - {field: age, expr: %s, type: %s}
+"""
+
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:  # pragma: no cover - the dev extra brings it
@@ -281,6 +295,50 @@ def test_every_page_is_usable_at_phone_width(browser: Browser, page: Page, shots
         assert width <= 375 + 1, (path, width)
         _shot(tab, shots, name)
     phone.close()
+
+
+def test_a_dead_letter_is_replayed_after_the_config_is_fixed_and_reloaded(
+    browser: Browser, tmp_path: Path, shots: Path, messages: list[str]
+) -> None:
+    mapping = tmp_path / "signups.yaml"
+    mapping.write_text(SIGNUPS % ("toint(age)", "int"))
+    running = start(write_config(tmp_path, mapping=mapping))
+    context = browser.new_context(base_url=running.url)
+    context.on("console", lambda message: messages.append(message.text))
+    try:
+        with running.client() as c:
+            r = c.post(
+                "/collect/json/signups",
+                params={"key": TOKEN, "wait": "applied"},
+                json={"id": "1", "uid": "a", "age": "forty"},
+            )
+            assert r.status_code == 200
+        tab = context.new_page()
+        tab.goto("/ui/dead-letters")
+        tab.get_by_label("Admin token").fill(ADMIN)
+        tab.get_by_role("button", name="Sign in").click()
+        tab.wait_for_url("**/ui/dead-letters")
+        assert "age failed to evaluate" in tab.locator("main").inner_text()
+
+        mapping.write_text(SIGNUPS % ("tolower(age)", "string"))  # the fix
+        tab.goto("/ui/config")
+        tab.get_by_role("button", name="Reload the config (as SIGHUP)").click()
+        tab.wait_for_url("**/ui/config?reload=ok")
+
+        tab.goto("/ui/dead-letters")
+        tab.get_by_label("Dead letters to replay").select_option("signups")
+        _shot(tab, shots, "dead-letters-replay")
+        tab.get_by_role("button", name="Replay dead letters").click()
+        tab.wait_for_url("**/ui/dead-letters?replayed=1*")
+        assert "Replayed: 1 applied, 0 failed again." in tab.locator("[role=status]").inner_text()
+        assert "No dead letters." in tab.locator("main").inner_text()
+        tab.goto("/ui/profiles?q=uid=a")
+        row = tab.locator("tr", has=tab.locator("th", has_text="age"))
+        assert '"forty"' in row.inner_text()
+    finally:
+        context.close()
+        running.stop()
+        running.close()
 
 
 def test_no_page_broke_the_content_security_policy(page: Page, messages: list[str]) -> None:
