@@ -50,6 +50,30 @@ mappings:
       - {field: age, expr: %s, type: %s}
 """
 
+PHONE = {"width": 375, "height": 800}
+PAGES = [
+    "/ui/",
+    "/ui/profiles?q=cio_customer_id=usr_48213",
+    "/ui/audiences/engaged_email",
+    f"/ui/exports/{JOB}",
+    "/ui/dead-letters",
+    "/ui/playground",
+    "/ui/config",
+]
+# The controls a screen reader would announce without a name: each input, select and
+# textarea needs a <label>, aria-label or aria-labelledby.
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea")]
+  .filter(e => e.type !== "hidden")
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+               && !e.getAttribute("aria-labelledby"))
+  .map(e => e.outerHTML.slice(0, 120))"""
+# What has the keyboard focus, by its id or its text, and whether focus is drawn.
+FOCUSED = """() => {
+  const e = document.activeElement;
+  return {name: e.id ? "#" + e.id : e.textContent.trim(),
+          outline: getComputedStyle(e).outlineStyle};
+}"""
+
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:  # pragma: no cover - the dev extra brings it
@@ -280,21 +304,47 @@ def test_the_config_page_masks_secrets(page: Page, shots: Path) -> None:
 
 def test_every_page_is_usable_at_phone_width(browser: Browser, page: Page, shots: Path) -> None:
     state: Any = page.context.storage_state()
-    phone = browser.new_context(
-        base_url=page.url.split("/ui/")[0],
-        storage_state=state,
-        viewport={"width": 375, "height": 740},
-    )
-    tab = phone.new_page()
-    for name, path in (
-        ("phone-overview", "/ui/"),
-        ("phone-profile", "/ui/profiles?q=cio_customer_id=usr_48213"),
-    ):
-        tab.goto(path)
-        width = tab.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375 + 1, (path, width)
-        _shot(tab, shots, name)
-    phone.close()
+    base = page.url.split("/ui/")[0]
+    signed_out = browser.new_context(base_url=base, viewport=PHONE)
+    phone = browser.new_context(base_url=base, storage_state=state, viewport=PHONE)
+    try:
+        for tab, path in [(signed_out.new_page(), "/ui/login")] + [
+            (phone.new_page(), path) for path in PAGES
+        ]:
+            tab.goto(path)
+            width = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], (path, width)  # no scrolling sideways
+            assert tab.evaluate(UNLABELLED) == [], path
+            _shot(tab, shots, "phone-" + (path.strip("/").split("?")[0].replace("/", "-") or "ui"))
+            tab.close()
+    finally:
+        signed_out.close()
+        phone.close()
+
+
+def test_every_control_of_every_page_has_a_label(page: Page) -> None:
+    for path in PAGES:
+        page.goto(path)
+        assert page.evaluate(UNLABELLED) == [], path
+
+
+def test_tab_from_the_top_reaches_the_search_in_page_order_with_focus_shown(
+    page: Page,
+) -> None:
+    page.goto("/ui/profiles")
+    seen: list[str] = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        seen.append(focused["name"])
+        assert focused["outline"] != "none", focused  # :focus-visible draws an outline
+        if focused["name"] == "#q":
+            break
+    assert seen[0] == "Skip to content"
+    nav = ["Overview", "Profiles", "Dead letters", "Playground", "Config", "Sign out"]
+    assert seen == ["Skip to content", *nav, "#q"], seen
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED)["name"] == "Look up"
 
 
 def test_a_dead_letter_is_replayed_after_the_config_is_fixed_and_reloaded(
