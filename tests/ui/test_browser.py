@@ -50,7 +50,7 @@ mappings:
       - {field: age, expr: %s, type: %s}
 """
 
-PHONE = {"width": 375, "height": 800}
+PHONE_WIDTH, PHONE_HEIGHT = 375, 800
 PAGES = [
     "/ui/",
     "/ui/profiles?q=cio_customer_id=usr_48213",
@@ -305,8 +305,12 @@ def test_the_config_page_masks_secrets(page: Page, shots: Path) -> None:
 def test_every_page_is_usable_at_phone_width(browser: Browser, page: Page, shots: Path) -> None:
     state: Any = page.context.storage_state()
     base = page.url.split("/ui/")[0]
-    signed_out = browser.new_context(base_url=base, viewport=PHONE)
-    phone = browser.new_context(base_url=base, storage_state=state, viewport=PHONE)
+    signed_out = browser.new_context(
+        base_url=base, viewport={"width": PHONE_WIDTH, "height": PHONE_HEIGHT}
+    )
+    phone = browser.new_context(
+        base_url=base, storage_state=state, viewport={"width": PHONE_WIDTH, "height": PHONE_HEIGHT}
+    )
     try:
         for tab, path in [(signed_out.new_page(), "/ui/login")] + [
             (phone.new_page(), path) for path in PAGES
