@@ -137,6 +137,12 @@ class Console:
                 return HTMLResponse("Not found", 404)
             session = self.session(request)
             if session is None:
+                if _htmx(request):
+                    # the session ended under an open page: the whole page goes to sign in,
+                    # rather than the sign-in form swapped into a fragment
+                    response = HTMLResponse("Sign in first", 403 if post else 401)
+                    response.headers["HX-Redirect"] = "/ui/login"
+                    return response
                 if post:
                     return HTMLResponse("Sign in first", 403)
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

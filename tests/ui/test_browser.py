@@ -202,6 +202,21 @@ def test_the_overview_updates_live(page: Page, daemon: Daemon, shots: Path) -> N
     )
 
 
+def test_a_session_that_ends_under_the_live_overview_sends_the_page_to_sign_in(
+    browser: Browser, daemon: Daemon
+) -> None:
+    context = browser.new_context(base_url=daemon.url)
+    tab = context.new_page()
+    tab.goto("/ui/login")
+    tab.get_by_label("Admin token").fill(ADMIN)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url("**/ui/")
+    context.clear_cookies()  # as a restart or an expiry would
+    tab.wait_for_url("**/ui/login", timeout=15_000)  # at the next refresh, the whole page
+    assert tab.get_by_label("Admin token").is_visible()
+    context.close()
+
+
 def test_a_profile_is_found_by_email_with_where_each_field_came_from(
     page: Page, shots: Path
 ) -> None:

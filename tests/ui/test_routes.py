@@ -198,6 +198,13 @@ def test_dead_letters_are_replayed_by_the_daemon_for_one_stream_or_all(
     assert r.status_code == 404 and host.replays == [None, "customerio"]
 
 
+def test_htmx_without_a_session_sends_the_whole_page_to_sign_in(client: Browser) -> None:
+    r = client.get("/ui/live/overview", headers={"HX-Request": "true"})
+    assert r.status_code == 401 and r.headers["hx-redirect"] == "/ui/login"
+    r = client.post("/ui/exports/to_cio/pause", headers={"HX-Request": "true"})
+    assert r.status_code == 403 and r.headers["hx-redirect"] == "/ui/login"
+
+
 def test_htmx_gets_the_job_panel_to_swap_and_a_plain_form_the_redirect(
     host: Host, client: Browser
 ) -> None:
