@@ -415,6 +415,10 @@ class Engine:
         """How many dead letters the `_errors` stream holds."""
         return self.store.count_errors()
 
+    def error_counts(self) -> dict[str, int]:
+        """Dead letters per stream that has any (what a replay of one stream would take)."""
+        return self.store.error_counts()
+
     # ---- reading profiles
 
     def _load(self, pid: int) -> Profile | None:

@@ -389,7 +389,7 @@ class Console:
         def read() -> tuple[list[dict[str, Any]], int, dict[str, int]]:
             engine = self.host.engine
             letters = [d.as_dict() for d in engine.errors(limit=100)]
-            return letters, engine.error_count(), engine.store.error_counts()
+            return letters, engine.error_count(), engine.error_counts()
 
         errors, total, streams = await self._off(read)
         query = request.query_params
