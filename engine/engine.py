@@ -28,7 +28,7 @@ from engine.exports.jobs import Counts, ExportJobs
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.compiled import CompiledMapping, event_time_problem
-from engine.pipeline.ingest import POSITION, Ingester, IngestResult, gc_paused
+from engine.pipeline.ingest import POSITION, ErrorReplay, Ingester, IngestResult, gc_paused
 from engine.pipeline.intake import Incoming, Record
 from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
@@ -52,6 +52,7 @@ __all__ = [
     "DeadLetter",
     "Delivered",
     "Engine",
+    "ErrorReplay",
     "Incoming",
     "IngestResult",
     "gc_paused",
@@ -266,6 +267,15 @@ class Engine:
             self._ingester.recopy(transport)
         return self._ingester.replay(stream=stream, since_ms=since_ms)
 
+    def replay_errors(self, *, stream: str | None = None) -> ErrorReplay:
+        """Apply the dead letters (of one stream, or all) again after a config fix, without
+        rebuilding profiles: what a running daemon's applier does for the console and
+        `POST /api/errors/replay`, where `replay` would need the daemon stopped
+        (docs/pipeline.md). Those that fail again stay dead letters, with their new reason;
+        those applied in part to a field that sums stay too (`ErrorReplay.left`)."""
+        self._writable()
+        return self._ingester.replay_errors(stream)
+
     def field_failures(self) -> dict[str, dict[str, int]]:
         """Per transform and mapping, the fields that failed and how often (`/metrics`)."""
         pipeline = self.config.pipeline
@@ -404,6 +414,10 @@ class Engine:
     def error_count(self) -> int:
         """How many dead letters the `_errors` stream holds."""
         return self.store.count_errors()
+
+    def error_counts(self) -> dict[str, int]:
+        """Dead letters per stream that has any (what a replay of one stream would take)."""
+        return self.store.error_counts()
 
     # ---- reading profiles
 

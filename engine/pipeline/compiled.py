@@ -226,6 +226,12 @@ class Pipeline:
     def stream(self, name: str) -> CompiledStream | None:
         return self.streams.get(name)
 
+    def counts_twice(self, name: str) -> bool:
+        """Whether a field that an event of stream `name` can reach sums (`Rule.counts_twice`):
+        applying such an event a second time would count it twice."""
+        return any(rule.counts_twice for s in self.reachable(name) for m in s.mappings
+                   for rule in m.rules.values())
+
     def reachable(self, name: str) -> list[CompiledStream]:
         """The stream and every stream derived from it, directly or not, parents first."""
         stream = self.streams.get(name)
@@ -294,6 +300,9 @@ class Pipeline:
             state.deadline = math.inf
 
 
+FAILED_TO_EVALUATE = "failed to evaluate"  # a field failed; the event's other fields applied
+
+
 class FailureWatch:
     """Tells which fields failed on the event just processed, for its dead letter.
 
@@ -334,7 +343,7 @@ class FailureWatch:
             failed = [f or "where" for f, a, b in zip(group.fields, now, seen, strict=True)
                       if a != b]
             if failed:
-                reasons.append(f"{label}: {', '.join(failed)} failed to evaluate")
+                reasons.append(f"{label}: {', '.join(failed)} {FAILED_TO_EVALUATE}")
             seen[:] = now
         return "; ".join(reasons)
 

@@ -29,7 +29,7 @@ from engine.pipeline.compiled import CompiledStream, Pipeline, failure_reason
 from engine.pipeline.decode import Decoders, not_an_object
 from engine.pipeline.hooks import ProfileHook
 from engine.pipeline.intake import DUPLICATE, REJECTED, Incoming, Record, log_batch
-from engine.pipeline.processor import Processor, Stats
+from engine.pipeline.processor import Processor, Stats, applied_in_part
 from engine.store import LogRow, Store, is_unavailable
 from engine.transport import NatsTransport
 
@@ -88,6 +88,20 @@ class IngestResult:
             "overmerge_skipped": self.stats.overmerge_skipped,
             "dead_letters": self.stats.dead_letters,
         }
+
+
+@dataclass
+class ErrorReplay:
+    """What applying the dead letters again did."""
+
+    stats: Stats = field(default_factory=Stats)  # its dead letters: those that failed again
+    # applied in part before, to a field that sums: applying them again would count them
+    # twice, so they stay dead letters for a full replay (`engine errors --replay`)
+    left: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"replayed": self.stats.events - self.stats.dead_letters,
+                "failed_again": self.stats.dead_letters, "left": self.left}
 
 
 @contextmanager
@@ -493,6 +507,40 @@ class Ingester:
 
         self.guarded(work)
         return stats
+
+    def replay_errors(self, stream: str | None = None) -> ErrorReplay:
+        """Apply the dead letters' logged events again with the current config, beside the
+        applying of the log (docs/pipeline.md): no profile is rebuilt and the position stays,
+        so the one applier of a running daemon can do it between slices. Each dead letter is
+        taken off in the transaction that applies its event, so it is applied once however
+        many replays run; one that fails again is a dead letter again, with its new reason."""
+        self.flush()
+        result = ErrorReplay()
+        after = 0
+        while rows := self.store.iter_errors(stream=stream, after=after, limit=self.batch_size):
+            after = rows[-1][0]
+            seqs = [seq for seq, name, reason, *_rest in rows
+                    if not (applied_in_part(reason) and self.pipeline.counts_twice(name))]
+            result.left += len(rows) - len(seqs)
+            if seqs:
+                result.stats.add(self._apply_again(seqs))
+        return result
+
+    def _apply_again(self, seqs: list[int]) -> Stats:
+        """Take these dead letters and apply their events, in one transaction."""
+        done: list[Stats] = []
+
+        def work() -> None:
+            with self.store.transaction():
+                taken = self.store.take_errors(seqs)
+                events = [e for seq in taken if (e := self.store.event(seq)) is not None]
+                done.append(self.processor.apply(events))
+                self.processor.flush()
+            self.processor.flushed()
+
+        with gc_paused():
+            self.guarded(work)
+        return done[0]
 
     def recopy(self, transport: NatsTransport, batch: int = 5000) -> int:
         """Copy into the store's log every event of the transport's log it does not hold (those

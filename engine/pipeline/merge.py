@@ -331,6 +331,9 @@ class Rule:
     fold: Fold
     combine: Combine
     inline: int = CALL
+    # Folding one event's value a second time changes the state (a sum): a dead letter whose
+    # event was applied in part cannot be applied again live (docs/pipeline.md).
+    counts_twice: bool = False
 
 
 # (kind, merge) -> rule. Kinds: scalar, set, countmap, map. A rule with a `_timed` variant
@@ -342,12 +345,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("scalar", "oldest"): Rule(_fold_oldest, _combine_oldest),
     ("scalar", "max"): Rule(_fold_max, _combine_max),
     ("scalar", "min"): Rule(_fold_min, _combine_min),
-    ("scalar", "sum"): Rule(_fold_sum, _combine_sum),
+    ("scalar", "sum"): Rule(_fold_sum, _combine_sum, counts_twice=True),
     ("set", "union"): Rule(_fold_set, _combine_set, APPEND),
     ("set", "union_timed"): Rule(_fold_union, _combine_union),  # with capacity or keep_days
     ("set", "latest"): Rule(_fold_latest, _combine_latest, REPLACE),
-    ("countmap", "sum"): Rule(_fold_count_map, _combine_count_map, ADD),
-    ("countmap", "sum_timed"): Rule(_fold_timed_count_map, _combine_timed_count_map),  # capacity
+    ("countmap", "sum"): Rule(_fold_count_map, _combine_count_map, ADD, counts_twice=True),
+    ("countmap", "sum_timed"): Rule(  # with capacity
+        _fold_timed_count_map, _combine_timed_count_map, counts_twice=True),
     ("map", "latest"): Rule(*_map_latest),
     ("map", "max"): Rule(*_map_max),
     ("map", "min"): Rule(*_map_min),
@@ -431,6 +435,7 @@ class FieldRule:
     capacity: int | None = None
     keep_days: int | None = None
     inline: int = CALL  # how `fold_contribution` folds it: the rule's shape, or CALL
+    counts_twice: bool = False  # the rule's: folding an event again changes the state
 
     @classmethod
     def build(cls, field: str, field_type: str, merge: str, capacity: int | None = None,
@@ -442,7 +447,7 @@ class FieldRule:
         # An inline fold never trims: a field with a capacity calls its fold, then `trim`.
         inline = rule.inline if capacity is None else CALL
         return cls(field, field_type, merge, rule.fold, rule.combine, NORMALISE[field_type],
-                   capacity, keep_days, inline)
+                   capacity, keep_days, inline, rule.counts_twice)
 
     def step(self, stored: builtins.type) -> Step:
         """How `fold_contribution` folds this field; `stored` is the class of a value that

@@ -26,6 +26,7 @@ import orjson
 from engine.errors import StoreConflict
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.compiled import (
+    FAILED_TO_EVALUATE,
     MAX_EVENT_MS,
     MIN_EVENT_MS,
     FailureWatch,
@@ -59,9 +60,18 @@ class Stats:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
+UNFIT = "a value does not fit its field's type"  # that value skipped, the others applied
+
+
 def unfit(mapping: str) -> str:
     """The dead-letter reason of a value its field's type cannot hold."""
-    return f"mapping {mapping}: a value does not fit its field's type"
+    return f"mapping {mapping}: {UNFIT}"
+
+
+def applied_in_part(reason: str) -> bool:
+    """Whether a dead letter's event was applied but for the fields that failed (one bad
+    field never loses the event), rather than not at all."""
+    return FAILED_TO_EVALUATE in reason or UNFIT in reason
 
 
 def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]:

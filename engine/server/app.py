@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Lifespan
 
 from engine.engine import Engine, gc_paused
-from engine.errors import StoreUnavailable, UnknownName
+from engine.errors import RuntimeFailure, StoreUnavailable, UnknownName
 from engine.exports import operations, service
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.compiled import CompiledStream
@@ -205,6 +205,19 @@ def replay_job(store: Store, job: str, now: int) -> dict[str, Any]:
 def job_dead_letters(limit: int) -> Callable[[Store, str, int], dict[str, Any]]:
     return lambda store, job, _now: {"dead_letters": [
         d.as_dict() for d in operations.dead_letters(store, job, limit)]}
+
+
+async def replay_dead_letters(daemon: Daemon, stream: str | None) -> dict[str, Any]:
+    """Apply the dead letters (of `stream`, or all) again with the running config, by the
+    daemon's processor between two slices: the one applier, so nothing races it, and each
+    dead letter is applied once (docs/pipeline.md). `UnknownName` for a stream the config
+    lacks; `RuntimeFailure` when no processor runs here or the replay failed."""
+    streams = daemon.config.pipeline.streams
+    if stream is not None and stream not in streams:
+        raise UnknownName("stream", stream, sorted(n for n in streams if not n.startswith("_")))
+    if daemon.processing is None:
+        raise RuntimeFailure("no processor applies events in this daemon")
+    return {"stream": stream, **await daemon.processing.replay_errors(stream)}
 
 
 # What operating a job means, by the name of the admin route and the console's button.
@@ -421,6 +434,18 @@ class _Api:
     async def export_resume(self, request: Request) -> Response:
         return await self._on_job(request, resume_job)
 
+    async def errors_replay(self, request: Request) -> Response:
+        refused = self.admin(request)
+        if refused is not None:
+            return refused
+        try:
+            return ok(await replay_dead_letters(self.daemon,
+                                                request.query_params.get("stream") or None))
+        except UnknownName as exc:
+            return error(404, "unknown_stream", str(exc))
+        except RuntimeFailure as exc:
+            return error(503, "replay_failed", f"the dead letters were not replayed: {exc}")
+
     async def healthz(self, _request: Request) -> Response:
         return ok({"status": "ok"})
 
@@ -482,6 +507,7 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None,
         Route("/api/exports/{job}/replay", api.export_replay, methods=["POST"]),
         Route("/api/exports/{job}/pause", api.export_pause, methods=["POST"]),
         Route("/api/exports/{job}/resume", api.export_resume, methods=["POST"]),
+        Route("/api/errors/replay", api.errors_replay, methods=["POST"]),
     ]
     if console is not None:
         routes.append(Mount("/ui", app=create_console(console)))

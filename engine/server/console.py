@@ -1,5 +1,6 @@
 """The daemon as the web console's host (`engine.ui.ConsoleHost`, docs/console.md): its
-read-only engine, its export runners' state, operating a job, and a reload."""
+read-only engine, its export runners' state, operating a job, replaying dead letters, and a
+reload."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from typing import Any
 
 from engine.engine import Engine
 from engine.program import Config
-from engine.server.app import JOB_ACTIONS, Daemon, job_dead_letters, on_job
+from engine.server.app import (
+    JOB_ACTIONS,
+    Daemon,
+    job_dead_letters,
+    on_job,
+    replay_dead_letters,
+)
 
 LISTED = 100  # a job's dead letters the console shows
 
@@ -55,6 +62,9 @@ class DaemonConsole:
         if action == "dead-letters":
             return await on_job(self.daemon, job, job_dead_letters(LISTED), changes=False)
         return await on_job(self.daemon, job, JOB_ACTIONS[action])
+
+    async def replay_dead_letters(self, stream: str | None) -> dict[str, Any]:
+        return await replay_dead_letters(self.daemon, stream)
 
     async def reload(self) -> str | None:
         return await self._reload()

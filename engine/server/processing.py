@@ -33,6 +33,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from engine.engine import Engine
+from engine.errors import RuntimeFailure
 from engine.exports import service
 from engine.exports.daemon import Exporters
 from engine.pipeline.processor import Stats
@@ -85,6 +86,8 @@ class Processing:
         self.wake: Event = self._ctx.Event()
         self.report = Report()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._replays: dict[int, asyncio.Future[dict[str, Any]]] = {}  # ticket -> answer
+        self._tickets = 0
         self._stopping = False
         self._process: Any = None
         self._conn: Connection | None = None
@@ -115,6 +118,20 @@ class Processing:
     def reload(self) -> None:
         """The config files passed their checks and tests: the processor loads them too."""
         self._send(("reload",))
+
+    def replay_errors(self, stream: str | None) -> asyncio.Future[dict[str, Any]]:
+        """Ask the processor to apply the dead letters (of `stream`, or all) again, between
+        two slices: it is the daemon's one applier, so the replay never races the applying
+        of the log (docs/pipeline.md). Resolves with what it did (`ErrorReplay.as_dict`), or
+        fails with `RuntimeFailure`."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if not self.alive:
+            future.set_exception(RuntimeFailure("the processor is not running"))
+            return future
+        self._tickets += 1
+        self._replays[self._tickets] = future
+        self._send(("replay-errors", self._tickets, stream))
+        return future
 
     def _send(self, message: tuple[Any, ...]) -> None:
         if self._conn is not None and self.alive:
@@ -172,6 +189,14 @@ class Processing:
             m.unidentified.inc(message["unidentified"])
             m.dead_letters.inc(message["dead_letters"])
             m.process_seconds.observe(message["seconds"])
+        replayed = message.get("replayed")
+        if replayed is not None:
+            answer = self._replays.pop(replayed["ticket"], None)
+            if answer is not None and not answer.done():
+                if "error" in replayed:
+                    answer.set_exception(RuntimeFailure(replayed["error"]))
+                else:
+                    answer.set_result(replayed["result"])
         still = []
         for seq, future in self._waiters:
             if seq <= r.position:
@@ -184,6 +209,10 @@ class Processing:
     def _lost(self) -> None:
         loop = asyncio.get_running_loop()
         loop.remove_reader(self.fileno)
+        for answer in self._replays.values():  # the new processor knows nothing of them
+            if not answer.done():
+                answer.set_exception(RuntimeFailure("the processor stopped during the replay"))
+        self._replays = {}
         if self._stopping:
             return
         code = self._process.exitcode if self._process is not None else None
@@ -366,6 +395,20 @@ class _Processor:
         self.sizes = self.engine.audience_sizes()
         self._start_exports()
 
+    def _replay_errors(self, ticket: int, stream: str | None) -> None:
+        """Apply the dead letters again, as the daemon asked, and answer it."""
+        try:
+            result = self.engine.replay_errors(stream=stream)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            log.error("replaying the dead letters failed", extra={"reason": reason})
+            self.report(replayed={"ticket": ticket, "error": reason})
+            return
+        stats = result.stats
+        self.profiles += stats.profiles_created - stats.merges
+        log.info("replayed the dead letters", extra={"stream": stream, **result.as_dict()})
+        self.report(replayed={"ticket": ticket, "result": result.as_dict()})
+
     def run(self) -> None:
         engine = self.engine
         stopping, drain = False, True
@@ -378,6 +421,8 @@ class _Processor:
                     self._reload()
                 elif command[0] == "stop":
                     stopping, drain = True, command[1]
+                elif command[0] == "replay-errors":
+                    self._replay_errors(command[1], command[2])
             if stopping and not drain:
                 return
             start = time.perf_counter()

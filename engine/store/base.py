@@ -190,6 +190,12 @@ class DeadLetters(Protocol):
         """Dead letters past seq `after`, in log order, with their logged events."""
         ...
 
+    def take_errors(self, seqs: Sequence[int]) -> list[int]:
+        """Remove these dead letters (a replay re-applies their events); the seqs removed
+        here, in log order. A seq another transaction took first is not among them, so two
+        replays at once never apply one event twice."""
+        ...
+
     def count_errors(self) -> int: ...
 
     def error_counts(self) -> dict[str, int]:

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import EngineError, UnknownName
+from engine.errors import EngineError, RuntimeFailure, UnknownName
 from engine.lang.values import format_date, ms_to_date
 from engine.testing import run_config_tests
 from engine.ui import chart, playground
@@ -46,16 +46,18 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
-# Assets by name: the stylesheet is public (the sign-in form uses it), the script is not.
+# Assets by path under static/: the stylesheet is public (the sign-in form uses it), the
+# script (htmx, vendored: static/vendor/README.md) is not.
 ASSETS = {
     "style.css": ("text/css; charset=utf-8", True),
-    "live.js": ("text/javascript; charset=utf-8", False),
+    "vendor/htmx.min.js": ("text/javascript; charset=utf-8", False),
 }
 PAGE = 50  # audience members per page
 CHART_DAYS = 90  # the audience chart's span
 OVERVIEW_S = 1.0  # how long the overview's figures are shown again before a fresh read
 RECENT_EVENTS = 20
 PLAYGROUND_FIELDS = ("mode", "expr", "mapping", "event", "fixture", "stream")
+REPLAY_COUNTS = ("replayed", "failed_again", "left")  # what a dead-letter replay tells
 MAX_FORM_BYTES = 262_144  # a pasted mapping or event fits; more is not a console form
 
 
@@ -135,6 +137,12 @@ class Console:
                 return HTMLResponse("Not found", 404)
             session = self.session(request)
             if session is None:
+                if _htmx(request):
+                    # the session ended under an open page: the whole page goes to sign in,
+                    # rather than the sign-in form swapped into a fragment
+                    response = HTMLResponse("Sign in first", 403 if post else 401)
+                    response.headers["HX-Redirect"] = "/ui/login"
+                    return response
                 if post:
                     return HTMLResponse("Sign in first", 403)
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -217,7 +225,7 @@ class Console:
         media, public = ASSETS[name]
         if not public and self.session(request) is None:
             return HTMLResponse("Sign in first", 403)
-        body = resources.files("engine.ui").joinpath("static", name).read_bytes()
+        body = resources.files("engine.ui").joinpath("static", *name.split("/")).read_bytes()
         return Response(body, media_type=media)
 
     # ---- pages: what they read, they read on the console's own thread (`_off`)
@@ -341,19 +349,23 @@ class Console:
     async def exports_page(self, request: Request, session: Session) -> Response:
         name = request.path_params["job"]
         try:
-            letters = await self.host.operate(name, "dead-letters")
+            return await self._job(name, session, "export.html", request.query_params.get("done"))
         except UnknownName as exc:
             return self.render("error.html", session, 404, message=str(exc))
+
+    async def _job(self, name: str, session: Session, template: str, done: str | None) -> Response:
+        """An export job's page, or its panel alone (`export_job.html`, what htmx swaps in)."""
+        letters = await self.host.operate(name, "dead-letters")
         self._shown = None  # show the job as it is now
         overview = await self._off(self._overview)
         job = next(j for j in overview["exports"] if j["job"] == name)
         return self.render(
-            "export.html",
+            template,
             session,
             page="exports",
             job=job,
             dead_letters=letters["dead_letters"],
-            done=request.query_params.get("done"),
+            done=done,
         )
 
     async def export_action(self, request: Request, session: Session) -> Response:
@@ -364,6 +376,8 @@ class Console:
             await self.host.operate(name, action)
         except UnknownName as exc:
             return self.render("error.html", session, 404, message=str(exc))
+        if _htmx(request):
+            return await self._job(name, session, "export_job.html", action)
         return RedirectResponse(f"/ui/exports/{quote(name)}?done={action}", 303)
 
     async def dead_letters(self, request: Request, session: Session) -> Response:
@@ -372,20 +386,40 @@ class Console:
             letters = (await self.host.operate(name, "dead-letters"))["dead_letters"]
             jobs.append({"job": name, "dead_letters": letters})
 
-        def read() -> tuple[list[dict[str, Any]], int]:
+        def read() -> tuple[list[dict[str, Any]], int, dict[str, int]]:
             engine = self.host.engine
-            return [d.as_dict() for d in engine.errors(limit=100)], engine.error_count()
+            letters = [d.as_dict() for d in engine.errors(limit=100)]
+            return letters, engine.error_count(), engine.error_counts()
 
-        errors, total = await self._off(read)
+        errors, total, streams = await self._off(read)
+        query = request.query_params
         return self.render(
             "dead_letters.html",
             session,
             page="dead-letters",
             errors=errors,
             total=total,
+            streams=dict(sorted(streams.items())),
             jobs=jobs,
-            done=request.query_params.get("done"),
+            done=query.get("done"),
+            replayed={k: query[k] for k in REPLAY_COUNTS if query.get(k, "").isdigit()},
+            problem=query.get("problem"),
         )
+
+    async def errors_replay(self, request: Request, session: Session) -> Response:
+        """Apply the dead letters (of the form's `stream`, or all) again after a config fix,
+        by the daemon's applier while it runs (docs/console.md)."""
+        stream = request.state.form.get("stream") or None
+        try:
+            result = await self.host.replay_dead_letters(stream)
+        except UnknownName as exc:
+            return self.render("error.html", session, 404, message=str(exc))
+        except RuntimeFailure as exc:
+            query = urlencode({"problem": self.host.redact(str(exc))[:500]})
+            return RedirectResponse(f"/ui/dead-letters?{query}", 303)
+        self._shown = None  # the overview's dead letters change
+        counts = {k: result[k] for k in REPLAY_COUNTS}
+        return RedirectResponse(f"/ui/dead-letters?{urlencode(counts)}", 303)
 
     async def playground_page(self, request: Request, session: Session) -> Response:
         return self.render(
@@ -470,6 +504,12 @@ def _member(doc: dict[str, Any]) -> dict[str, Any]:
     return {"id": doc["_id"], "lookup": lookup, "entered": doc.get("_entered", "")}
 
 
+def _htmx(request: Request) -> bool:
+    """Whether htmx sent the request, so it wants the fragment to swap rather than a
+    redirect to the whole page (a form posted without script gets the redirect)."""
+    return request.headers.get("hx-request") == "true"
+
+
 def _next(target: str | None) -> str:
     """Where to go after signing in: a console path only, never another site."""
     if target and target.startswith("/ui/") and not target.startswith("//"):
@@ -485,7 +525,7 @@ def create_console(host: ConsoleHost, clock: Callable[[], float] = time.time) ->
         Route("/login", console.login_form, methods=["GET"]),
         Route("/login", console.login, methods=["POST"]),
         Route("/logout", g(console.logout, post=True), methods=["POST"]),
-        Route("/static/{name}", console.asset, methods=["GET"]),
+        Route("/static/{name:path}", console.asset, methods=["GET"]),
         Route("/", g(console.overview), methods=["GET"]),
         Route("/live/overview", g(console.overview_live), methods=["GET"]),
         Route("/profiles", g(console.profiles), methods=["GET"]),
@@ -493,6 +533,7 @@ def create_console(host: ConsoleHost, clock: Callable[[], float] = time.time) ->
         Route("/exports/{job}", g(console.exports_page), methods=["GET"]),
         Route("/exports/{job}/{action}", g(console.export_action, post=True), methods=["POST"]),
         Route("/dead-letters", g(console.dead_letters), methods=["GET"]),
+        Route("/dead-letters/replay", g(console.errors_replay, post=True), methods=["POST"]),
         Route("/playground", g(console.playground_page), methods=["GET"]),
         Route("/playground", g(console.playground_run, post=True), methods=["POST"]),
         Route("/config", g(console.config_page), methods=["GET"]),

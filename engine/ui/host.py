@@ -2,7 +2,8 @@
 
 The console sits below the server (docs/architecture.md): it reads everything through the
 engine façade the daemon hands it, and what only the daemon knows or does (its export runners'
-state, operating a job on a store connection of its own, a reload) through this protocol,
+state, operating a job on a store connection of its own, replaying dead letters by its
+applier, a reload) through this protocol,
 which the server implements.
 """
 
@@ -35,6 +36,13 @@ class ConsoleHost(Protocol):
     async def operate(self, job: str, action: str) -> dict[str, Any]:
         """Pause, resume or replay an export job, or list its dead letters
         (``dead-letters``); `UnknownName` for a job the config lacks."""
+        ...
+
+    async def replay_dead_letters(self, stream: str | None) -> dict[str, Any]:
+        """Apply the dead letters (of `stream`, or all) again with the running config, by the
+        daemon's one applier: how many were replayed, failed again and were left
+        (``replayed``, ``failed_again``, ``left``). `UnknownName` for a stream the config
+        lacks, `RuntimeFailure` when it could not be done."""
         ...
 
     async def reload(self) -> str | None:

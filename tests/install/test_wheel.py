@@ -30,6 +30,10 @@ def test_the_wheel_ships_the_data_files(wheel: Path) -> None:
         "engine/_data/config.example.yaml",
         "engine/config/schemas/config.schema.json",
         "engine/py.typed",
+        "engine/ui/static/style.css",
+        "engine/ui/static/vendor/htmx.min.js",
+        "engine/ui/static/vendor/LICENSE-htmx",
+        "engine/ui/templates/base.html",
     ):
         assert data in names, data
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import Config
+from engine import Config, load_config
 from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
 from engine.pipeline.files import read_events
 from tests.helpers import mapping_config
+from tests.store.conftest import BACKENDS
 
 MAPPING = """\
 streams:
@@ -87,3 +88,52 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path: Path) -> None
         Engine(config)
     with Engine(config) as again:  # released on close
         assert again.backlog() == 0
+
+
+NO_SUMS = MAPPING.replace("      - {field: visits, expr: count(user), type: int}\n", "")
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def storage(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Config overrides for a store of each back end."""
+    if request.param == "sqlite":
+        return {}
+    return {"storage.backend": "postgres",
+            "storage.dsn": request.getfixturevalue("postgres_dsn"),
+            "storage.schema": request.getfixturevalue("pg_schema")}
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["daemon", "scale-out-node"])
+def test_dead_letters_are_applied_again_live_once_and_a_failing_one_stays(
+        tmp_path: Path, storage: dict[str, str], shared: bool) -> None:
+    events = [{"id": "a", "ts": 1769000000, "user": "u1", "age": "forty-one"},
+              {"id": "b", "ts": 1769000100, "user": "u2", "age": {"years": 7}}]
+    mapping_config(tmp_path, NO_SUMS % ("toint(age)", "int"), name="signups.yaml")
+    broken = load_config(tmp_path / "config.yaml", storage)
+    with Engine(broken) as eng:
+        eng.ingest("signups", events)
+        assert len(eng.errors()) == 2
+    mapping_config(tmp_path, NO_SUMS % ("tolower(age)", "string"), name="signups.yaml")
+    fixed = load_config(tmp_path / "config.yaml", storage)
+    with Engine(fixed, shared=shared) as eng:
+        applied = eng.applied
+        result = eng.replay_errors(stream="signups")
+        assert result.as_dict() == {"replayed": 1, "failed_again": 1, "left": 0}
+        assert eng.applied == applied  # the position stays: nothing is rebuilt
+        profile = eng.profile("user_id", "u1")
+        assert profile is not None and profile["age"] == "forty-one"
+        (still,) = eng.errors()
+        assert still.event["id"] == "b" and still.reason == "mapping users: age failed to evaluate"
+        again = eng.replay_errors()  # the one left fails again; the first is not re-applied
+        assert again.as_dict() == {"replayed": 0, "failed_again": 1, "left": 0}
+
+
+def test_a_dead_letter_applied_in_part_to_a_sum_is_left_for_a_full_replay(
+        tmp_path: Path) -> None:
+    with Engine(_config(tmp_path, "int")) as eng:
+        eng.ingest("signups", EVENTS)
+    with Engine(_config(tmp_path, "string")) as eng:
+        assert eng.replay_errors().as_dict() == {"replayed": 0, "failed_again": 0, "left": 1}
+        profile = eng.profile("user_id", "u1")
+        assert profile is not None and profile["visits"] == 2  # never counted twice
+        assert len(eng.errors()) == 1

@@ -94,6 +94,19 @@ def test_dead_letters_come_back_with_their_events_and_the_latest_reason(store: S
     assert len(store.iter_errors(limit=1)) == 1
 
 
+def test_taking_dead_letters_removes_them_once(store: Store) -> None:
+    with store.transaction():
+        rows = store.append_events("a", 1, [("k1", 10, b"one"), ("k2", 20, b"two")])
+        store.add_errors([(rows[1][0], "a", "why", 100), (rows[0][0], "a", "why", 100)])
+    with store.transaction():
+        taken = store.take_errors([rows[1][0], rows[0][0], 999_999])
+    assert taken == [rows[0][0], rows[1][0]]  # log order; an unknown seq is not taken
+    assert store.count_errors() == 0
+    with store.transaction():
+        assert store.take_errors([rows[0][0]]) == []  # taken already: nothing to re-apply
+    assert store.event(rows[0][0]) is not None  # the logged event stays
+
+
 def test_a_reset_forgets_profiles_but_keeps_the_log_and_memberships(store: Store) -> None:
     ids = _new_profiles(store, 2)
     with store.transaction():

@@ -36,6 +36,44 @@ mappings:
       - {field: email, expr: tolower(data.identifiers.email)}
 """
 
+SIGNUPS = """\
+streams:
+  - {name: customerio}  # the stock import's stream
+  - {name: signups, id: id}
+mappings:
+  - name: users
+    stream: signups
+    into: user
+    by: [uid]
+    fields:
+      - {field: uid, expr: uid, type: string}
+      - {field: age, expr: %s, type: %s}
+"""
+
+PHONE_WIDTH, PHONE_HEIGHT = 375, 800
+PAGES = [
+    "/ui/",
+    "/ui/profiles?q=cio_customer_id=usr_48213",
+    "/ui/audiences/engaged_email",
+    f"/ui/exports/{JOB}",
+    "/ui/dead-letters",
+    "/ui/playground",
+    "/ui/config",
+]
+# The controls a screen reader would announce without a name: each input, select and
+# textarea needs a <label>, aria-label or aria-labelledby.
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea")]
+  .filter(e => e.type !== "hidden")
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+               && !e.getAttribute("aria-labelledby"))
+  .map(e => e.outerHTML.slice(0, 120))"""
+# What has the keyboard focus, by its id or its text, and whether focus is drawn.
+FOCUSED = """() => {
+  const e = document.activeElement;
+  return {name: e.id ? "#" + e.id : e.textContent.trim(),
+          outline: getComputedStyle(e).outlineStyle};
+}"""
+
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:  # pragma: no cover - the dev extra brings it
@@ -98,9 +136,18 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Browser, daemon: Daemon) -> Iterator[Page]:
+def messages() -> list[str]:
+    """What the browser's console said, on every tab: a blocked script or style says so
+    there."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, daemon: Daemon, messages: list[str]) -> Iterator[Page]:
     """A signed-in tab."""
     context = browser.new_context(base_url=daemon.url, viewport={"width": 1100, "height": 900})
+    context.on("console", lambda message: messages.append(message.text))
+    context.on("weberror", lambda error: messages.append(str(error.error)))
     tab = context.new_page()
     tab.goto("/ui/login")
     tab.get_by_label("Admin token").fill(ADMIN)
@@ -153,6 +200,21 @@ def test_the_overview_updates_live(page: Page, daemon: Daemon, shots: Path) -> N
         arg=before,
         timeout=15_000,
     )
+
+
+def test_a_session_that_ends_under_the_live_overview_sends_the_page_to_sign_in(
+    browser: Browser, daemon: Daemon
+) -> None:
+    context = browser.new_context(base_url=daemon.url)
+    tab = context.new_page()
+    tab.goto("/ui/login")
+    tab.get_by_label("Admin token").fill(ADMIN)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url("**/ui/")
+    context.clear_cookies()  # as a restart or an expiry would
+    tab.wait_for_url("**/ui/login", timeout=15_000)  # at the next refresh, the whole page
+    assert tab.get_by_label("Admin token").is_visible()
+    context.close()
 
 
 def test_a_profile_is_found_by_email_with_where_each_field_came_from(
@@ -218,8 +280,9 @@ def test_an_export_job_is_paused_resumed_and_its_dead_letters_replayed(
 
     assert poll(lambda: dead_letters() > 0, 15)
     _shot(page, shots, "export")
-    page.get_by_role("button", name="Pause").click()
-    page.wait_for_url(f"**/ui/exports/{JOB}?done=pause")
+    page.get_by_role("button", name="Pause").click()  # htmx swaps the job's panel
+    page.locator("#job", has_text="Done: pause.").wait_for()
+    assert page.url.endswith(f"/ui/exports/{JOB}")  # no page load
     assert poll(lambda: "paused" in _state(page), 10)
     page.get_by_role("button", name="Resume").click()
     assert poll(lambda: "paused" not in _state(page), 10)
@@ -256,18 +319,99 @@ def test_the_config_page_masks_secrets(page: Page, shots: Path) -> None:
 
 def test_every_page_is_usable_at_phone_width(browser: Browser, page: Page, shots: Path) -> None:
     state: Any = page.context.storage_state()
-    phone = browser.new_context(
-        base_url=page.url.split("/ui/")[0],
-        storage_state=state,
-        viewport={"width": 375, "height": 740},
+    base = page.url.split("/ui/")[0]
+    signed_out = browser.new_context(
+        base_url=base, viewport={"width": PHONE_WIDTH, "height": PHONE_HEIGHT}
     )
-    tab = phone.new_page()
-    for name, path in (
-        ("phone-overview", "/ui/"),
-        ("phone-profile", "/ui/profiles?q=cio_customer_id=usr_48213"),
-    ):
-        tab.goto(path)
-        width = tab.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375 + 1, (path, width)
-        _shot(tab, shots, name)
-    phone.close()
+    phone = browser.new_context(
+        base_url=base, storage_state=state, viewport={"width": PHONE_WIDTH, "height": PHONE_HEIGHT}
+    )
+    try:
+        for tab, path in [(signed_out.new_page(), "/ui/login")] + [
+            (phone.new_page(), path) for path in PAGES
+        ]:
+            tab.goto(path)
+            width = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], (path, width)  # no scrolling sideways
+            assert tab.evaluate(UNLABELLED) == [], path
+            _shot(tab, shots, "phone-" + (path.strip("/").split("?")[0].replace("/", "-") or "ui"))
+            tab.close()
+    finally:
+        signed_out.close()
+        phone.close()
+
+
+def test_every_control_of_every_page_has_a_label(page: Page) -> None:
+    for path in PAGES:
+        page.goto(path)
+        assert page.evaluate(UNLABELLED) == [], path
+
+
+def test_tab_from_the_top_reaches_the_search_in_page_order_with_focus_shown(
+    page: Page,
+) -> None:
+    page.goto("/ui/profiles")
+    seen: list[str] = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        seen.append(focused["name"])
+        assert focused["outline"] != "none", focused  # :focus-visible draws an outline
+        if focused["name"] == "#q":
+            break
+    assert seen[0] == "Skip to content"
+    nav = ["Overview", "Profiles", "Dead letters", "Playground", "Config", "Sign out"]
+    assert seen == ["Skip to content", *nav, "#q"], seen
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED)["name"] == "Look up"
+
+
+def test_a_dead_letter_is_replayed_after_the_config_is_fixed_and_reloaded(
+    browser: Browser, tmp_path: Path, shots: Path, messages: list[str]
+) -> None:
+    mapping = tmp_path / "signups.yaml"
+    mapping.write_text(SIGNUPS % ("toint(age)", "int"))
+    running = start(write_config(tmp_path, mapping=mapping))
+    context = browser.new_context(base_url=running.url)
+    context.on("console", lambda message: messages.append(message.text))
+    try:
+        with running.client() as c:
+            r = c.post(
+                "/collect/json/signups",
+                params={"key": TOKEN, "wait": "applied"},
+                json={"id": "1", "uid": "a", "age": "forty"},
+            )
+            assert r.status_code == 200
+        tab = context.new_page()
+        tab.goto("/ui/dead-letters")
+        tab.get_by_label("Admin token").fill(ADMIN)
+        tab.get_by_role("button", name="Sign in").click()
+        tab.wait_for_url("**/ui/dead-letters")
+        assert "age failed to evaluate" in tab.locator("main").inner_text()
+
+        mapping.write_text(SIGNUPS % ("tolower(age)", "string"))  # the fix
+        tab.goto("/ui/config")
+        tab.get_by_role("button", name="Reload the config (as SIGHUP)").click()
+        tab.wait_for_url("**/ui/config?reload=ok")
+
+        tab.goto("/ui/dead-letters")
+        tab.get_by_label("Dead letters to replay").select_option("signups")
+        _shot(tab, shots, "dead-letters-replay")
+        tab.get_by_role("button", name="Replay dead letters").click()
+        tab.wait_for_url("**/ui/dead-letters?replayed=1*")
+        assert "Replayed: 1 applied, 0 failed again." in tab.locator("[role=status]").inner_text()
+        assert "No dead letters." in tab.locator("main").inner_text()
+        tab.goto("/ui/profiles?q=uid=a")
+        row = tab.locator("tr", has=tab.locator("th", has_text="age"))
+        assert '"forty"' in row.inner_text()
+    finally:
+        context.close()
+        running.stop()
+        running.close()
+
+
+def test_no_page_broke_the_content_security_policy(page: Page, messages: list[str]) -> None:
+    page.goto("/ui/")
+    page.wait_for_function("() => window.htmx !== undefined")
+    page.goto(f"/ui/exports/{JOB}")
+    assert messages == [m for m in messages if "Content Security Policy" not in m], messages

@@ -36,6 +36,7 @@ class Host:
         self.engine = engine
         self.operated: list[tuple[str, str]] = []
         self.reloads = 0
+        self.replays: list[str | None] = []
 
     @property
     def config(self) -> Config:
@@ -49,6 +50,12 @@ class Host:
             raise UnknownName("export job", job, list(self.engine.export_jobs.jobs))
         self.operated.append((job, action))
         return {"job": job, "dead_letters": []}
+
+    async def replay_dead_letters(self, stream: str | None) -> dict[str, Any]:
+        if stream not in (None, "customerio"):
+            raise UnknownName("stream", stream or "", ["customerio"])
+        self.replays.append(stream)
+        return {"stream": stream, "replayed": 2, "failed_again": 1, "left": 0}
 
     async def reload(self) -> str | None:
         self.reloads += 1
@@ -120,7 +127,8 @@ def _routes(host: Host) -> list[tuple[str, str]]:
         assert isinstance(route, Route)
         names = ASSETS if route.path.startswith("/static/") else ["engaged_email"]
         for name in names:
-            path = "/ui" + route.path.format(**{**PARAMS, "name": name})
+            template = route.path.replace("{name:path}", "{name}")
+            path = "/ui" + template.format(**{**PARAMS, "name": name})
             found += [(m, path) for m in sorted(route.methods or ()) if m != "HEAD"]
     return found
 
@@ -143,7 +151,7 @@ def test_no_route_but_the_sign_in_form_answers_without_a_session(
         assert "script-src 'self'" in r.headers["content-security-policy"]
         assert "unsafe-inline" not in r.headers["content-security-policy"]
         assert r.headers["x-content-type-options"] == "nosniff"
-    assert host.operated == [] and host.reloads == 0
+    assert host.operated == [] and host.reloads == 0 and host.replays == []
 
 
 def test_a_signed_in_browser_sees_every_page(host: Host, client: Browser) -> None:
@@ -156,7 +164,7 @@ def test_a_signed_in_browser_sees_every_page(host: Host, client: Browser) -> Non
         "/ui/dead-letters",
         "/ui/playground",
         "/ui/config",
-        "/ui/static/live.js",
+        "/ui/static/vendor/htmx.min.js",
     ):
         assert client.get(path).status_code == 200, path
     assert client.get("/ui/exports/nope").status_code == 404
@@ -173,6 +181,42 @@ def test_every_post_needs_the_sessions_csrf_token(host: Host, client: Browser) -
     assert r.status_code == 303 and host.operated == [("to_cio", "pause")]
     r = client.post("/ui/config/reload", headers={"X-CSRF-Token": csrf})
     assert r.status_code == 303 and host.reloads == 1
+
+
+def test_dead_letters_are_replayed_by_the_daemon_for_one_stream_or_all(
+    host: Host, client: Browser
+) -> None:
+    csrf = _signed_in(client)
+    assert client.post("/ui/dead-letters/replay", data={"stream": ""}).status_code == 403
+    r = client.post("/ui/dead-letters/replay", data={"csrf": csrf, "stream": ""})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/ui/dead-letters?replayed=2&failed_again=1&left=0"
+    assert "Replayed: 2 applied, 1 failed again." in client.get(r.headers["location"]).text
+    r = client.post("/ui/dead-letters/replay", data={"csrf": csrf, "stream": "customerio"})
+    assert r.status_code == 303 and host.replays == [None, "customerio"]
+    r = client.post("/ui/dead-letters/replay", data={"csrf": csrf, "stream": "nope"})
+    assert r.status_code == 404 and host.replays == [None, "customerio"]
+
+
+def test_htmx_without_a_session_sends_the_whole_page_to_sign_in(client: Browser) -> None:
+    r = client.get("/ui/live/overview", headers={"HX-Request": "true"})
+    assert r.status_code == 401 and r.headers["hx-redirect"] == "/ui/login"
+    r = client.post("/ui/exports/to_cio/pause", headers={"HX-Request": "true"})
+    assert r.status_code == 403 and r.headers["hx-redirect"] == "/ui/login"
+
+
+def test_htmx_gets_the_job_panel_to_swap_and_a_plain_form_the_redirect(
+    host: Host, client: Browser
+) -> None:
+    csrf = _signed_in(client)
+    headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
+    r = client.post("/ui/exports/to_cio/resume", headers=headers)
+    assert r.status_code == 200 and r.text.lstrip().startswith('<div id="job"')
+    assert "Done: resume." in r.text and "<html" not in r.text
+    page = client.get("/ui/").text
+    assert f'hx-headers=\'{{"X-CSRF-Token": "{csrf}"}}\'' in page
+    assert 'hx-get="/ui/live/overview" hx-trigger="every 2s"' in page
+    assert '"includeIndicatorStyles": false' in page
 
 
 def test_wrong_tokens_are_refused_then_rate_limited(client: Browser) -> None:

@@ -343,6 +343,12 @@ class PostgresStore(AudienceTables, ExportTables, CoordinationTables, Store):
             (after, stream, stream, limit)).fetchall()
 
     @translated
+    def take_errors(self, seqs: Sequence[int]) -> list[int]:
+        rows = self.conn.execute(
+            "DELETE FROM errors WHERE seq = ANY(%s) RETURNING seq", (list(seqs),)).fetchall()
+        return sorted(row[0] for row in rows)
+
+    @translated
     def count_errors(self) -> int:
         return self._scalar("SELECT COUNT(*) FROM errors")
 

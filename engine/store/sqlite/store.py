@@ -321,6 +321,15 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
         return list(self.db.execute(sql, params))
 
     @translated
+    def take_errors(self, seqs: Sequence[int]) -> list[int]:
+        taken: list[int] = []
+        for chunk in chunks(seqs):
+            taken += [row[0] for row in self.db.execute(
+                f"DELETE FROM errors WHERE seq IN ({marks(chunk)}) RETURNING seq",  # noqa: S608
+                tuple(chunk))]
+        return sorted(taken)
+
+    @translated
     def count_errors(self) -> int:
         return self._scalar("SELECT COUNT(*) FROM errors")
 
