@@ -1,5 +1,9 @@
 """The HTTP API of the daemon (docs/http.md) as a Starlette application.
 
+Collect requests, the hot path, skip it: a small ASGI callable in front (`_Front`) hands them
+to their handler directly, without Starlette's routing and middleware stack, and passes
+everything else on to the Starlette app.
+
 Handlers stay thin: they authenticate, read and parse the body, and hand events to the `Writer`,
 which answers once the events are durable. Every error is JSON ``{"error", "message"}`` with
 the status docs/http.md names; no message ever repeats a secret.
@@ -21,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from engine.engine import Engine, gc_paused
 from engine.errors import RuntimeFailure, StoreUnavailable, UnknownName
@@ -232,6 +236,7 @@ class _Api:
         self.daemon = daemon
         self.metrics = daemon.metrics
         self.parser = ThreadPoolExecutor(1, thread_name_prefix="engine-parse")
+        self._children: dict[str, tuple[Any, Any]] = {}
 
     def refuse(self, label: str, status: int, code: str, message: str, events: int = 0,
                headers: dict[str, str] | None = None) -> Response:
@@ -240,6 +245,16 @@ class _Api:
         if events:
             self.metrics.events_rejected.labels(label, code).inc(events)
         return error(status, code, message, headers)
+
+    def counters(self, stream: str) -> tuple[Any, Any]:
+        """The stream's received-events counter and request-latency histogram, looked up once
+        per stream rather than once per request (`labels` takes a lock and builds a key)."""
+        children = self._children.get(stream)
+        if children is None:
+            m = self.metrics
+            children = (m.events_in.labels(stream), m.request_seconds.labels(stream))
+            self._children[stream] = children
+        return children
 
     async def collect(self, request: Request) -> Response:
         start = time.perf_counter()
@@ -257,7 +272,7 @@ class _Api:
             self.metrics.bodies_undecodable.labels(stream).inc()
             records, undecodable = [records.record], True
         else:
-            self.metrics.events_in.labels(stream).inc(len(records))
+            self.counters(stream)[0].inc(len(records))
             undecodable = False
         retry = {"Retry-After": str(RETRY_AFTER_S)}
         if daemon.store_failure is not None and daemon.store_failure() is not None:
@@ -266,22 +281,22 @@ class _Api:
             return self.refuse(label, 503, "storage_unavailable", "the store is unreachable; "
                                "retry later", len(records), retry)
         try:
-            future = daemon.writer.submit(stream, records)
+            waiter = daemon.writer.submit_async(stream, records)
         except QueueFull:
             return self.refuse(label, 429, "queue_full", "the ingest queue is full; retry later",
                                len(records), retry)
         except WriterStopped as exc:
             return self.refuse(label, 503, "unavailable", str(exc), len(records), retry)
         try:
-            accepted, duplicates, newest = await asyncio.wrap_future(future)
+            accepted, duplicates, newest = await waiter
         except Unstorable as exc:
             return self.refuse(label, 422, "unstorable_event",
                                f"the events could not be stored: {exc}", len(records))
         except Exception:
             return self.refuse(label, 503, "storage_unavailable", "the events could not be "
                                "made durable; retry later", len(records), retry)
-        self.metrics.request_seconds.labels(stream).observe(time.perf_counter() - start)
-        if request.query_params.get("wait") == "applied" and daemon.processing is not None:
+        self.counters(stream)[1].observe(time.perf_counter() - start)
+        if daemon.processing is not None and request.query_params.get("wait") == "applied":
             try:
                 await asyncio.wait_for(daemon.processing.applied(newest), APPLY_TIMEOUT_S)
             except TimeoutError:
@@ -490,8 +505,35 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return error(exc.status_code, "http_error", str(exc.detail))
 
 
+COLLECT_PREFIX = "/collect/json/"
+
+
+class _Front:
+    """The daemon's ASGI app: collect POSTs go straight to their handler; everything else,
+    lifespan included, to the Starlette app. A path Starlette's route would not match (a
+    slash in the stream's name, a mounted root path) goes to Starlette too, which answers
+    it as it always has."""
+
+    def __init__(self, api: _Api, app: Starlette) -> None:
+        self.api = api
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.startswith(COLLECT_PREFIX):
+                stream = path[len(COLLECT_PREFIX):]
+                if stream and "/" not in stream:
+                    scope["path_params"] = {"stream": stream}
+                    scope["app"] = self.app
+                    response = await self.api.collect(Request(scope, receive))
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None,
-               console: ConsoleHost | None = None) -> Starlette:
+               console: ConsoleHost | None = None) -> ASGIApp:
     """The daemon's routes; with a `console` host, the web console under ``/ui/`` too."""
     api = _Api(daemon)
     routes: list[BaseRoute] = [
@@ -511,5 +553,6 @@ def create_app(daemon: Daemon, lifespan: Lifespan[Starlette] | None = None,
     ]
     if console is not None:
         routes.append(Mount("/ui", app=create_console(console)))
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error},
-                     lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error},
+                    lifespan=lifespan)
+    return _Front(api, app)

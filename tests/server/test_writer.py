@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -123,3 +124,53 @@ def test_a_failed_commit_answers_503_and_the_writer_goes_on(
     engine.error = None
     (ok,) = _post(config, writer, tmp_path, b'{"event_id": "y"}')
     assert ok.status_code == 200
+
+
+def test_waiters_on_an_event_loop_are_answered_with_one_wake_up_per_commit(
+        blocked: tuple[BlockedEngine, Writer]) -> None:
+    engine, writer = blocked
+
+    async def run() -> tuple[list[tuple[int, int, int]], int]:
+        loop = asyncio.get_running_loop()
+        wakes = 0
+        call_soon_threadsafe = loop.call_soon_threadsafe
+
+        def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            nonlocal wakes
+            wakes += getattr(callback, "__module__", "") == "engine.server.writer"
+            return call_soon_threadsafe(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        first = writer.submit_async("customerio", [_record(0)])  # the log write blocks on it
+        await asyncio.to_thread(engine.entered.wait, 10)
+        rest = [writer.submit_async("customerio", [_record(1)]),
+                writer.submit_async("customerio", [_record(2)])]  # one group, queued behind
+        engine.release.set()
+        answers = [await first, *[await f for f in rest]]
+        return answers, wakes
+
+    answers, wakes = asyncio.run(run())
+    assert answers == [(1, 0, 0), (1, 0, 0), (1, 0, 0)]
+    assert wakes == 2  # two commits, one wake-up each
+
+
+def test_a_collect_path_starlette_would_not_route_still_gets_its_answer(
+        config: Config, tmp_path: Path) -> None:
+    writer = Writer(Engine, config, max_queue_events=100)
+    metrics = Metrics(Live(failures=dict, queue_events=lambda: 0, backlog_events=lambda: 0,
+                           profiles=lambda: 0, retrying=lambda: 0))
+    reader = Engine(config, read_only=True, store_path=tmp_path / "read.db")
+    app = create_app(Daemon(config, writer, reader, metrics))
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://engine") as c:
+            return [await c.post(f"/collect/json/customerio/more?key={TOKEN}", content=b"{}"),
+                    await c.post(f"/collect/json/?key={TOKEN}", content=b"{}")]
+
+    try:
+        answers = asyncio.run(run())
+    finally:
+        reader.close()
+    assert [(r.status_code, r.json()["error"]) for r in answers] == [
+        (404, "not_found"), (404, "not_found")]
