@@ -31,7 +31,6 @@ from tests.lang import qlbridge_tables as q
 GAP_LISTS = "gap: list and map operands (IN on a map's keys; CONTAINS, LIKE, = against a list)"
 GAP_RELATIVE = "gap: a relative date compares the other side as a date, never as text"
 GAP_PARSE = "gap: parsing (backquoted path parts, keywords on continuation lines, IN a string)"
-GAP_LIKE_ESCAPE = "gap: parsing (a backslash escapes `*` in a LIKE pattern)"
 GAP_SECONDS = "gap: `seconds()` of a negative or `00.00:30.60` duration"
 GAP_CHECKS = (
     "gap: calls refused when loading (`any()`, `all()`, `oneof()` empty; bad zones; bad patterns)"
@@ -76,9 +75,7 @@ VM_DIFFERENCES: dict[str, tuple[Any, str]] = {
 # The vm_test.go row of boolean lists on lines of their own, one nested in the other.
 _NESTED_LINES = next(text for text, _ in q.VM_ROWS if text.lstrip().startswith("OR (\n"))
 
-VM_GAPS: dict[str, str] = {
-    r'user_id LIKE "\*bc"': GAP_LIKE_ESCAPE,
-}
+VM_GAPS: dict[str, str] = {}
 
 FILTER_GAPS: dict[str, str] = {
 }
