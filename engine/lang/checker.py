@@ -12,6 +12,7 @@ from typing import Literal
 
 from engine.errors import Diagnostic, Source, unknown
 from engine.lang import nodes as n
+from engine.lang.dates import relative_problem
 from engine.lang.functions import FUNCTIONS, lookup
 from engine.lang.types import (
     FIELD_TYPES,
@@ -26,6 +27,8 @@ from engine.lang.values import to_bool, to_date, to_float
 Context = Literal["expression", "mapping", "condition", "transform", "filter"]
 
 _LOGICAL = frozenset({"and", "or", "=", "!=", "<", "<=", ">", ">="})
+_COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+_READS_DATES = frozenset({Type.DATE, Type.ANY})
 
 
 def infer(node: n.Expr) -> Type:
@@ -113,8 +116,21 @@ class _Checker:
             self.error(node.span, "E106", "`INCLUDE` is only allowed in audience filters")
         elif isinstance(node, n.MatchAll) and self.context != "filter":
             self.error(node.span, "E106", "`*` is only allowed in audience filters")
+        elif isinstance(node, n.Binary) and node.op in _COMPARISONS:
+            self.relative_date(node.left)
+            self.relative_date(node.right)
+        elif isinstance(node, n.Between):
+            for side in (node.value, node.low, node.high):
+                self.relative_date(side)
         for child in n.children(node):
             self.visit(child, top=False)
+
+    def relative_date(self, node: n.Expr) -> None:
+        """A constant read as a date that is spelled as date math but is none (`"now-3x"`)."""
+        if isinstance(node, n.Literal) and isinstance(node.value, str):
+            problem = relative_problem(node.value)
+            if problem is not None:
+                self.error(node.span, "E110", problem)
 
     def call(self, node: n.Call, top: bool) -> None:
         fn = lookup(node.name)
@@ -145,7 +161,10 @@ class _Checker:
                                f"argument `{param.name}` of `{fn.name}` must be "
                                f"{' or '.join(sorted(t.value for t in param.types))}, "
                                f"got {_a(infer(arg).value)} {arg.value!r}")
-                elif fn.check_constant is not None and arg.value is not None:
+                    continue
+                if fn.context == "time" and param.types & _READS_DATES:
+                    self.relative_date(arg)  # a function given the clock reads relative dates
+                if fn.check_constant is not None and arg.value is not None:
                     problem = fn.check_constant(index, arg.value)
                     if problem is not None:
                         self.error(arg.span, "E109",

@@ -122,6 +122,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 _RELATIVE = re.compile(r"(?i:now)((?:\s*[+-]\s*\d+\s*[smhdwMy])*)")
 _RELATIVE_TERM = re.compile(r"([+-])\s*(\d+)\s*([smhdwMy])")
+_MEANT_RELATIVE = re.compile(r"(?i:now)\s*[+-]")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _EPOCH_FRACTION = re.compile(r"(\d{9,10})\.(\d{1,9})")
 _last_relative: dict[str, tuple[int, datetime]] = {}  # text -> (anchor, instant)
@@ -263,6 +264,20 @@ def relative_terms(text: str) -> str | None:
     """The offset terms of a relative date (``"now-30d"`` → ``"-30d"``), or None."""
     m = _RELATIVE.fullmatch(text.strip())
     return None if m is None else m.group(1)
+
+
+def relative_problem(text: str) -> str | None:
+    """Why a constant spelled as date math (`now`, then a sign) is no relative date, or None.
+
+    qlbridge refuses such a constant when it parses; read as text instead it would compare or
+    parse as something no one meant, on every event. A string not starting with ``now+`` or
+    ``now-`` ("nowhere") is no date math and is never refused here.
+    """
+    stripped = text.strip()
+    if not _MEANT_RELATIVE.match(stripped) or _RELATIVE.fullmatch(stripped):
+        return None
+    return (f"{stripped!r:.40} is not a relative date: after `now` each term is a sign, a count "
+            "and a unit (s m h d w M y), as in \"now-30d\" or \"now+1h\"")
 
 
 def crossing_ms(value_ms: int, terms: str) -> int:

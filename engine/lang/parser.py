@@ -114,7 +114,8 @@ def _path_steps(text: str) -> list[tuple[str, bool]]:
             for quoted, plain in ((m.group(1), m.group(2)) for m in _STEP.finditer(text))]
 
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0",
+            '"': '"', "'": "'", "\\": "\\", "/": "/"}
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 
 
@@ -126,7 +127,11 @@ class LoneSurrogate(ValueError):
 
 
 def unescape(body: str) -> str:
-    """Backslash escapes of a quoted string: \\n \\t \\uXXXX; any other char stands for itself.
+    """Backslash escapes of a quoted string: \\n \\t \\" \\\\ \\uXXXX and the like.
+
+    Any other backslash is kept with the character after it, as qlbridge keeps the text between
+    the quotes: ``"\\*bc"`` reaches `LIKE` as an escaped star and ``"\\d+"`` a regex as a digit
+    class, where dropping the backslash would change what the pattern means.
 
     A ``\\uD83D\\uDE00`` pair is the one character it encodes, as in JSON; half of a pair alone
     raises `LoneSurrogate`.
@@ -138,7 +143,7 @@ def unescape(body: str) -> str:
             esc = m.group(1)
             if esc[0] == "u" and len(esc) == 5:
                 return chr(int(esc[1:], 16))
-            return _ESCAPES.get(esc, esc)
+            return _ESCAPES.get(esc, m.group(0))
 
         text = _ESCAPE.sub(repl, body)
     if _SURROGATE.search(text) is None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from engine.cli import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,3 +70,61 @@ def test_bad_time_and_usage_errors() -> None:
     assert run("eval", "x", "--at", "yesterday-ish").returncode == 1
     assert run("eval").returncode == 2
     assert run("eval", "x", "--event", "@/nonexistent/file.json").returncode == 2
+
+
+
+_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+_EVENT = json.dumps(
+    {
+        "n": [1, 2, 4],
+        "ua": _UA,
+        "doc": '{"a": {"b": [1, 2]}}',
+        "m": {"a": "x", "b": "y"},
+        "urls": ["http://www.a.com/x", "https://b.org/y?q=1"],
+    }
+)
+_UUID = re.compile(r'"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\n')
+_UA_MAP = (
+    '{"bot":"false","mobile":"false","mozilla":"5.0","platform":"Windows NT 10.0",'
+    '"os":"Windows 10","engine":"AppleWebKit","engine_version":"537.36","browser":"Chrome",'
+    '"browser_version":"120.0.0.0"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("expr", "printed"),
+    [
+        pytest.param(expr, printed, id=expr.split("(")[0])
+        for expr, printed in [
+            ("avg(n)", "2.3333333333333335"),
+            ('cast("12" AS int)', "12"),
+            ('char_length("héllo")', "5"),
+            ("domains(urls)", '["a.com","b.org"]'),
+            ("hosts(urls)", '["www.a.com","b.org"]'),
+            ('ipfilter("10.1.2.3", "10.0.0.0/8")', "true"),
+            ('json.jmespath(doc, "a.b[1]")', "2"),
+            ("mapinvert(m)", '{"x":"a","y":"b"}'),
+            ('maptime("Hello")', '{"hello":"2014-04-07T16:58:55.000Z"}'),
+            ("pow(2, 10)", "1024.0"),
+            ("sqrt(16)", "4.0"),
+            ('unixtrunc("1438445529707", "seconds")', '"1438445529.707"'),
+            ('useragent(ua, "os")', '"Windows 10"'),
+            ("useragent.map(ua)", _UA_MAP),
+            ("uuid()", None),  # a new one each time: its shape
+        ]
+    ],
+)
+def test_each_function_added_from_qlbridge(
+    expr: str, printed: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", expr, "--event", _EVENT, "--at", "2014-04-07T16:58:55Z"])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 0, err
+    if printed is None:
+        assert _UUID.fullmatch(out), out
+    else:
+        assert out == printed + "\n"

@@ -22,6 +22,14 @@ from engine.errors import ConfigError
         ('todatein("2024-01-01", "Mars/Olympus")', "E109", "unknown time zone", 24),
         ('url.matchqs(u, "n[")', "E109", "not a valid regular expression (missing ]", 16),
         ('url.matchqs(u, "ok", "(?=x)")', "E109", "not a valid regular expression", 22),
+        ('url.matchqs(u, "")', "E109", "an empty pattern", 16),
+        ('todatein("now-3days", "America/Los_Angeles")', "E110", "'now-3days' is not a", 10),
+        ('todate("now-")', "E110", "'now-' is not a relative date", 8),
+        ('created > "now-3x"', "E110", "'now-3x' is not a relative date", 11),
+        ('"now+now" = created', "E110", "'now+now' is not a relative date", 1),
+        ('created BETWEEN "now-1d" AND "now+"', "E110", "'now+' is not a relative date", 30),
+        ('gt(created, "now - 3 days")', "E110", "is not a relative date", 13),
+        ('ne(created, "NOW+1x")', "E110", "'NOW+1x' is not a relative date", 13),
     ],
 )
 def test_refused_when_compiled(text: str, code: str, words: str, column: int) -> None:
@@ -44,6 +52,13 @@ def test_refused_when_compiled(text: str, code: str, words: str, column: int) ->
         'todatein(d, "+05:30")',
         "todatein(d, zone_field)",  # a zone from the event is checked per event
         'url.matchqs(u, "n[a-z]")',
+        "url.matchqs(u, names_field)",  # patterns from the event are compiled per event
+        'created > "now - 3 d"',
+        'created = "now"',
+        'place = "nowhere"',
+        'todate("nowadays")',
+        'hash.md5("now-playing")',  # no date is read here
+        'hasprefix(title, "now-playing")',
     ],
 )
 def test_accepted(text: str) -> None:

@@ -156,6 +156,12 @@ CASES: list[tuple[str, tuple[Any, ...], Any]] = [
     ("seconds", (45,), 45),
     ("seconds", (d("2014-04-07T16:58:55.500Z"),), 1396889935.5),
     ("seconds", ("2014-04-07T16:58:55Z",), 1396889935),
+    # a date first, as qlbridge: digits of a date's length are one, in whole seconds
+    ("seconds", ("1438445529707",), 1438445529),
+    ("seconds", ("1438445529",), 1438445529),
+    ("seconds", ("20150704",), 1435968000),
+    ("seconds", ("2014-04-07T16:58:55.900Z",), 1396889935),
+    ("seconds", ("12345",), 12345),
     ("seconds", (["30"],), 30),
     ("seconds", (None,), None),
     ("seconds", ("",), None),

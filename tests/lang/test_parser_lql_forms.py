@@ -1,5 +1,6 @@
 """LQL spellings the parser reads as qlbridge does: backquoted path steps, a line starting with
-`AND (` inside a FilterQL list, `IN` with one string on the right (docs/language.md)."""
+`AND (` inside a FilterQL list, `IN` with one string on the right, a backslash a string does
+not escape kept for the pattern that reads it (docs/language.md)."""
 
 from __future__ import annotations
 
@@ -122,4 +123,33 @@ def test_line_keyword_errors_point_at_the_keyword() -> None:
     ],
 )
 def test_in_with_one_string(expr: str, expected: bool) -> None:
+    assert ev(expr) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (r'"\*bc"', "\\*bc"),
+        (r'"\d+"', "\\d+"),
+        (r'"50\%"', "50\\%"),
+        (r'"a\"b\\c\n\u00e9\/"', 'a"b\\c\né/'),
+        (r"'it\'s'", "it's"),
+    ],
+)
+def test_a_backslash_a_string_does_not_escape_is_kept(text: str, expected: str) -> None:
+    assert parse_expression(text) == n.Literal(parse_expression(text).span, expected)
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        (r'"abc" LIKE "\*bc"', False),
+        (r'"*bc" LIKE "\*bc"', True),
+        (r'"50%" LIKE "50\%"', True),
+        (r'"500" LIKE "50\%"', False),
+        (r'"500" LIKE "50\\%"', False),
+        (r'regex.match("a12", "^a\d+$")', True),
+    ],
+)
+def test_a_kept_backslash_escapes_the_pattern(expr: str, expected: bool) -> None:
     assert ev(expr) is expected

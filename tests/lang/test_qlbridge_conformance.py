@@ -5,8 +5,8 @@ Lytics' LQL is qlbridge's; where docs/language.md is silent, qlbridge's answer i
 `tests/lang/qlbridge_tables.py` (vm, FilterQL, date math) and `tests/lang/qlbridge_rows.py`
 (the builtins rows no `test_functions_*.py` module holds); here each row is run, and a row
 answered otherwise on purpose expects this engine's answer, naming the row of the differences
-table that says why. A row this engine does not answer yet is an expected failure naming its
-gap, so it turns into a pass (and the mark can go) when the gap is closed.
+table that says why. No row is left unanswered: every row passes, with qlbridge's answer or
+with ours and its reason.
 """
 
 from __future__ import annotations
@@ -27,17 +27,6 @@ from tests.helpers import evaluate
 from tests.lang import qlbridge_rows as r
 from tests.lang import qlbridge_tables as q
 
-# Known gaps: what the language does not do yet.
-GAP_LISTS = "gap: list and map operands (IN on a map's keys; CONTAINS, LIKE, = against a list)"
-GAP_RELATIVE = "gap: a relative date compares the other side as a date, never as text"
-GAP_PARSE = "gap: parsing (backquoted path parts, keywords on continuation lines, IN a string)"
-GAP_LIKE_ESCAPE = "gap: parsing (a backslash escapes `*` in a LIKE pattern)"
-GAP_SECONDS = "gap: `seconds()` of a negative or `00.00:30.60` duration"
-GAP_CHECKS = (
-    "gap: calls refused when loading (`any()`, `all()`, `oneof()` empty; bad zones; bad patterns)"
-)
-GAP_BAD_RELATIVE = "gap: a malformed relative date (`now-3x`) is not refused when loading"
-
 # The rows of docs/language.md's table, "Differences from Lytics LQL", by their first cell.
 DIVISION = "`/` of two ints that do not divide (`(4 + 5) / 2`)"
 NOT_APPLICABLE = (
@@ -52,6 +41,10 @@ FILTER_SELECT = 'a SELECT with a FILTER clause (`SELECT name FROM ctx FILTER nam
 ANCHOR = 'relative dates (`"now-30d"`, `todate("now-1d")`) in mappings'
 FAILURE = "a failure inside a call's argument (`exists(tonumber(10/0))`)"
 CONSTANT_TYPE = 'a constant argument of the wrong type (`array.index(tags, "notint")`)'
+FIELD_ARGUMENT = (
+    "a field where qlbridge wants a constant (`todatein(d, zone_field)`, "
+    "`url.matchqs(u, names_field)`)"
+)
 # Not a difference of the language: qlbridge's `Address` is a Go struct, which no function
 # takes; the event has no such value, so it is a map here (tests/lang/qlbridge_rows.py).
 STRUCT = "`Address` is a map here"
@@ -76,14 +69,6 @@ VM_DIFFERENCES: dict[str, tuple[Any, str]] = {
 # The vm_test.go row of boolean lists on lines of their own, one nested in the other.
 _NESTED_LINES = next(text for text, _ in q.VM_ROWS if text.lstrip().startswith("OR (\n"))
 
-VM_GAPS: dict[str, str] = {
-    r'user_id LIKE "\*bc"': GAP_LIKE_ESCAPE,
-}
-
-FILTER_GAPS: dict[str, str] = {
-}
-
-
 # (text, our answer, why) for each builtins_test.go row answered otherwise.
 BUILTIN_DIFFERENCES: dict[str, tuple[Any, str]] = {
     "eq(Address, true)": (False, STRUCT),
@@ -105,17 +90,21 @@ BUILTIN_DIFFERENCES: dict[str, tuple[Any, str]] = {
     'todate("Apr 7, 2014 4:58:55 PM") < todate("now-3m")': (False, ANCHOR),
 }
 
-BUILTIN_GAPS: dict[str, str] = {
-    'todatein("now-3days","America/Los_Angeles")': GAP_CHECKS,
-    'url.matchqs("http://go.gl", not_an_identity)': GAP_CHECKS,
-    'url.matchqs("http://go.gl", "")': GAP_CHECKS,
-    'todatein("May 8, 2009 5:57:51 PM", invalid_identity)': GAP_CHECKS,
+# (why) for each builtins_test.go validation row this engine accepts on purpose.
+REFUSED_DIFFERENCES: dict[str, str] = {
+    'url.matchqs("http://go.gl", not_an_identity)': FIELD_ARGUMENT,
+    'todatein("May 8, 2009 5:57:51 PM", invalid_identity)': FIELD_ARGUMENT,
 }
 
 
 def test_each_difference_is_documented() -> None:
     table = (Path(__file__).parents[2] / "docs" / "language.md").read_text()
-    cited = [*VM_DIFFERENCES.values(), *BUILTIN_DIFFERENCES.values(), (None, FILTER_SELECT)]
+    cited = [
+        *VM_DIFFERENCES.values(),
+        *BUILTIN_DIFFERENCES.values(),
+        *((None, why) for why in REFUSED_DIFFERENCES.values()),
+        (None, FILTER_SELECT),
+    ]
     for _, why in cited:
         assert why == STRUCT or f"\n| {why} |" in table, why
 
@@ -125,15 +114,13 @@ def _row(
     number: int,
     text: str,
     expected: Any,
-    gaps: dict[str, str],
     differences: dict[str, tuple[Any, str]] | None = None,
 ) -> Any:
     """One row as a pytest param: id ``file#row``, its expected answer (ours where it differs
-    on purpose) and its gap, if any."""
-    marks = [pytest.mark.xfail(strict=False, reason=gaps[text])] if text in gaps else []
+    on purpose)."""
     if differences and text in differences:
         expected = differences[text][0]
-    return pytest.param(text, expected, id=f"{file}#{number}", marks=marks)
+    return pytest.param(text, expected, id=f"{file}#{number}")
 
 
 def _filter(name: str, text: str) -> AudienceSpec:
@@ -152,7 +139,7 @@ def _matches(text: str, includes: dict[str, str], context: dict[str, Any], at: d
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        _row("vm_test.go", i, text, expected, VM_GAPS, VM_DIFFERENCES)
+        _row("vm_test.go", i, text, expected, VM_DIFFERENCES)
         for i, (text, expected) in enumerate(q.VM_ROWS, 1)
     ],
 )
@@ -171,7 +158,7 @@ def test_vm(text: str, expected: Any) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        _row("builtins_test.go", i, text, expected, BUILTIN_GAPS, BUILTIN_DIFFERENCES)
+        _row("builtins_test.go", i, text, expected, BUILTIN_DIFFERENCES)
         for i, (text, expected) in enumerate(r.BUILTIN_ROWS, 1)
     ],
 )
@@ -195,17 +182,14 @@ def test_builtins(text: str, expected: Any) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        pytest.param(
-            text,
-            id=f"builtins_test.go:validation#{i}",
-            marks=[pytest.mark.xfail(strict=False, reason=BUILTIN_GAPS[text])]
-            if text in BUILTIN_GAPS
-            else [],
-        )
+        pytest.param(text, id=f"builtins_test.go:validation#{i}")
         for i, text in enumerate(r.BUILTIN_REFUSED, 1)
     ],
 )
 def test_builtins_refused(text: str) -> None:
+    if text in REFUSED_DIFFERENCES:
+        compile_expression(text)  # the argument is read per event
+        return
     with pytest.raises(ConfigError):
         compile_expression(text)
 
@@ -214,11 +198,11 @@ def test_builtins_refused(text: str) -> None:
     ("text", "expected"),
     [
         *(
-            _row("filterqlvm_test.go:hits", i, text, True, FILTER_GAPS)
+            _row("filterqlvm_test.go:hits", i, text, True)
             for i, text in enumerate(q.FILTER_HITS, 1)
         ),
         *(
-            _row("filterqlvm_test.go:misses", i, text, False, FILTER_GAPS)
+            _row("filterqlvm_test.go:misses", i, text, False)
             for i, text in enumerate(q.FILTER_MISSES, 1)
         ),
     ],
@@ -291,14 +275,13 @@ def test_date_math(text: str) -> None:
             text,
             refused,
             id=f"datemath_test.go:relative#{i}",
-            marks=[pytest.mark.xfail(strict=False, reason=GAP_BAD_RELATIVE)] if refused else [],
         )
         for i, (text, refused) in enumerate(q.DATEMATH_RELATIVE, 1)
     ],
 )
 def test_relative_date_spelling(text: str, refused: bool) -> None:
     if refused:
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError, match=r"E110"):
             _audiences(text, {})
     else:
         assert _audiences(text, {}).audiences["row"].clock_reads

@@ -317,13 +317,17 @@ def _seconds(ts: int, x: Value) -> Value:
     text = x.strip()
     if not text:
         return None
+    if text.isascii() and text.isdigit() and (d := parse_date(text, ts)) is not None:
+        # qlbridge reads a date first: digits of a date's length are one ("1438445529707" is
+        # epoch ms, "20150704" a day), any other run of digits a count of seconds
+        return float(date_to_ms(d) // 1000)
     m = _DURATION.fullmatch(text)
     if m:
         hours, minutes, secs = m.groups()
         return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs)
     d = parse_date(text, ts)
     if d is not None:
-        return date_to_ms(d) / 1000
+        return float(date_to_ms(d) // 1000)  # whole seconds, as Go's Unix()
     seconds = _loose_duration(text)
     if seconds is None:
         raise _fail("not a duration or date", x)

@@ -286,13 +286,20 @@ def _pattern(text: str) -> Any:
     return rx
 
 
+def _query_patterns(index: int, value: object) -> str | None:
+    """An empty constant pattern names no parameter (qlbridge refuses it when it parses)."""
+    if index >= 1 and value == "":
+        return "an empty pattern; each pattern is a regex of the names of the parameters to keep"
+    return regex.pattern_arguments(index, value)
+
+
 @function(
     "url.matchqs",
     "(url: string|list, *patterns: string) -> string",
     doc="Host and path plus only the query parameters whose names match one of the regexes "
     "(RE2 syntax).",
     group=_GROUP,
-    check_constant=regex.pattern_arguments,
+    check_constant=_query_patterns,
     examples=[('url.matchqs("http://go.gl?qx=abc&lb=true", "q[a-z]")', '"go.gl?qx=abc"')],
 )
 def url_matchqs(url: Value, *patterns: Value) -> str | None:
