@@ -17,39 +17,14 @@ import pytest
 
 from engine.exports.sandbox import Sandbox, parse_script, running_sandbox
 from tests.server.conftest import ADMIN, TOKEN, Daemon, fixture_bodies, start, write_config
+from tests.server.test_dead_letter_replay import MAPPING as SIGNUPS
 from tests.server.test_exports_daemon import AUDIENCE, _cio, _exports, _hook
 from tests.services import poll
+from tests.ui.test_playground import MAPPING as PASTED
 
 CHROMIUM = "/usr/bin/chromium"
 INSTALL = "apt-get install -y chromium (and the dev extra: pip install -e '.[dev]')"
 JOB = "to_cio"
-PASTED = """\
-streams:
-  - {name: hooks, id: event_id, timestamp: timestamp}
-mappings:
-  - name: people
-    stream: hooks
-    into: user
-    by: [customer_id]
-    fields:
-      - {field: customer_id, expr: data.identifiers.id}
-      - {field: email, expr: tolower(data.identifiers.email)}
-"""
-
-SIGNUPS = """\
-streams:
-  - {name: customerio}  # the stock import's stream
-  - {name: signups, id: id}
-mappings:
-  - name: users
-    stream: signups
-    into: user
-    by: [uid]
-    fields:
-      - {field: uid, expr: uid, type: string}
-      - {field: age, expr: %s, type: %s}
-"""
-
 PHONE_WIDTH, PHONE_HEIGHT = 375, 800
 PAGES = [
     "/ui/",
