@@ -5,7 +5,6 @@ coalescing."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from engine.exports.customerio import RETRY, Item, Outcome
 from engine.exports.runner import JobRunner
 from engine.exports.sandbox import Sandbox, running_sandbox
 from engine.testing import run_case
-from tests.exports.test_export_jobs import ROOT, Clock
+from tests.exports.test_export_jobs import Clock, write_job_config
 
 JOB = "engaged_to_customerio"
 T0 = 1_769_500_000_000  # 2026-01-27T07:46:40Z
@@ -45,20 +44,7 @@ def _config(tmp_path: Path, url: str, **job: Any) -> Path:
         "rate_limit_per_s": 0,
         **job,
     }
-    path = tmp_path / "config.yaml"
-    path.write_text(f"""\
-version: 1
-storage: {{path: {tmp_path / "engine.db"}}}
-authorizations:
-  cio_main: {{provider: customerio, site_id: site-1, api_key: key-1, base_url: "{url}"}}
-mappings: [{ROOT / "mappings" / "customerio.yaml"}]
-audiences:
-  - name: engaged_email
-    filter: 'last_active_ts > "now-30d" AND exists(email)'
-exports:
-  - {json.dumps(spec)}
-""")
-    return path
+    return write_job_config(tmp_path, url, spec, 'last_active_ts > "now-30d" AND exists(email)')
 
 
 def _open(

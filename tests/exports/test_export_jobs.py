@@ -37,13 +37,9 @@ def sandbox() -> Iterator[tuple[Sandbox, str]]:
         yield box, url
 
 
-def _config(tmp_path: Path, url: str, audience: str = 'last_active_ts > "now-30d" AND '
-            'exists(email)', **job: Any) -> Path:
-    spec = {"name": "engaged_to_customerio", "provider": "customerio",
-            "authorization": "cio_main", "audience": "engaged_email",
-            "id_field": "cio_customer_id", "email_field": "email",
-            "extra_attributes": ["cio_channels", "last_active_ts"], "on_exit": "delete",
-            "rate_limit_per_s": 0, **job}
+def write_job_config(tmp_path: Path, url: str, spec: dict[str, Any], audience: str) -> Path:
+    """A config in `tmp_path`: the built-in Customer.io mapping, audience `engaged_email` with
+    filter `audience`, and one export job `spec` on an authorization sending to `url`."""
     path = tmp_path / "config.yaml"
     path.write_text(f"""\
 version: 1
@@ -58,6 +54,16 @@ exports:
   - {json.dumps(spec)}
 """)
     return path
+
+
+def _config(tmp_path: Path, url: str, audience: str = 'last_active_ts > "now-30d" AND '
+            'exists(email)', **job: Any) -> Path:
+    spec = {"name": "engaged_to_customerio", "provider": "customerio",
+            "authorization": "cio_main", "audience": "engaged_email",
+            "id_field": "cio_customer_id", "email_field": "email",
+            "extra_attributes": ["cio_channels", "last_active_ts"], "on_exit": "delete",
+            "rate_limit_per_s": 0, **job}
+    return write_job_config(tmp_path, url, spec, audience)
 
 
 def _batches(box: Sandbox) -> list[dict[str, Any]]:

@@ -62,8 +62,10 @@ def _queue(store: Store, job: str, n: int) -> None:
             {"id": f"{job}-{i}", "attributes": {"n": i}})) for i in range(n)], T_FIXTURES)
 
 
-def test_jobs_on_one_authorization_keep_its_rate_together_across_connections(
-        storage: StorageSpec, sandbox: tuple[Sandbox, str]) -> None:
+def _rated(sandbox: tuple[Sandbox, str]
+           ) -> tuple[Sandbox, AuthorizationSpec, Clock, Callable[[float], None]]:
+    """The emptied sandbox, an authorization sending to it at RATE a second, and a clock that
+    a runner's sleep moves on instead of waiting."""
     box, url = sandbox
     box.clear()
     auth = AuthorizationSpec(name="cio_main", provider="customerio", site_id="site-1",
@@ -73,6 +75,12 @@ def test_jobs_on_one_authorization_keep_its_rate_together_across_connections(
     def sleep(seconds: float) -> None:
         clock.ms += int(seconds * 1000)
 
+    return box, auth, clock, sleep
+
+
+def test_jobs_on_one_authorization_keep_its_rate_together_across_connections(
+        storage: StorageSpec, sandbox: tuple[Sandbox, str]) -> None:
+    box, auth, clock, sleep = _rated(sandbox)
     stores = [open_store(storage), open_store(storage)]  # one per node
     client = Timed(auth, clock)  # one for both: their requests in the order they start
     runners = [JobRunner(_job(name, auth), store, client, clock=clock, sleep=sleep)
@@ -138,15 +146,7 @@ def test_a_second_runner_of_a_job_leaves_the_items_the_first_claimed(
 
 def test_segment_calls_take_from_the_authorizations_bucket(
         storage: StorageSpec, sandbox: tuple[Sandbox, str]) -> None:
-    box, url = sandbox
-    box.clear()
-    auth = AuthorizationSpec(name="cio_main", provider="customerio", site_id="site-1",
-                             api_key="key-1", base_url=url, rate_limit_per_s=RATE)
-    clock = Clock(T_FIXTURES)
-
-    def sleep(seconds: float) -> None:
-        clock.ms += int(seconds * 1000)
-
+    box, auth, clock, sleep = _rated(sandbox)
     store = open_store(storage)
     client = Timed(auth, clock)
     runner = JobRunner(_job("segments", auth), store, client, clock=clock, sleep=sleep)
