@@ -10,7 +10,7 @@ applies nothing twice.
 The daemon's main process holds the store lock and writes only the log; the processor applies
 it. They talk over a pipe: the processor reports each slice (position, counts, failures per
 field) for `/metrics`, `/readyz` and `?wait=applied`; the daemon sends `reload` and `stop`,
-and sets a shared event after each commit so an idle processor wakes at once.
+and rings a doorbell after each commit so an idle processor wakes at once.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import ctypes
 import ctypes.util
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
@@ -29,7 +30,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.synchronize import Event
 from typing import Any
 
 from engine.engine import Engine
@@ -59,6 +59,41 @@ PRUNE_EVERY_S = 3600.0  # over a transport: how often the scheduler's node prune
 DAY_MS = 86_400_000
 
 
+class Doorbell:
+    """How the daemon wakes its processor: one non-blocking byte into a pipe per ring.
+
+    The writer thread rings after every group commit, so a ring must cost it next to nothing
+    and never wait for the processor (a shared `multiprocessing.Event` makes the setter wait
+    until the sleeper has woken). Rings while the processor is busy pile up in the pipe and
+    read as one; a full pipe already says "wake up", so a ring that finds it full is dropped.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self.reader, self._writer = ctx.Pipe(duplex=False)
+        os.set_blocking(self._writer.fileno(), False)
+
+    def ring(self) -> None:
+        with contextlib.suppress(OSError):  # full (it rings already) or closed (stopping)
+            os.write(self._writer.fileno(), b"\0")
+
+
+class Sleeper:
+    """The processor's side of the `Doorbell`: sleeps until a ring, a command from the daemon
+    or the timeout, and takes every ring since the last sleep as one."""
+
+    def __init__(self, bell: Connection, commands: Connection) -> None:
+        self._bell = bell
+        self._commands = commands
+        os.set_blocking(bell.fileno(), False)
+
+    def wait(self, timeout: float) -> None:
+        if not self._commands.poll(0):
+            multiprocessing.connection.wait([self._bell, self._commands], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._bell.fileno(), 4096):
+                pass
+
+
 @dataclass
 class Report:
     """What the processor last said about itself."""
@@ -83,7 +118,7 @@ class Processing:
         self.metrics = metrics
         self.slice_events = slice_events
         self._ctx = multiprocessing.get_context("spawn")
-        self.wake: Event = self._ctx.Event()
+        self.bell = Doorbell(self._ctx)
         self.report = Report()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._replays: dict[int, asyncio.Future[dict[str, Any]]] = {}  # ticket -> answer
@@ -97,7 +132,7 @@ class Processing:
         self._conn = parent
         self._process = self._ctx.Process(
             target=_main, name="engine-processor", daemon=True,
-            args=(self.path, self.overrides, child, self.wake, self.slice_events,
+            args=(self.path, self.overrides, child, self.bell.reader, self.slice_events,
                   os.getpid()))
         self._process.start()
         child.close()
@@ -113,7 +148,7 @@ class Processing:
 
     def notify(self, _last_seq: int = 0) -> None:
         """New events are in the log (from the writer thread, after each commit)."""
-        self.wake.set()
+        self.bell.ring()
 
     def reload(self) -> None:
         """The config files passed their checks and tests: the processor loads them too."""
@@ -137,7 +172,6 @@ class Processing:
         if self._conn is not None and self.alive:
             with contextlib.suppress(OSError):  # it died: `_lost` starts a new one
                 self._conn.send(message)
-            self.wake.set()
 
     def applied(self, seq: int) -> asyncio.Future[None]:
         """Resolves once every event up to `seq` is applied (`?wait=applied`)."""
@@ -302,7 +336,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
+def _main(path: str, overrides: dict[str, str], conn: Connection, bell: Connection,
           slice_events: int, parent: int) -> None:
     """The processor process: apply the log, slice by slice, until told to stop."""
     _die_with_parent(parent)
@@ -314,7 +348,8 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
     source = None if transport is None else TransportSource(transport)
     try:
         with open_apply_engine(config) as engine:
-            loop = _Processor(engine, conn, wake, slice_events, path, overrides, source)
+            loop = _Processor(engine, conn, Sleeper(bell, conn), slice_events, path,
+                              overrides, source)
             try:
                 loop.run()
             finally:
@@ -327,7 +362,7 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, wake: Event,
 class _Processor:
     """The processor's loop, and what it reports to the daemon after each slice."""
 
-    def __init__(self, engine: Engine, conn: Connection, wake: Event, slice_events: int,
+    def __init__(self, engine: Engine, conn: Connection, sleeper: Sleeper, slice_events: int,
                  path: str, overrides: dict[str, str],
                  source: TransportSource | None = None) -> None:
         self.engine = engine
@@ -336,7 +371,7 @@ class _Processor:
         self.heartbeat_at = -HEARTBEAT_S
         self.pruned_at = -PRUNE_EVERY_S
         self.conn = conn
-        self.wake = wake
+        self.sleeper = sleeper
         self.slice_events = slice_events
         self.path = path
         self.overrides = overrides
@@ -445,8 +480,7 @@ class _Processor:
                               extra={"reason": reason, "failures": failures})
                     logged_at = clock
                 self.report(retrying={"failures": failures, "reason": reason})
-                self.wake.wait(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(failures - 1, 16)))
-                self.wake.clear()
+                self.sleeper.wait(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(failures - 1, 16)))
                 continue
             if failures:
                 log.info("applying the event log works again", extra={"failures": failures})
@@ -460,8 +494,7 @@ class _Processor:
                 if stopping:
                     return
                 if self.source is None:  # over a transport, the fetch itself waited
-                    self.wake.wait(_idle_wait(engine))
-                    self.wake.clear()
+                    self.sleeper.wait(_idle_wait(engine))
             elif stopping and self.source is not None:
                 return  # the rest stays in the transport, for the other nodes
 

@@ -81,6 +81,7 @@ def open_store(storage: StorageSpec, *, path: str | Path | None = None,
     `open_maintenance` beside it, so that no commit of this store pays for upkeep. `shared`:
     opened by one of several appliers side by side (docs/scale-out.md); an SQLite store hands
     out seqs and profile ids in its applying process, so there it still takes "apply"."""
+    writes_log = "log" in locks or shared  # a shared applier keeps what it applies
     if shared and _backend(storage) == "sqlite":
         locks = tuple(dict.fromkeys([*locks, "apply"]))
     if _backend(storage) == "postgres":
@@ -90,7 +91,8 @@ def open_store(storage: StorageSpec, *, path: str | Path | None = None,
     lock = StoreLock.acquire(where, locks, wait=wait_for_locks) if locks else None
     try:
         return SqliteStore(where, durability=durability,
-                           background_checkpoints=background_checkpoints, lock=lock)
+                           background_checkpoints=background_checkpoints, lock=lock,
+                           writes_log=writes_log, writes_store=set(locks) != {"log"})
     except BaseException:
         if lock is not None:
             lock.release()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.store import Store
+from engine.store import LOCK_KINDS, Store
 from tests.store.conftest import Backend
 
 
@@ -83,14 +83,14 @@ def test_positions_start_at_zero_and_keep_what_was_set(store: Store) -> None:
 
 
 def test_the_log_and_positions_survive_reopening(backend: Backend) -> None:
-    store = backend.open()
+    store = backend.open(locks=LOCK_KINDS)
     try:
         seqs = _append(store, "s", "k1", None)
         with store.transaction():
             store.set_position("profiles", seqs[-1] + 10)  # past every logged event
     finally:
         store.close()
-    store = backend.open()
+    store = backend.open(locks=LOCK_KINDS)
     try:
         assert [r[0] for r in store.read_log(0, 10)] == seqs
         assert store.position("profiles") == seqs[-1] + 10

@@ -17,7 +17,8 @@ from engine.config.model import StorageSpec
 from engine.errors import RuntimeFailure, StoreUnavailable
 from engine.store import LOCK_KINDS, open_maintenance, open_store
 from engine.store.sqlite import Checkpointer, SqliteStore
-from engine.store.sqlite.schema import MIGRATIONS
+from engine.store.sqlite.files import log_file
+from engine.store.sqlite.schema import MIGRATIONS, MOVED_LOG
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 FULL, NORMAL = 2, 1  # PRAGMA synchronous answers with the level's number
@@ -237,3 +238,59 @@ def test_the_audience_history_migration_starts_from_todays_sizes(storage: Storag
         assert [size for _day, size, *_ in store.audience_history("new")] == [1]
     finally:
         store.close()
+
+
+def test_the_log_is_a_file_of_its_own_that_only_its_writer_writes(storage: StorageSpec) -> None:
+    """The daemon's log writer and its applier each write their own file: neither waits
+    for the other's write lock, and a store without the log role only reads the log."""
+    writer = open_store(storage, locks=("log",))
+    applier = open_store(storage, locks=("apply",))
+    assert isinstance(writer, SqliteStore) and isinstance(applier, SqliteStore)
+    try:
+        assert Path(log_file(storage.path)).is_file()
+        for s in (writer, applier):
+            s.db.execute("PRAGMA busy_timeout=0")  # a wait for the other's lock fails at once
+        with applier.transaction():
+            applier.put_profiles([(1, 1, b"p")])
+            with writer.transaction():
+                seqs = [row[0] for row in writer.append_events("s", 1, [("k", 1, b"x")])]
+            applier.set_position("profiles", seqs[-1])
+        assert [row[0] for row in applier.read_log(0, 10)] == seqs
+        with pytest.raises(StoreUnavailable, match="readonly"), applier.transaction():
+            applier.append_events("s", 1, [("k2", 1, b"y")])
+        with pytest.raises(StoreUnavailable, match="readonly"), writer.transaction():
+            writer.put_profiles([(2, 1, b"q")])
+    finally:
+        writer.close()
+        applier.close()
+
+
+def test_a_store_from_before_the_log_file_moves_its_events_there(storage: StorageSpec) -> None:
+    store = open_store(storage, locks=LOCK_KINDS)
+    try:
+        with store.transaction():
+            store.append_events("s", 1, [("a", 1, b"x"), ("b", 2, b"y")])
+            store.set_position("profiles", 2)
+    finally:
+        store.close()
+    # as the store was before the move: its events in its own file, the log file gone
+    log = Path(log_file(storage.path))
+    rows = sqlite3.connect(log).execute("SELECT * FROM events").fetchall()
+    with sqlite3.connect(storage.path) as db:
+        db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
+                   "key TEXT, ts INTEGER NOT NULL, received INTEGER NOT NULL, "
+                   "body BLOB NOT NULL)")
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
+        db.execute(f"PRAGMA user_version={MOVED_LOG - 1}")
+    for leftover in log.parent.glob(f"{log.name}*"):
+        leftover.unlink()
+    store = open_store(storage, locks=LOCK_KINDS)
+    try:
+        assert [(r[0], r[2]) for r in store.read_log(0, 10)] == [(1, "a"), (2, "b")]
+        with store.transaction():
+            assert store.append_events("s", 1, [("a", 3, b"z"), ("c", 3, b"z")])[0][2] == "c"
+    finally:
+        store.close()
+    with sqlite3.connect(storage.path) as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'events'").fetchall() == []
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)

@@ -44,7 +44,7 @@ def test_a_block_that_raises_writes_nothing_and_its_exception_goes_on(store: Sto
 
 
 def test_commits_in_a_deferred_sync_block_are_kept(backend: Backend) -> None:
-    store = backend.open(durability="crash")
+    store = backend.open(durability="crash", locks=LOCK_KINDS)
     try:
         with store.deferred_sync():
             for i in range(3):

@@ -1,4 +1,4 @@
-"""Copying an SQLite store's write-ahead log into its database, beside the writers."""
+"""Copying an SQLite store's write-ahead logs into their databases, beside the writers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from engine.store.sqlite.files import log_file
+
 
 class Checkpointer:
-    """Copies the WAL into the database from a thread of its own, once it has grown past
-    `wal_bytes`, so that the commits of the store's writers never wait for a checkpoint.
+    """Copies each file's WAL (the store's and its event log's) into its database from a
+    thread of its own, once it has grown past `wal_bytes`, so that the commits of the store's
+    writers never wait for a checkpoint.
 
     A PASSIVE checkpoint copies what no reader still needs and never blocks a writer; the WAL
     file is then reused from its start."""
@@ -31,15 +34,20 @@ class Checkpointer:
             self.thread.join(30)
 
     def _run(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=10000")
-        wal = Path(f"{self.path}-wal")
+        files = (self.path, log_file(self.path))
+        dbs = [sqlite3.connect(f, isolation_level=None, check_same_thread=False)
+               for f in files]
+        wals = [Path(f"{f}-wal") for f in files]
+        for db in dbs:
+            db.execute("PRAGMA busy_timeout=10000")
         try:
             while not self.stop_event.wait(self.every_s):
-                try:
-                    if wal.exists() and wal.stat().st_size > self.wal_bytes:
-                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except (sqlite3.Error, OSError):
-                    continue  # the next round tries again; the WAL only grows meanwhile
+                for db, wal in zip(dbs, wals, strict=True):
+                    try:
+                        if wal.exists() and wal.stat().st_size > self.wal_bytes:
+                            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    except (sqlite3.Error, OSError):
+                        continue  # the next round tries again; the WAL only grows meanwhile
         finally:
-            db.close()
+            for db in dbs:
+                db.close()

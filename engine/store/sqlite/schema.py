@@ -157,26 +157,76 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX outbox_person ON outbox(job, profile_id, action, id);
     """,
+    # The event log moved to a database file of its own (`LOG_MIGRATIONS`), so that the
+    # daemon's log writer and its processor never wait for each other's write lock; its rows
+    # were copied there first (`move_log`).
+    """
+    DROP TABLE IF EXISTS events;
+    """,
 )
 
+# The event log's own file (`log_file`): the same table, schema versions of its own.
+LOG_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        seq      INTEGER PRIMARY KEY,
+        stream   TEXT NOT NULL,
+        key      TEXT,
+        ts       INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        body     BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX events_dedupe ON events(stream, key) WHERE key IS NOT NULL;
+    """,
+)
+MOVED_LOG = 10  # the store's schema version from which its log is in a file of its own
 
-def migrate(db: sqlite3.Connection, path: str) -> None:
-    """Bring the database to the newest schema, one migration per transaction; refuse a
-    database that a newer engine has migrated past what this one knows."""
-    row = db.execute("PRAGMA user_version").fetchone()
-    version = int(row[0]) if row else 0
-    if version > len(MIGRATIONS):
+
+def version(db: sqlite3.Connection, schema: str = "main") -> int:
+    row = db.execute(f"PRAGMA {schema}.user_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: sqlite3.Connection, path: str,
+            migrations: tuple[str, ...] = MIGRATIONS, *, versioned: bool = True) -> None:
+    """Bring the connection's main database to the newest schema, one migration per
+    transaction; refuse a database that a newer engine has migrated past what this one
+    knows. `versioned=False` runs every migration and records nothing: the log's tables
+    in the store's own database (``:memory:``, one database in all)."""
+    current = version(db) if versioned else 0
+    if current > len(migrations):
         raise RuntimeFailure(
-            f"the store at {path} has schema version {version}, newer than this engine "
-            f"({len(MIGRATIONS)}); upgrade the engine")
-    for i in range(version, len(MIGRATIONS)):
+            f"the store at {path} has schema version {current}, newer than this engine "
+            f"({len(migrations)}); upgrade the engine")
+    for i in range(current, len(migrations)):
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[i].split(";"):
+            for statement in migrations[i].split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.execute(f"PRAGMA user_version={i + 1}")
+            if versioned:
+                db.execute(f"PRAGMA user_version={i + 1}")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+
+def move_log(log: sqlite3.Connection) -> None:
+    """Copy the events of a store from before `MOVED_LOG` into the log's own file (the
+    connection's main database; the store is attached as ``store``).
+
+    Committed before the store's migration drops its copy: a crash in between leaves both
+    copies, and the next open copies again, ignoring the rows already there."""
+    if version(log, "store") >= MOVED_LOG or not log.execute(
+            "SELECT 1 FROM store.sqlite_master WHERE type = 'table' AND name = 'events'"
+    ).fetchone():
+        return
+    log.execute("BEGIN IMMEDIATE")
+    try:
+        log.execute("INSERT OR IGNORE INTO main.events(seq, stream, key, ts, received, body) "
+                    "SELECT seq, stream, key, ts, received, body FROM store.events")
+        log.execute("COMMIT")
+    except BaseException:
+        log.execute("ROLLBACK")
+        raise

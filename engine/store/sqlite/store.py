@@ -1,4 +1,5 @@
-"""The embedded store: the event log, profiles and identities in one SQLite file (WAL mode).
+"""The embedded store: profiles and identities in one SQLite file, the event log in another
+beside it (WAL mode both).
 
 One writer connection. Everything a batch of events changes — log rows, profiles, identities and
 the processed position — is written inside one transaction (docs/store.md), and each commit is
@@ -10,11 +11,13 @@ handed out in this process: one process at a time writes the log and one applies
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
 from engine.errors import StoreUnavailable
 from engine.store.base import DeadLetterRow, Durability, LogRow, NewEvent, Store
@@ -22,8 +25,9 @@ from engine.store.sqlite.audiences import AudienceTables
 from engine.store.sqlite.coordination import CoordinationTables
 from engine.store.sqlite.errors import translated
 from engine.store.sqlite.exports import ExportTables
+from engine.store.sqlite.files import log_file
 from engine.store.sqlite.lock import StoreLock
-from engine.store.sqlite.schema import migrate
+from engine.store.sqlite.schema import LOG_MIGRATIONS, migrate, move_log
 from engine.store.sqlite.sql import chunks, marks, scalar
 
 SYNCHRONOUS: dict[Durability, str] = {"power-cut": "FULL", "crash": "NORMAL"}
@@ -32,29 +36,50 @@ _INSERT_NEW = ("INSERT OR IGNORE INTO events(seq, stream, key, ts, received, bod
                "VALUES (?, ?, ?, ?, ?, ?)")
 
 
+def _uri(path: str, *, read_only: bool) -> str:
+    return f"file:{pathname2url(os.path.abspath(path))}{'?mode=ro' if read_only else ''}"
+
+
 class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
-    """The SQLite back end of `Store`; `open_store` makes one."""
+    """The SQLite back end of `Store`; `open_store` makes one.
+
+    The event log is a database file of its own (`log_file`), so that its writer and the
+    applier of the log each take the write lock of their own file and never wait for the
+    other. One connection reaches both, the other file attached, and the tables are named
+    unqualified. A connection that writes the log has the log as its main database, so a
+    commit that changes both files makes the log durable first: a crash in between leaves
+    events logged but not applied, which the next drain applies. A file the store does not
+    write is attached read-only, so that its transactions only read it.
+    """
 
     def __init__(self, path: str | Path, *, durability: Durability = "power-cut",
-                 background_checkpoints: bool = False, lock: StoreLock | None = None) -> None:
+                 background_checkpoints: bool = False, lock: StoreLock | None = None,
+                 writes_log: bool = False, writes_store: bool = True) -> None:
         self.path = str(path)
         self.synchronous = SYNCHRONOUS[durability]
         self.background_checkpoints = background_checkpoints
         self._lock = lock
         self._singletons = {}
+        memory = self.path == ":memory:"
+        self.writes_log = writes_log or memory
         try:
-            if self.path != ":memory:":
+            if memory:
+                self.db = self._connect(":memory:")
+                migrate(self.db, self.path)
+                migrate(self.db, self.path, LOG_MIGRATIONS, versioned=False)
+                self._schemas: tuple[str, ...] = ("main",)
+            else:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+                self._prepare()
+                self.db = self._open(writes_store)
+            for schema in self._schemas:
+                self.db.execute(f"PRAGMA {schema}.synchronous={self.synchronous}")
+                self.db.execute(f"PRAGMA {schema}.cache_size=-65536")
             self.db.execute("PRAGMA busy_timeout=10000")
-            self.db.execute("PRAGMA cache_size=-65536")
             # With background checkpoints a `Checkpointer` copies the WAL into the database
             # beside the writers, so that no commit waits for a checkpoint (the daemon's latency).
             every = 0 if background_checkpoints else 16384
             self.db.execute(f"PRAGMA wal_autocheckpoint={every}")
-            migrate(self.db, self.path)
             # Past every logged event and every position: a batch of duplicates leaves its
             # reserved seqs unused, and no new event may ever get a seq a position has passed.
             self._next_seq = scalar(self.db,
@@ -67,10 +92,48 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the store at {self.path}: {exc}") from exc
 
+    @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=True)
+
+    def _prepare(self) -> None:
+        """Create or migrate both files, each in WAL mode, the log's rows moved first
+        (`move_log`), on connections of their own that write both."""
+        log = self._connect(_uri(log_file(self.path), read_only=False))
+        try:
+            log.execute("PRAGMA busy_timeout=10000")
+            log.execute("PRAGMA journal_mode=WAL")
+            migrate(log, log_file(self.path), LOG_MIGRATIONS)
+            log.execute("ATTACH DATABASE ? AS store", (_uri(self.path, read_only=False),))
+            log.execute("PRAGMA store.journal_mode=WAL")
+            move_log(log)
+        finally:
+            log.close()
+        store = self._connect(_uri(self.path, read_only=False))
+        try:
+            store.execute("PRAGMA busy_timeout=10000")
+            migrate(store, self.path)
+        finally:
+            store.close()
+
+    def _open(self, writes_store: bool) -> sqlite3.Connection:
+        """The store's connection: the log as its main database when it writes the log."""
+        log, store = log_file(self.path), self.path
+        if self.writes_log:
+            db = self._connect(_uri(log, read_only=False))
+            db.execute("ATTACH DATABASE ? AS store", (_uri(store, read_only=not writes_store),))
+            self._schemas = ("main", "store") if writes_store else ("main",)
+        else:
+            db = self._connect(_uri(store, read_only=False))
+            db.execute("ATTACH DATABASE ? AS log", (_uri(log, read_only=True),))
+            self._schemas = ("main",)
+        return db
+
     # ---- connections and transactions
 
     def connect(self) -> SqliteStore:
         # `:memory:` is one database per connection: another connection starts empty.
+        # It writes what is not the log: the outbox, job states (an export runner's).
         return SqliteStore(self.path, background_checkpoints=self.background_checkpoints)
 
     def spill_directory(self) -> Path | None:
@@ -112,11 +175,13 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
         A killed process loses nothing either way; only a power cut before the end can
         lose commits, and none of them had been acknowledged.
         """
-        self._execute("PRAGMA synchronous=NORMAL")
+        for schema in self._schemas:
+            self._execute(f"PRAGMA {schema}.synchronous=NORMAL")
         try:
             yield
         finally:
-            self._execute(f"PRAGMA synchronous={self.synchronous}")
+            for schema in self._schemas:
+                self._execute(f"PRAGMA {schema}.synchronous={self.synchronous}")
 
     @translated
     def _execute(self, sql: str) -> None:
