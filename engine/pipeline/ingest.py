@@ -412,15 +412,26 @@ class Ingester:
         durable commit (the daemon's group commit). Per request: accepted, duplicates, and the
         seq of its newest logged event (0 if none). Nothing is applied here: the processing
         loop applies the log with `drain`."""
-        for stream, _records in requests:
-            self.target(stream)
+        # One append per stream however many requests the group holds: a key that two of
+        # them carry is a duplicate in the second, as it would be in the log.
+        by_stream: dict[str, list[Record]] = {}
+        for stream, records in requests:
+            if stream not in by_stream:
+                self.target(stream)
+                by_stream[stream] = []
+            by_stream[stream].extend(records)
         now = self.clock()
-        counts: list[tuple[int, int, int]] = []
         with self.store.transaction():
-            for stream, records in requests:
-                seqs, _rows = log_batch(self.store, stream, now, records)
-                duplicates = sum(1 for seq in seqs if seq == DUPLICATE)
-                counts.append((len(seqs) - duplicates, duplicates, max(seqs, default=0)))
+            seqs_of = {stream: log_batch(self.store, stream, now, records)[0]
+                       for stream, records in by_stream.items()}
+        counts: list[tuple[int, int, int]] = []
+        taken = dict.fromkeys(by_stream, 0)
+        for stream, records in requests:
+            start = taken[stream]
+            taken[stream] = start + len(records)
+            seqs = seqs_of[stream][start:start + len(records)]
+            duplicates = seqs.count(DUPLICATE)
+            counts.append((len(seqs) - duplicates, duplicates, max(seqs, default=0)))
         return counts
 
     @property

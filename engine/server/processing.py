@@ -27,7 +27,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -46,6 +46,9 @@ from engine.transport import open_transport
 log = logging.getLogger("engine.server")
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
+# How much lower the processor's CPU priority is than the server's: a sender waits on every
+# collect request, while applying is asynchronous and catches up when the load drops.
+PROCESSOR_NICE = 5
 SLICE_EVENTS = 500  # events applied per transaction: short, so the log writer rarely waits
 STATUS_EVERY_S = 1.0  # how often a busy processor reports its export jobs
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
@@ -60,35 +63,48 @@ DAY_MS = 86_400_000
 
 
 class Doorbell:
-    """How the daemon wakes its processor: one non-blocking byte into a pipe per ring.
+    """How the daemon wakes its processor: one non-blocking byte into a pipe, and only when
+    the processor sleeps.
 
     The writer thread rings after every group commit, so a ring must cost it next to nothing
     and never wait for the processor (a shared `multiprocessing.Event` makes the setter wait
-    until the sleeper has woken). Rings while the processor is busy pile up in the pipe and
-    read as one; a full pipe already says "wake up", so a ring that finds it full is dropped.
+    until the sleeper has woken). While the processor is busy it reads the log again anyway:
+    a ring then is skipped, not a syscall and a wake-up. A full pipe already says "wake up",
+    so a ring that finds it full is dropped.
     """
 
     def __init__(self, ctx: Any) -> None:
         self.reader, self._writer = ctx.Pipe(duplex=False)
         os.set_blocking(self._writer.fileno(), False)
+        self.asleep = ctx.RawValue("b", 0)  # shared memory: set while the processor sleeps
 
     def ring(self) -> None:
-        with contextlib.suppress(OSError):  # full (it rings already) or closed (stopping)
-            os.write(self._writer.fileno(), b"\0")
+        if self.asleep.value:
+            with contextlib.suppress(OSError):  # full (it rings already) or closed (stopping)
+                os.write(self._writer.fileno(), b"\0")
 
 
 class Sleeper:
     """The processor's side of the `Doorbell`: sleeps until a ring, a command from the daemon
-    or the timeout, and takes every ring since the last sleep as one."""
+    or the timeout, and takes every ring since the last sleep as one.
 
-    def __init__(self, bell: Connection, commands: Connection) -> None:
+    It says it sleeps before it looks whether work came in meanwhile (`pending`): a commit
+    either comes before that look, which then finds it, or after it, and its ring wakes
+    the sleeper."""
+
+    def __init__(self, bell: Connection, asleep: Any, commands: Connection) -> None:
         self._bell = bell
+        self._asleep = asleep
         self._commands = commands
         os.set_blocking(bell.fileno(), False)
 
-    def wait(self, timeout: float) -> None:
-        if not self._commands.poll(0):
-            multiprocessing.connection.wait([self._bell, self._commands], timeout)
+    def wait(self, timeout: float, pending: Callable[[], bool] = lambda: False) -> None:
+        self._asleep.value = 1
+        try:
+            if not self._commands.poll(0) and not pending():
+                multiprocessing.connection.wait([self._bell, self._commands], timeout)
+        finally:
+            self._asleep.value = 0
         with contextlib.suppress(BlockingIOError):
             while os.read(self._bell.fileno(), 4096):
                 pass
@@ -132,7 +148,8 @@ class Processing:
         self._conn = parent
         self._process = self._ctx.Process(
             target=_main, name="engine-processor", daemon=True,
-            args=(self.path, self.overrides, child, self.bell.reader, self.slice_events,
+            args=(self.path, self.overrides, child, self.bell.reader, self.bell.asleep,
+                  self.slice_events,
                   os.getpid()))
         self._process.start()
         child.close()
@@ -337,9 +354,11 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _main(path: str, overrides: dict[str, str], conn: Connection, bell: Connection,
-          slice_events: int, parent: int) -> None:
+          asleep: Any, slice_events: int, parent: int) -> None:
     """The processor process: apply the log, slice by slice, until told to stop."""
     _die_with_parent(parent)
+    with contextlib.suppress(OSError):
+        os.nice(PROCESSOR_NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when this stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config = load_config(path, overrides)
@@ -348,7 +367,7 @@ def _main(path: str, overrides: dict[str, str], conn: Connection, bell: Connecti
     source = None if transport is None else TransportSource(transport)
     try:
         with open_apply_engine(config) as engine:
-            loop = _Processor(engine, conn, Sleeper(bell, conn), slice_events, path,
+            loop = _Processor(engine, conn, Sleeper(bell, asleep, conn), slice_events, path,
                               overrides, source)
             try:
                 loop.run()
@@ -494,9 +513,17 @@ class _Processor:
                 if stopping:
                     return
                 if self.source is None:  # over a transport, the fetch itself waited
-                    self.sleeper.wait(_idle_wait(engine))
+                    self.sleeper.wait(_idle_wait(engine), self._more_logged)
             elif stopping and self.source is not None:
                 return  # the rest stays in the transport, for the other nodes
+
+    def _more_logged(self) -> bool:
+        """Whether events were logged since the last slice (a store that fails to say is
+        looked at again after the sleep)."""
+        try:
+            return self.engine.backlog() > 0
+        except Exception:
+            return False
 
     def _step(self) -> tuple[Stats, int]:
         """Apply one slice: from the store's log, or a batch from the transport."""

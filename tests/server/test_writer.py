@@ -174,3 +174,19 @@ def test_a_collect_path_starlette_would_not_route_still_gets_its_answer(
         reader.close()
     assert [(r.status_code, r.json()["error"]) for r in answers] == [
         (404, "not_found"), (404, "not_found")]
+
+
+def test_a_group_commit_appends_each_stream_once_and_answers_each_request(
+        config: Config) -> None:
+    """The requests of one group are logged with one append per stream; a key two of them
+    carry is a duplicate in the later one, as if each had been logged alone in turn."""
+    with Engine(config, drain=False, locks=("log",)) as engine:
+        counts = engine.log([("customerio", [_record(1)]),
+                             ("customerio", [_record(1), _record(2)]),
+                             ("customerio", []),
+                             ("customerio", [_record(3)])])
+        assert counts == [(1, 0, 1), (1, 1, 2), (0, 0, 0), (1, 0, 3)]
+        [(accepted, duplicates, newest)] = engine.log(
+            [("customerio", [_record(2), _record(4)])])
+        assert (accepted, duplicates) == (1, 1) and newest > 3
+        assert [row[2] for row in engine.store.read_log(0, 10)] == ["k1", "k2", "k3", "k4"]
