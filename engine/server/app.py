@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -124,6 +125,13 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 
 def ok(doc: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(doc), status_code=status, media_type="application/json")
+
+
+def _query(request: Request) -> dict[str, str]:
+    """A collect request's query parameters, the last value of each as with Starlette's
+    `query_params`, without its multi-dict: every collect request carries its token there."""
+    raw: bytes = request.scope.get("query_string", b"")
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -265,7 +273,8 @@ class _Api:
             return self.refuse(label, 503, "not_collecting", "this node does not collect "
                                "events (--role process); send them to a collect node",
                                headers={"Retry-After": str(RETRY_AFTER_S)})
-        records = await self._read(request, stream, label)
+        query = _query(request)
+        records = await self._read(request, stream, label, query)
         if isinstance(records, Response):
             return records
         if isinstance(records, Undecodable):
@@ -296,7 +305,7 @@ class _Api:
             return self.refuse(label, 503, "storage_unavailable", "the events could not be "
                                "made durable; retry later", len(records), retry)
         self.counters(stream)[1].observe(time.perf_counter() - start)
-        if daemon.processing is not None and request.query_params.get("wait") == "applied":
+        if daemon.processing is not None and query.get("wait") == "applied":
             try:
                 await asyncio.wait_for(daemon.processing.applied(newest), APPLY_TIMEOUT_S)
             except TimeoutError:
@@ -306,15 +315,14 @@ class _Api:
             return ok({"accepted": 0, "dead_lettered": 1})
         return ok({"accepted": accepted, "duplicates": duplicates})
 
-    async def _read(self, request: Request, stream: str, label: str
+    async def _read(self, request: Request, stream: str, label: str, query: Mapping[str, str]
                     ) -> list[Record] | Undecodable | Response:
         """A collect request's events as log records, or its body kept whole when it cannot
         be decoded and its stream keeps such bodies, or the answer that refuses them."""
         daemon = self.daemon
         config = daemon.config
         server = config.settings.server
-        if not token_ok(request_token(request.query_params, request.headers),
-                        server.collect_tokens):
+        if not token_ok(request_token(query, request.headers), server.collect_tokens):
             return self.refuse(label, 401, "unauthorized", "a valid collect token is required: "
                                "?key=, Authorization: Bearer, or X-Api-Key")
         compiled = config.pipeline.stream(stream)

@@ -49,7 +49,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 # How much lower the processor's CPU priority is than the server's: a sender waits on every
 # collect request, while applying is asynchronous and catches up when the load drops.
 PROCESSOR_NICE = 5
-SLICE_EVENTS = 500  # events applied per transaction: short, so the log writer rarely waits
+SLICE_EVENTS = 2000  # events applied per transaction (the log writer never waits for it)
 STATUS_EVERY_S = 1.0  # how often a busy processor reports its export jobs
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
 RETRY_FIRST_S = 0.1  # a failed slice is tried again after this, doubling up to RETRY_MAX_S
