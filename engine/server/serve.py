@@ -16,6 +16,7 @@ base URL may carry credentials).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -307,6 +308,10 @@ class _Run:
             if processing is not None:
                 loop.add_reader(processing.fileno, processing.on_readable)
             announcing = loop.create_task(announce())
+            # What start-up made (the compiled config, the app) lives as long as the daemon:
+            # the cyclic collector need not walk it again at every pass over young objects.
+            gc.collect()
+            gc.freeze()
             yield
             announcing.cancel()
             if processing is not None:

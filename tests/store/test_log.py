@@ -119,3 +119,16 @@ def test_log_counts_per_stream(store: Store) -> None:
     _append(store, "b", None)
     assert store.log_counts() == {"a": 2, "b": 1}
     assert store.log_counts(upto=first[0]) == {"a": 1}
+
+
+def test_a_large_append_keeps_every_new_event_in_order_and_drops_the_known(
+        store: Store) -> None:
+    """More events than one insert statement holds: known keys anywhere among them are
+    dropped, the rest are logged in order, keyless ones included."""
+    known = _append(store, "s", *(f"k{i}" for i in range(0, 1300, 100)))
+    keys = [None if i % 7 == 0 else f"k{i}" for i in range(1300)]
+    seqs = _append(store, "s", *keys)
+    logged = [k for i, k in enumerate(keys) if k is None or i % 100]
+    assert len(seqs) == len(logged) == 1300 - 13 + 2  # k0 and k700 were keyless this time
+    assert [row[2] for row in store.read_log(known[-1], 2000)] == logged
+    assert seqs == sorted(seqs) and seqs[0] > known[-1]

@@ -11,6 +11,7 @@ handed out in this process: one process at a time writes the log and one applies
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,9 +32,16 @@ from engine.store.sqlite.schema import LOG_MIGRATIONS, migrate, move_log
 from engine.store.sqlite.sql import chunks, marks, scalar
 
 SYNCHRONOUS: dict[Durability, str] = {"power-cut": "FULL", "crash": "NORMAL"}
-_INSERT = "INSERT INTO events(seq, stream, key, ts, received, body) VALUES (?, ?, ?, ?, ?, ?)"
-_INSERT_NEW = ("INSERT OR IGNORE INTO events(seq, stream, key, ts, received, body) "
-               "VALUES (?, ?, ?, ?, ?, ?)")
+ROWS_PER_INSERT = 500  # log rows per INSERT statement
+
+
+@functools.lru_cache(maxsize=64)
+def _insert(rows: int, *, ignore: bool) -> str:
+    """One INSERT of `rows` log rows: SQLite steps it once, where `executemany` steps (and
+    lets go of the interpreter lock, then waits to take it back) once per row."""
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
+    return (f"{verb} INTO events(seq, stream, key, ts, received, body) VALUES "
+            + ",".join(["(?, ?, ?, ?, ?, ?)"] * rows))
 
 
 def _uri(path: str, *, read_only: bool) -> str:
@@ -207,13 +215,14 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
         self._next_seq += len(events)
         rows = [(first + n, stream, key, ts, received, body)
                 for n, (key, ts, body) in enumerate(events)]
-        if all(event[0] is None for event in events):  # nothing to deduplicate
-            self.db.executemany(_INSERT, rows)
-            return rows
         # The unique (stream, key) index drops what the log already holds; the change count
         # tells whether any row was dropped (rarely), and then the seqs that made it in.
+        ignore = any(event[0] is not None for event in events)
         before = self.db.total_changes
-        self.db.executemany(_INSERT_NEW, rows)
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start:start + ROWS_PER_INSERT]
+            self.db.execute(_insert(len(chunk), ignore=ignore),
+                            [value for row in chunk for value in row])
         if self.db.total_changes - before == len(rows):
             return rows
         found = {r[0] for r in self.db.execute(
