@@ -48,7 +48,7 @@ log = logging.getLogger("engine.server")
 PR_SET_PDEATHSIG = 1  # prctl(2)
 # How much lower the processor's CPU priority is than the server's: a sender waits on every
 # collect request, while applying is asynchronous and catches up when the load drops.
-PROCESSOR_NICE = 5
+PROCESSOR_NICE = 10
 SLICE_EVENTS = 2000  # events applied per transaction (the log writer never waits for it)
 STATUS_EVERY_S = 1.0  # how often a busy processor reports its export jobs
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
