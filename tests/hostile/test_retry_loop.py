@@ -12,6 +12,7 @@ import multiprocessing
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,25 +27,14 @@ from tests.server.conftest import write_config
 
 
 class _Wake:
-    """A wake event that records how long each wait was asked to last. It starts set, as after
-    a commit: a loop that never clears it would never wait at all."""
+    """A processor's sleeper that records how long each wait was asked to last and returns
+    at once, as after a ring."""
 
     def __init__(self) -> None:
-        self.flag = True
         self.waits: list[float] = []
 
-    def set(self) -> None:
-        self.flag = True
-
-    def clear(self) -> None:
-        self.flag = False
-
-    def is_set(self) -> bool:
-        return self.flag
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.waits.append(timeout or 0.0)
-        return self.flag
+    def wait(self, timeout: float, pending: Callable[[], bool] = lambda: False) -> None:
+        self.waits.append(timeout)
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: int,
