@@ -294,3 +294,24 @@ def test_a_store_from_before_the_log_file_moves_its_events_there(storage: Storag
     with sqlite3.connect(storage.path) as db:
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'events'").fetchall() == []
         assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+
+
+def test_a_deferred_sync_block_ends_with_every_wal_it_wrote_fsynced(
+        store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log's file and the store's are committed without fsync inside the block; at its
+    end both write-ahead logs are fsync'd, so what the block logged is durable before the
+    load says so, though the commit after it writes only profiles."""
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    with store.deferred_sync():
+        monkeypatch.setattr(os, "fsync", recording)
+        with store.transaction():
+            store.append_events("s", 1, [("k", 1, b"x")])
+            store.put_profiles([(1, 1, b"p")])
+        assert synced == []
+    assert sorted(synced) == sorted([f"{log_file(store.path)}-wal", f"{store.path}-wal"])
