@@ -116,10 +116,11 @@ class RawFiles(Iterator[Incoming]):
         return self._records is None and all(
             path != "-" and Path(path).suffix.lower() in _NDJSON_SUFFIXES for path in self.paths)
 
-    def blocks(self, size: int = BLOCK_BYTES) -> Iterator[Block]:
-        """Every file as blocks of about `size` bytes, each ending at a line's end."""
+    def blocks(self, size: int | None = None) -> Iterator[Block]:
+        """Every file as blocks of about `size` bytes (`BLOCK_BYTES`), each ending at a line's
+        end."""
         for path in self.paths:
-            yield from _blocks(path, size)
+            yield from _blocks(path, size or BLOCK_BYTES)
 
 
 def _blocks(path: str, size: int) -> Iterator[Block]:
