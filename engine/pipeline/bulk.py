@@ -101,9 +101,14 @@ class Spill:
     def close(self) -> None:
         self._dir.cleanup()
 
-    def paths(self, p: int) -> list[str]:
-        """The files of partition `p`, one per decoder that spilled into it."""
-        return sorted(str(path) for path in Path(self.directory).glob(f"{p}.*.spill"))
+    def paths(self) -> list[list[str]]:
+        """Per partition, its files, one per decoder that spilled into it."""
+        found: list[list[str]] = [[] for _ in range(self.partitions)]
+        for name in sorted(os.listdir(self.directory)):
+            p, dot, rest = name.partition(".")
+            if dot and rest.endswith(".spill"):
+                found[int(p)].append(os.path.join(self.directory, name))
+        return found
 
     def write_seqs(self) -> str:
         """Every record's seq, batch after batch, with each batch's offset, in one file."""

@@ -32,7 +32,7 @@ from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem,
 from engine.pipeline.files import Block, block_lines
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
 from engine.pipeline.intake import Record, json_kind
-from engine.pipeline.merge import Step, fold_contribution
+from engine.pipeline.merge import Step, fold_contribution, prenormalised
 from engine.pipeline.processor import Group, identities_of, unfit
 from engine.pipeline.profile import Profile, document
 
@@ -107,28 +107,33 @@ def partition_order(pipeline: Pipeline, stream_name: str, received_ms: int,
     return [tuple(sorted(counts, key=counts.__getitem__, reverse=True)) for counts in present]
 
 
-def normalised(plan: dict[str, Step], out: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """A mapping's contributions as their fields store them, and how many did not fit.
+def normalise(plan: dict[str, Step], out: dict[str, Any]) -> int:
+    """Normalise a mapping's contributions in place as their fields store them, as
+    `fold_contribution` would; how many values did not fit (those, and values that normalise
+    to nothing, are dropped).
 
-    What `fold_contribution` would normalise, done once in the decoder: the spilled values are
-    plain (dates as epoch ms), cheap to encode and decode, and the fold finds them ready.
-    Normalising is idempotent, so the fold's own check changes nothing. A field the plan does
-    not know keeps its value, for the fold to fail on as it would have.
+    Done once in the decoder, the spilled values are plain (dates as epoch ms), cheap to encode
+    and decode, and the fold takes them as they are (`merge.prenormalised`). A field the plan
+    does not know keeps its value, for the fold to fail on as it would have.
     """
-    norm: dict[str, Any] = {}
     unfit = 0
+    dropped: list[str] = []
     for f, value in out.items():
         step = plan.get(f)
-        if step is not None and value.__class__ is not step[1]:
-            try:
-                value = step[2](value)
-            except Exception:  # a value the field's type cannot hold: skipped, counted
-                unfit += 1
-                continue
-            if value is None:
-                continue
-        norm[f] = value
-    return norm, unfit
+        if step is None or value.__class__ is step[1]:
+            continue
+        try:
+            norm = step[2](value)
+        except Exception:  # a value the field's type cannot hold: skipped, counted
+            norm = None
+            unfit += 1
+        if norm is None:
+            dropped.append(f)
+        else:
+            out[f] = norm  # an existing key: safe while iterating
+    for f in dropped:
+        del out[f]
+    return unfit
 
 
 def _map_batch(stream_name: str, received_ms: int,
@@ -180,12 +185,13 @@ def _map_batch(stream_name: str, received_ms: int,
             except Exception as exc:
                 check()
                 failure = failure_reason("mapping the event failed", exc)
+        part = partition_of(by, raw, partitions)
         contribs: list[Contribution] = []
         for m, out in raw:
             mapping = mappings[m]
-            contribs.append((m, identities_of(mapping.by, out), *normalised(mapping.plan, out)))
-        parts.setdefault(partition_of(by, raw, partitions), []).append(
-            (i, key, ts, contribs, failure))
+            ids = identities_of(mapping.by, out)
+            contribs.append((m, ids, out, normalise(mapping.plan, out)))
+        parts.setdefault(part, []).append((i, key, ts, contribs, failure))
     _spill.write(number, {p: encode(mapped) for p, mapped in parts.items()})
     return meta
 
@@ -237,6 +243,7 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
     pipeline = _pipeline
     assert pipeline is not None
     mappings = list(pipeline.mappings.values())
+    plans = [prenormalised(m.plan) for m in mappings]
     global _seqs
     if _seqs is None or _seqs[0] != seqs_path:  # once per worker and bulk load
         _seqs = (seqs_path, *read_seqs(seqs_path))
@@ -265,9 +272,8 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
                     group = groups[k] = [{}, ts]
                 elif ts > group[1]:
                     group[1] = ts
-                mapping = mappings[m]
-                if fold_contribution(group[0], mapping.plan, out, ts, tb, seq) + unfit_values:
-                    failed.append((seq, unfit(mapping.name)))
+                if fold_contribution(group[0], plans[m], out, ts, tb, seq) + unfit_values:
+                    failed.append((seq, unfit(mappings[m].name)))
     # Each group travels twice encoded: as the profile document it becomes when none of its
     # identities is known yet (the common case, written as is), and encoded, for a merge.
     # And with its audience standing as a new profile, worked out here on a spare core.

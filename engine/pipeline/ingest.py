@@ -263,7 +263,7 @@ class Ingester:
             if not spill.count:
                 return
             seqs_path = spill.write_seqs()
-            paths = (found for p in range(spill.partitions) if (found := spill.paths(p)))
+            paths = (found for found in spill.paths() if found)
 
             def apply_all() -> None:
                 # While this process merges one partition, the decoders fold the next ones.
