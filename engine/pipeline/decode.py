@@ -4,44 +4,51 @@ Parsing JSON, working out dedupe keys and event times, stream transforms and map
 functions of an event: worker processes do them for batches of raw records, while the main
 process keeps what must stay in one place and in order — deduplication, the event log, identity
 resolution and merges. Workers are forked after the config is compiled, so they inherit the
-compiled pipeline instead of compiling it again. A worker also sorts its batch's mapped events
-into the partitions of `engine.pipeline.bulk` and pickles each partition once, so the main
-process only writes those bytes to disk. At most `window` batches are in flight, so memory
-stays flat.
+compiled pipeline instead of compiling it again. Reading an NDJSON file, a worker reads a block
+of it and splits the lines itself, and sends back only what the log needs. A worker sorts its
+batch's mapped events into the partitions of `engine.pipeline.bulk`, their values normalised as
+their fields store them, and spills each partition straight to files of its own, encoded once
+(`bulk.encode`). At most `window` batches are in flight, so memory stays flat.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
 import signal
 import struct
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import orjson
 
 from engine.lang.budget import BudgetExceeded
+from engine.pipeline.bulk import SpillWriter, decoded, encode, read_frames
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
+from engine.pipeline.files import Block, block_lines
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
-from engine.pipeline.intake import json_kind
-from engine.pipeline.merge import fold_contribution
-from engine.pipeline.processor import Group, Stats, identities_of, unfit
+from engine.pipeline.intake import Record, json_kind
+from engine.pipeline.merge import Step, fold_contribution, prenormalised
+from engine.pipeline.processor import Group, identities_of, unfit
 from engine.pipeline.profile import Profile, document
 
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
 Meta = tuple[str | None, int, str | None]
+# One mapping's contributions to an event, as spilled: (mapping index, the event's
+# identities, its values normalised, how many values did not fit their field's type).
+Contribution = tuple[int, list[tuple[str, str]], dict[str, Any], int]
 # One mapped event as spilled: (index in its batch, dedupe key, event time,
-# [(mapping index, contributions), …], why a transform or mapping failed on it).
-Mapped = tuple[int, str | None, int, list[tuple[int, dict[str, Any]]], str | None]
-# What a worker returns for a batch: the records' metadata and, per partition, the pickled
-# list of its mapped events.
-Decoded = tuple[list[Meta], dict[int, bytes]]
+# contributions, why a transform or mapping failed on it).
+Mapped = tuple[int, str | None, int, list[Contribution], str | None]
+# What a worker returns for a block of a file: the records to log, the line (in the block) of
+# each record that cannot be used, and how many lines the block has.
+DecodedBlock = tuple[list[Record], dict[int, int], int]
+# What prefolding a partition returns: the groups, (events, unidentified), dead letters.
+Prefolded = tuple[list[Group], tuple[int, int], list[tuple[int, str]]]
 
 
 def not_an_object(event: Any) -> str:
@@ -52,6 +59,7 @@ SAMPLE = 1000  # events of the first batch that decide the partitioning (`partit
 
 # Set in the parent just before the workers fork; each worker reads its inherited copy.
 _pipeline: Pipeline | None = None
+_spill: SpillWriter | None = None  # a worker's own files of the spill
 _seqs: tuple[str, array[int], array[int]] | None = None  # a worker's copy of the spill's seqs
 _watch: FailureWatch | None = None  # a worker's own, over its copy of the pipeline
 _hook: ProfileHook | None = None
@@ -99,11 +107,42 @@ def partition_order(pipeline: Pipeline, stream_name: str, received_ms: int,
     return [tuple(sorted(counts, key=counts.__getitem__, reverse=True)) for counts in present]
 
 
-def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None, str | None]],
-            partitions: int, by: list[tuple[str, ...]]) -> bytes:
-    """In a worker: decode, map and partition one batch of raw records."""
+def normalise(plan: dict[str, Step], out: dict[str, Any]) -> int:
+    """Normalise a mapping's contributions in place as their fields store them, as
+    `fold_contribution` would; how many values did not fit (those, and values that normalise
+    to nothing, are dropped).
+
+    Done once in the decoder, the spilled values are plain (dates as epoch ms), cheap to encode
+    and decode, and the fold takes them as they are (`merge.prenormalised`). A field the plan
+    does not know keeps its value, for the fold to fail on as it would have.
+    """
+    unfit = 0
+    dropped: list[str] = []
+    for f, value in out.items():
+        step = plan.get(f)
+        if step is None or value.__class__ is step[1]:
+            continue
+        try:
+            norm = step[2](value)
+        except Exception:  # a value the field's type cannot hold: skipped, counted
+            norm = None
+            unfit += 1
+        if norm is None:
+            dropped.append(f)
+        else:
+            out[f] = norm  # an existing key: safe while iterating
+    for f in dropped:
+        del out[f]
+    return unfit
+
+
+def _map_batch(stream_name: str, received_ms: int,
+               bodies: Iterable[tuple[bytes | None, str | None]], partitions: int,
+               by: list[tuple[str, ...]], number: int) -> list[Meta]:
+    """In a worker: decode, map and partition one batch of raw records; the partitions are
+    spilled as batch `number`, and the records' metadata returned."""
     pipeline = _pipeline
-    assert pipeline is not None
+    assert pipeline is not None and _spill is not None
     stream = pipeline.streams[stream_name]
     mappings = list(pipeline.mappings.values())
     index = {id(m): i for i, m in enumerate(mappings)}
@@ -114,7 +153,7 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
     check = _watch.check
     meta: list[Meta] = []
     parts: dict[int, list[Mapped]] = {}
-    for i, (body, error) in enumerate(records):
+    for i, (body, error) in enumerate(bodies):
         if error is not None or body is None:
             meta.append((None, 0, error or "no event"))
             continue
@@ -135,10 +174,10 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
         # Logged either way; an event that cannot be applied is a dead letter, as in
         # `Processor.apply`.
         failure = event_time_problem(ts)
-        contribs: list[tuple[int, dict[str, Any]]] = []
+        raw: list[tuple[int, dict[str, Any]]] = []
         if failure is None:
             try:
-                contribs = [(index[id(m)], o) for m, o in pipeline.fan_out(stream, event, ts)]
+                raw = [(index[id(m)], o) for m, o in pipeline.fan_out(stream, event, ts)]
                 failure = check()
             except BudgetExceeded as exc:  # a dead letter, as in `Processor.apply`
                 check()
@@ -146,11 +185,42 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
             except Exception as exc:
                 check()
                 failure = failure_reason("mapping the event failed", exc)
-        parts.setdefault(partition_of(by, contribs, partitions), []).append(
-            (i, key, ts, contribs, failure))
-    blobs = {p: pickle.dumps(mapped, protocol=pickle.HIGHEST_PROTOCOL)
-             for p, mapped in parts.items()}
-    return pickle.dumps((meta, blobs), protocol=pickle.HIGHEST_PROTOCOL)
+        part = partition_of(by, raw, partitions)
+        contribs: list[Contribution] = []
+        for m, out in raw:
+            mapping = mappings[m]
+            ids = identities_of(mapping.by, out)
+            contribs.append((m, ids, out, normalise(mapping.plan, out)))
+        parts.setdefault(part, []).append((i, key, ts, contribs, failure))
+    _spill.write(number, {p: encode(mapped) for p, mapped in parts.items()})
+    return meta
+
+
+def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None, str | None]],
+            partitions: int, by: list[tuple[str, ...]], number: int) -> bytes:
+    """In a worker: one batch of records sent by the main process; its records' metadata."""
+    return encode(_map_batch(stream_name, received_ms, records, partitions, by, number))
+
+
+def _decode_block(stream_name: str, received_ms: int, block: Block, partitions: int,
+                  by: list[tuple[str, ...]], number: int) -> bytes:
+    """In a worker: one block of a file, read and split here. Returns the records to log, the
+    line (in the block) of each record that cannot be used, and how many lines it has."""
+    lines, count = block_lines(block)
+    meta = _map_batch(stream_name, received_ms, ((body, None) for _n, body in lines),
+                      partitions, by, number)
+    records = [(key, ts, None if error is not None else body, error)
+               for (key, ts, error), (_n, body) in zip(meta, lines, strict=True)]
+    where = {i: lines[i][0] for i, (_k, _t, error) in enumerate(meta) if error is not None}
+    return encode((records, where, count))
+
+
+def _block_order(stream_name: str, received_ms: int, block: Block) -> list[tuple[str, ...]]:
+    """In a worker: `partition_order` over the first records of a block."""
+    assert _pipeline is not None
+    lines, _count = block_lines(block)
+    return partition_order(_pipeline, stream_name, received_ms,
+                           [body for _n, body in lines[:SAMPLE]])
 
 
 def read_seqs(path: str) -> tuple[array[int], array[int]]:
@@ -164,7 +234,7 @@ def read_seqs(path: str) -> tuple[array[int], array[int]]:
     return offsets, seqs
 
 
-def _prefold(path: str, seqs_path: str, now: int) -> bytes:
+def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
     """In a worker: fold one partition's new events per set of identities (bulk ingest).
 
     Merge rules are associative, so the main process can merge each group into its profile
@@ -173,43 +243,39 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
     pipeline = _pipeline
     assert pipeline is not None
     mappings = list(pipeline.mappings.values())
+    plans = [prenormalised(m.plan) for m in mappings]
     global _seqs
     if _seqs is None or _seqs[0] != seqs_path:  # once per worker and bulk load
         _seqs = (seqs_path, *read_seqs(seqs_path))
     _path, offsets, seqs = _seqs
     groups: dict[tuple[tuple[str, str], ...], list[Any]] = {}
     failed: list[tuple[int, str]] = []  # dead letters: (seq, why)
-    stats = Stats()
-    frame = struct.Struct("<II")
-    with open(path, "rb") as f:
-        while header := f.read(frame.size):
-            number, length = frame.unpack(header)
-            base = offsets[number]
-            mapped: list[Mapped] = pickle.loads(f.read(length))  # noqa: S301 -- our own file
-            for i, key, ts, contribs, failure in mapped:
-                seq = seqs[base + i]
-                if seq <= 0:  # a duplicate or a rejected record: not logged
+    events = unidentified = 0
+    for number, blob in read_frames(paths):
+        base = offsets[number]
+        mapped: list[Mapped] = decoded(blob)
+        for i, key, ts, contribs, failure in mapped:
+            seq = seqs[base + i]
+            if seq <= 0:  # a duplicate or a rejected record: not logged
+                continue
+            events += 1
+            if failure is not None:
+                failed.append((seq, failure))
+            tb = key if key is not None else f"~{seq}"
+            for m, ids, out, unfit_values in contribs:
+                if not ids:
+                    unidentified += 1
                     continue
-                stats.events += 1
-                if failure is not None:
-                    failed.append((seq, failure))
-                tb = key if key is not None else f"~{seq}"
-                for m, out in contribs:
-                    mapping = mappings[m]
-                    ids = identities_of(mapping.by, out)
-                    if not ids:
-                        stats.unidentified += 1
-                        continue
-                    k = tuple(ids)
-                    group = groups.get(k)
-                    if group is None:
-                        group = groups[k] = [{}, ts]
-                    elif ts > group[1]:
-                        group[1] = ts
-                    if fold_contribution(group[0], mapping.plan, out, ts, tb, seq):
-                        failed.append((seq, unfit(mapping.name)))
+                k = tuple(ids)
+                group = groups.get(k)
+                if group is None:
+                    group = groups[k] = [{}, ts]
+                elif ts > group[1]:
+                    group[1] = ts
+                if fold_contribution(group[0], plans[m], out, ts, tb, seq) + unfit_values:
+                    failed.append((seq, unfit(mappings[m].name)))
     # Each group travels twice encoded: as the profile document it becomes when none of its
-    # identities is known yet (the common case, written as is), and pickled, for a merge.
+    # identities is known yet (the common case, written as is), and encoded, for a merge.
     # And with its audience standing as a new profile, worked out here on a spare core.
     folded: list[Group] = []
     hook = _hook
@@ -220,9 +286,8 @@ def _prefold(path: str, seqs_path: str, now: int) -> bytes:
         doc = document(fields, identities, updated)
         where = OUTSIDE if hook is None else hook.standing(
             Profile(0, fields, identities, updated), now)
-        folded.append((list(k), pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL),
-                       updated, doc, where))
-    return pickle.dumps((folded, stats, failed), protocol=pickle.HIGHEST_PROTOCOL)
+        folded.append((list(k), encode(fields), updated, doc, where))
+    return encode((folded, (events, unidentified), failed))
 
 
 def default_workers() -> int:
@@ -245,11 +310,12 @@ def _worker_started() -> None:
 class Decoders:
     """A pool of decoder processes over one compiled pipeline. Use as a context manager."""
 
-    def __init__(self, pipeline: Pipeline, workers: int, partitions: int,
+    def __init__(self, pipeline: Pipeline, workers: int, partitions: int, spill: str,
                  window: int = 4, hook: ProfileHook | None = None) -> None:
-        global _pipeline, _hook
+        global _pipeline, _hook, _spill
         _pipeline = pipeline
         _hook = hook
+        _spill = SpillWriter(spill)
         self.pipeline = pipeline
         self.partitions = partitions
         self.window = max(1, window) * workers
@@ -263,40 +329,57 @@ class Decoders:
         self.pool.join()
 
     def decode(self, stream: str, batches: Iterator[tuple[int, list[Any]]]
-               ) -> Iterator[tuple[int, list[Any], Decoded]]:
-        """For each ``(received_ms, records)`` batch, in order: the same and its decoding.
+               ) -> Iterator[tuple[int, list[Any], list[Meta]]]:
+        """For each ``(received_ms, records)`` batch, in order: the same and its records'
+        metadata; batch n (from 0) is spilled as batch n.
 
         A record is ``(event, body, where, error)``; its body is what the worker parses.
         """
         inflight: deque[tuple[int, list[Any], AsyncResult[bytes]]] = deque()
         by: list[tuple[str, ...]] | None = None
-        for received_ms, records in batches:
+        for number, (received_ms, records) in enumerate(batches):
             payload = [(body, error) for _event, body, _where, error in records]
             if by is None:  # fixed by the first batch, so a person partitions the same always
                 by = partition_order(self.pipeline, stream, received_ms,
                                      [body for body, _error in payload[:SAMPLE]])
             task = self.pool.apply_async(_decode, (stream, received_ms, payload,
-                                                   self.partitions, by))
+                                                   self.partitions, by, number))
             inflight.append((received_ms, records, task))
             if len(inflight) >= self.window:
-                yield self._collect(*inflight.popleft())
+                received, batch, done = inflight.popleft()
+                yield received, batch, decoded(done.get())
         while inflight:
-            yield self._collect(*inflight.popleft())
+            received, batch, done = inflight.popleft()
+            yield received, batch, decoded(done.get())
 
-    def prefold(self, paths: Iterator[str], seqs_path: str, now: int
-                ) -> Iterator[tuple[list[Any], Any, list[tuple[int, str]]]]:
-        """Each partition folded per set of identities, in order, one partition ahead per
-        decoder (a folded partition is held in memory until it is merged)."""
+    def decode_blocks(self, stream: str, blocks: Iterator[tuple[int, Block]]
+                      ) -> Iterator[tuple[int, Block, DecodedBlock]]:
+        """For each ``(received_ms, block)`` of NDJSON files, in order: the same and what the
+        worker that read it returns (`DecodedBlock`); block n (from 0) is spilled as batch n."""
+        inflight: deque[tuple[int, Block, AsyncResult[bytes]]] = deque()
+        by: list[tuple[str, ...]] | None = None
+        for number, (received_ms, block) in enumerate(blocks):
+            if by is None:  # fixed by the first block, so a person partitions the same always
+                by = self.pool.apply(_block_order, (stream, received_ms, block))
+            task = self.pool.apply_async(_decode_block, (stream, received_ms, block,
+                                                         self.partitions, by, number))
+            inflight.append((received_ms, block, task))
+            if len(inflight) >= self.window:
+                received, done_block, done = inflight.popleft()
+                yield received, done_block, decoded(done.get())
+        while inflight:
+            received, done_block, done = inflight.popleft()
+            yield received, done_block, decoded(done.get())
+
+    def prefold(self, paths: Iterator[list[str]], seqs_path: str, now: int
+                ) -> Iterator[Prefolded]:
+        """Each partition (the files of it) folded per set of identities, in order, one
+        partition ahead per decoder (a folded partition is held in memory until merged)."""
         inflight: deque[AsyncResult[bytes]] = deque()
         ahead = max(1, self.window // 4)
         for path in paths:
             inflight.append(self.pool.apply_async(_prefold, (path, seqs_path, now)))
             if len(inflight) > ahead:
-                yield pickle.loads(inflight.popleft().get())  # noqa: S301 -- our own workers
+                yield decoded(inflight.popleft().get())
         while inflight:
-            yield pickle.loads(inflight.popleft().get())  # noqa: S301 -- our own workers
-
-    def _collect(self, received_ms: int, records: list[Any], result: AsyncResult[bytes]
-                 ) -> tuple[int, list[Any], Decoded]:
-        decoded: Decoded = pickle.loads(result.get())  # noqa: S301 -- our own workers
-        return received_ms, records, decoded
+            yield decoded(inflight.popleft().get())

@@ -2,11 +2,14 @@
 
 Each record becomes an `Incoming` that says where it came from (``file:line``), so a malformed
 line is reported with its line number and skipped while the rest is ingested. NDJSON is read
-line by line, so memory stays flat however large the file.
+line by line, so memory stays flat however large the file. For a bulk load, NDJSON files are
+cut into blocks of whole lines instead (`RawFiles.blocks`), which decoder processes read and
+split themselves: the main process then never handles a line.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -54,8 +57,15 @@ def _document(name: str, data: bytes) -> Iterator[Incoming]:
 def read_events(paths: Iterable[str], *, parse: bool = True) -> Iterator[Incoming]:
     """Every record of every file, in order; ``-`` is standard input.
 
-    With ``parse=False`` NDJSON lines are left as bytes, for decoder processes to parse.
+    With ``parse=False`` NDJSON lines are left as bytes, for decoder processes to parse, and
+    the files may be read as blocks instead (`RawFiles`).
     """
+    if not parse:
+        return RawFiles(paths)
+    return _read(paths, parse)
+
+
+def _read(paths: Iterable[str], parse: bool) -> Iterator[Incoming]:
     for path in paths:
         if path == "-":
             data = sys.stdin.buffer.read()
@@ -80,3 +90,71 @@ class _BytesLines:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._lines)
+
+
+# A block of an NDJSON file: (path, its first byte, the byte after it); it holds whole lines.
+Block = tuple[str, int, int]
+BLOCK_BYTES = 1 << 20
+
+
+class RawFiles(Iterator[Incoming]):
+    """Files whose records are left as bytes: iterated, the records of `read_events`; cut into
+    blocks, when every file is NDJSON, for decoder processes to read themselves."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = list(paths)
+        self._records: Iterator[Incoming] | None = None
+
+    def __next__(self) -> Incoming:
+        if self._records is None:
+            self._records = _read(self.paths, False)
+        return next(self._records)
+
+    @property
+    def splittable(self) -> bool:
+        """Whether every file is an NDJSON file (standard input and documents are not)."""
+        return self._records is None and all(
+            path != "-" and Path(path).suffix.lower() in _NDJSON_SUFFIXES for path in self.paths)
+
+    def blocks(self, size: int | None = None) -> Iterator[Block]:
+        """Every file as blocks of about `size` bytes (`BLOCK_BYTES`), each ending at a line's
+        end."""
+        for path in self.paths:
+            yield from _blocks(path, size or BLOCK_BYTES)
+
+
+def _blocks(path: str, size: int) -> Iterator[Block]:
+    with open(path, "rb") as f:
+        total = os.fstat(f.fileno()).st_size
+        start = 0
+        while start < total:
+            end = start + size
+            if end >= total:
+                end = total
+            else:  # on to the end of the line the cut falls in
+                f.seek(end)
+                while True:
+                    chunk = f.read(1 << 16)
+                    newline = chunk.find(b"\n")
+                    if newline >= 0:
+                        end += newline + 1
+                        break
+                    end += len(chunk)
+                    if not chunk:
+                        end = total
+                        break
+            yield path, start, end
+            start = end
+
+
+def block_lines(block: Block) -> tuple[list[tuple[int, bytes]], int]:
+    """A block's lines that are not blank, each with its number within the block (from 0) and
+    without its line end, as `read_events` gives them; and how many lines the block has."""
+    path, start, end = block
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    lines = data.split(b"\n")
+    if lines[-1] == b"":  # the end of the block's last line
+        lines.pop()
+    return [(n, line.rstrip(b"\r\n")) for n, line in enumerate(lines) if line.strip()], len(lines)

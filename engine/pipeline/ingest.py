@@ -27,6 +27,7 @@ from engine.errors import EngineError, UnknownName
 from engine.pipeline.bulk import Spill
 from engine.pipeline.compiled import CompiledStream, Pipeline, failure_reason
 from engine.pipeline.decode import Decoders, not_an_object
+from engine.pipeline.files import Block, RawFiles
 from engine.pipeline.hooks import ProfileHook
 from engine.pipeline.intake import DUPLICATE, REJECTED, Incoming, Record, log_batch
 from engine.pipeline.processor import Processor, Stats, applied_in_part
@@ -236,37 +237,46 @@ class Ingester:
                 out.append((event, body, where, error))
             return out
 
-        timed = ((self.clock(), raw(b)) for b in self._batches(events))
-        self._ingest_bulk(stream, timed, result, progress, workers)
+        def log(decoders: Decoders, spill: Spill) -> None:
+            if isinstance(events, RawFiles) and events.splittable:  # decoders read the files
+                blocks = ((self.clock(), block) for block in events.blocks())
+                self._log_blocks(stream, blocks, decoders, spill, result, progress)
+            else:
+                timed = ((self.clock(), raw(b)) for b in self._batches(events))
+                self._log_and_spill(stream, timed, decoders, spill, result, progress)
 
-    def _ingest_bulk(self, stream: CompiledStream, timed: Iterator[tuple[int, list[Incoming]]],
+        self._ingest_bulk(stream, log, result, progress, workers)
+
+    def _ingest_bulk(self, stream: CompiledStream, log: Callable[[Decoders, Spill], None],
                      result: IngestResult, progress: Callable[[IngestResult], None] | None,
                      workers: int) -> None:
-        """Decoders map the events while this process logs them and spills them by identity;
-        then the spilled events are merged one partition at a time (`engine.pipeline.bulk`)."""
+        """Decoders map the events while this process logs them (`log`: pass 1), and spill
+        them by identity; then the spilled events are merged one partition at a time
+        (`engine.pipeline.bulk`)."""
         self.flush()
         pipeline = self.pipeline
         with Spill(directory=self.store.spill_directory()) as spill, \
-                Decoders(pipeline, workers, spill.partitions,
+                Decoders(pipeline, workers, spill.partitions, spill.directory,
                          hook=self.hook) as decoders:
             with self.store.deferred_sync():
-                self._log_and_spill(stream, timed, decoders, spill, result, progress)
+                log(decoders, spill)
             if not spill.count:
                 return
             seqs_path = spill.write_seqs()
-            paths = (spill.path(p) for p in range(spill.partitions))
+            paths = (found for found in spill.paths() if found)
 
             def apply_all() -> None:
                 # While this process merges one partition, the decoders fold the next ones.
                 now = self.clock()
                 with self.store.transaction():
-                    for groups, folded, failed in decoders.prefold(paths, seqs_path, now):
+                    for groups, (events, unidentified), failed in decoders.prefold(
+                            paths, seqs_path, now):
                         for seq, reason in failed:
                             self.processor.fail(seq, stream.name, reason)
                         result.stats.dead_letters += len({seq for seq, _reason in failed})
-                        stats = self.processor.absorb(groups, folded.events, now)
-                        stats.add(folded)
-                        result.accepted += folded.events
+                        stats = self.processor.absorb(groups, events, now)
+                        stats.add(Stats(events=events, unidentified=unidentified))
+                        result.accepted += events
                         result.stats.add(stats)
                         self.processor.flush()  # in the open transaction
                         self.processor.flushed()
@@ -292,19 +302,45 @@ class Ingester:
                        timed: Iterator[tuple[int, list[Incoming]]], decoders: Decoders,
                        spill: Spill, result: IngestResult,
                        progress: Callable[[IngestResult], None] | None) -> None:
-        """Pass 1 of a bulk load: log every decoded batch, spill its partitions."""
-        for now, batch, (meta, blobs) in decoders.decode(stream.name, timed):
+        """Pass 1 of a bulk load: log every decoded batch (its decoder spilled it)."""
+        for now, batch, meta in decoders.decode(stream.name, timed):
             records = [(key, ts, body, error) for (key, ts, error), (_e, body, _w, _r)
                        in zip(meta, batch, strict=True)]
             with self.store.transaction():
                 seqs, _rows = log_batch(self.store, stream.name, now, records)
-            spill.add_batch(seqs, blobs)
+            spill.add_batch(seqs)
             for i, seq in enumerate(seqs):
                 if seq == DUPLICATE:
                     result.duplicates += 1
                 elif seq < 0:
                     self._reject(result, batch[i][2], records[i][3] or "unusable event")
             result.read += len(seqs)
+            if progress is not None:
+                progress(result)
+
+    def _log_blocks(self, stream: CompiledStream, blocks: Iterator[tuple[int, Block]],
+                    decoders: Decoders, spill: Spill, result: IngestResult,
+                    progress: Callable[[IngestResult], None] | None) -> None:
+        """Pass 1 over blocks of NDJSON files: log what each block's decoder read, in
+        transactions of `batch_size` events."""
+        path, line = "", 0  # the file being read, and how many of its lines are before
+        size = self.batch_size
+        for now, (block_path, _start, _end), (records, where, count) in \
+                decoders.decode_blocks(stream.name, blocks):
+            if block_path != path:
+                path, line = block_path, 0
+            seqs: list[int] = []
+            for at in range(0, len(records), size):
+                with self.store.transaction():
+                    logged, _rows = log_batch(self.store, stream.name, now,
+                                              records[at:at + size])
+                seqs.extend(logged)
+            spill.add_batch(seqs)
+            result.duplicates += seqs.count(DUPLICATE)
+            for i, n in where.items():  # in record order
+                self._reject(result, f"{path}:{line + n + 1}", records[i][3] or "unusable event")
+            result.read += len(seqs)
+            line += count
             if progress is not None:
                 progress(result)
 

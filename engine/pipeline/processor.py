@@ -15,7 +15,6 @@ change one person at once (docs/scale-out.md).
 from __future__ import annotations
 
 import dataclasses
-import pickle
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import orjson
 
 from engine.errors import StoreConflict
 from engine.lang.budget import BudgetExceeded
+from engine.pipeline.bulk import decoded
 from engine.pipeline.compiled import (
     FAILED_TO_EVALUATE,
     MAX_EVENT_MS,
@@ -87,7 +87,8 @@ def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]
 
 
 # Events folded ahead of identity resolution, per set of identities (bulk ingest):
-# (identities, pickled field states, newest event time, the profile document it makes alone).
+# (identities, encoded field states (`bulk.encode`), newest event time, the profile document
+# it makes alone).
 # (…, its audience standing as a new profile, worked out by the decoder that folded it: the
 # audiences it is in, and per audience with a relative-date filter, its next check)
 Group = tuple[list[IdentityKey], bytes, int, bytes, Standing]
@@ -272,7 +273,7 @@ class Processor:
                 if made is not None and made in fresh:
                     batch.profiles[made] = Profile.loads(made, fresh.pop(made)[1])
             profile = batch.resolve(ids)
-            state: dict[str, State] = pickle.loads(fields)  # noqa: S301 -- from our decoders
+            state: dict[str, State] = decoded(fields)
             profile.absorb(Profile(0, state, {}, updated), rules)
         if fresh:
             self.store.put_profiles((pid, updated, doc)

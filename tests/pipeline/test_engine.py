@@ -8,11 +8,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import Config
 from engine.engine import Engine
+from engine.pipeline import files
 from engine.pipeline.decode import partition_order
 from engine.pipeline.files import read_events
 from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people
@@ -219,6 +221,35 @@ def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path
                         "email": ["a@example.com", "b@example.com"]},
         "cio_events": {"email_opened": 3, "email_clicked": 4, "push_sent": 3, "sms_clicked": 3,
                        "in_app_opened": 3, "email_sent": 3}}]
+
+
+def test_decoders_reading_blocks_of_files_count_and_place_lines_as_sent_lines(
+        config: Config, tmp_path: Path, stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tiny blocks: lines, blank lines, CRLF ends and malformed lines fall on every side of a
+    # cut, and the second file numbers its lines from 1 again; the decoders reading the files
+    # count and place them as when this process reads the lines and sends them
+    monkeypatch.setattr(files, "BLOCK_BYTES", 64)
+    hooks = [json.dumps(e).encode() for e in _POOL]
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.ndjson"
+    first.write_bytes(b"\n".join([*hooks[:5], b"", b"{oops", b"  ", hooks[5] + b"\r", b"[1]",
+                                   *hooks[6:12], b"not json"]))  # no newline at the end
+    second.write_bytes(b"\n".join([b"", *hooks[12:], b"{", hooks[0], b""]) + b"\n")
+    paths = [str(first), str(second)]
+    with Engine(config, storage=stores("one")) as one:
+        one.ingest("customerio", read_events(paths))
+        want_profiles = _all_profiles(one)
+    with Engine(config, storage=stores("sent"), batch_size=3) as sent:
+        lines = (record for record in read_events(paths, parse=False))
+        want = sent.ingest("customerio", lines, workers=2)
+        assert _all_profiles(sent) == want_profiles
+    with Engine(config, storage=stores("bulk"), batch_size=3) as eng:
+        got = eng.ingest("customerio", read_events(paths, parse=False), workers=2)
+        assert _all_profiles(eng) == want_profiles
+    assert (got.read, got.accepted, got.duplicates, got.rejected) == (
+        want.read, want.accepted, want.duplicates, want.rejected)
+    assert got.rejections == want.rejections
+    assert [r.where for r in got.rejections] == [
+        f"{first}:7", f"{first}:10", f"{first}:17", f"{second}:8"]
 
 
 def test_non_objects_in_an_array_are_rejected_in_bulk_mode(engine: Engine) -> None:

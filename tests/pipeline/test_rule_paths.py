@@ -7,8 +7,10 @@ raw, as a mapping gives them, or already in their stored form — are folded
 - one event at a time by `fold_contribution` (an event applied by the processor),
 - the same across a profile document written and read back (the processor's batches meet
   profiles loaded from the store), and
+- normalised by a bulk decoder, spilled, read back and folded as they are (`normalise`,
+  `prenormalised`),
 - in groups folded apart and absorbed into a profile (bulk ingest: decoders fold each set of
-  identities, the main process merges the groups, pickled, or writes a new one's document),
+  identities, the main process merges the groups, encoded, or writes a new one's document),
 
 and each must hold exactly the state the table's fold and combine make of the same inputs.
 """
@@ -16,7 +18,6 @@ and each must hold exactly the state the table's fold and combine make of the sa
 from __future__ import annotations
 
 import copy
-import pickle
 from typing import Any
 
 import pytest
@@ -24,8 +25,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.config.model import FIELD_TYPES
+from engine.pipeline.bulk import decoded, encode
 from engine.pipeline.compiled import stored_class
-from engine.pipeline.merge import RULES, FieldRule, Rule, State, fold_contribution, kind_of
+from engine.pipeline.decode import normalise
+from engine.pipeline.merge import (
+    RULES,
+    FieldRule,
+    Rule,
+    State,
+    fold_contribution,
+    kind_of,
+    prenormalised,
+)
 from engine.pipeline.profile import Profile, document
 from tests.pipeline.test_merge import values_for
 
@@ -109,6 +120,19 @@ def fast_fold(rule: FieldRule, stored: type, fields: dict[str, State],
                for (raw, ts, tb), seq in events)
 
 
+def spilled_fold(rule: FieldRule, stored: type, fields: dict[str, State],
+                 events: list[tuple[Contribution, int]]) -> int:
+    """As a bulk load folds: the decoder normalises and spills, the prefold folds as is."""
+    plan = {"f": rule.step(stored)}
+    ready = prenormalised(plan)
+    unfit = 0
+    for (raw, ts, tb), seq in events:
+        out = {"f": copy.deepcopy(raw)}
+        unfit += normalise(plan, out)
+        unfit += fold_contribution(fields, ready, decoded(encode(out)), ts, tb, seq)
+    return unfit
+
+
 def reloaded(profile: Profile) -> Profile:
     """The profile as the store gives it back."""
     return Profile.loads(profile.id, profile.dumps())
@@ -149,6 +173,11 @@ def test_every_path_folds_as_the_table(entry: tuple[str, str], data: st.DataObje
     assert fast_fold(rule, stored, fields, events) == want_unfit
     assert fields.get("f") == want
 
+    # a bulk decoder's spill, folded as it is read back
+    spilled: dict[str, State] = {}
+    assert spilled_fold(rule, stored, spilled, events) == want_unfit
+    assert spilled.get("f") == want
+
     # a processor batch meeting a profile loaded from the store
     profile = Profile(1)
     fast_fold(rule, stored, profile.fields, events[:cut])
@@ -171,7 +200,7 @@ def test_every_path_folds_as_the_table(entry: tuple[str, str], data: st.DataObje
         alone = Profile.loads(2, document(folded, {"id": ["x"]}, 0))
         assert alone.fields == reloaded(Profile(2, folded)).fields
         before = table_combine(table, rule, before, copy.deepcopy(mine))
-        group = pickle.loads(pickle.dumps(folded))
+        group = decoded(encode(folded))
         profile.absorb(Profile(0, group, {}, 0), {"f": rule})
         profile = reloaded(profile)
     assert profile.fields == reloaded(Profile(1, {} if before is None else {"f": before})).fields
