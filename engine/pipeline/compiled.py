@@ -28,6 +28,7 @@ from engine.lang.compiler import (
 )
 from engine.lang.parser import parse_expression
 from engine.lang.values import INT64_MAX, INT64_MIN, date_to_ms, epoch_to_date, to_date
+from engine.pipeline.intake import Record, UnstorableRecord, unstorable
 from engine.pipeline.merge import FieldRule, Step
 
 Event = dict[str, Any]
@@ -152,6 +153,9 @@ class CompiledStream:
     derived: list[CompiledStream] = field(default_factory=list)
     mappings: list[CompiledMapping] = field(default_factory=list)
     _readers: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
+    # the key `id` and `timestamp` each read: a name, None when absent, False when not a
+    # plain name (`log_records`)
+    _plain_names: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -175,6 +179,57 @@ class CompiledStream:
         ts = None if read_time is None else event_time_of(read_time(event, received_ms))
         return key, received_ms if ts is None else ts
 
+    def log_records(self, events: Iterable[tuple[Event, bytes]], received_ms: int
+                    ) -> list[Record]:
+        """Each event with its bytes as a log record: its dedupe key and event time as
+        `key_and_time` reads them, checked to fit the log; `UnstorableRecord` names the first
+        that does not.
+
+        A request brings hundreds of events, and calling `key_and_time` and `unstorable` for
+        each costs more than the reading itself: when `id` and `timestamp` are plain names (or
+        absent), a key that is a non-empty ASCII string and a time in epoch seconds or ms are
+        read here with a lookup each, and only other values go the per-event way (where an id
+        or time that cannot be read leaves the event keyless at its receive time)."""
+        names = self._plain_names
+        if names is None:
+            names = self._plain_names = (_plain_key(self.dedupe), _plain_key(self.timestamp))
+        key_name: Any  # `dict.get` takes None too
+        time_name: Any
+        key_name, time_name = names
+        if key_name is False or time_name is False:
+            return [self._log_record(i, event, raw, received_ms)
+                    for i, (event, raw) in enumerate(events)]
+        records: list[Record] = []
+        append = records.append
+        for event, raw in events:
+            # An absent expression's name is None, and so is what it reads: JSON keys are
+            # strings.
+            ts = event.get(time_name)
+            if ts.__class__ is int and 0 <= ts <= MAX_EVENT_MS:
+                if ts < 100_000_000_000:  # epoch seconds, as `event_time_of` reads them
+                    ts *= 1000
+            elif ts is None:
+                ts = received_ms
+            else:
+                append(self._log_record(len(records), event, raw, received_ms))
+                continue
+            key = event.get(key_name)
+            if key is None or (key.__class__ is str and key and key.isascii()):
+                append((key, ts, raw, None))
+            else:
+                append(self._log_record(len(records), event, raw, received_ms))
+        return records
+
+    def _log_record(self, index: int, event: Event, raw: bytes, received_ms: int) -> Record:
+        try:
+            key, ts = self.key_and_time(event, received_ms)
+        except Exception:  # an id or time that cannot be read: keep the event anyway
+            key, ts = None, received_ms
+        why = unstorable(key, ts)
+        if why is not None:
+            raise UnstorableRecord(index, why)
+        return key, ts, raw, None
+
 
 def _reader(expr: CompiledExpression | None) -> Callable[[Event, int], Any] | None:
     """How to read an expression's value from an event: a plain top-level name (the common
@@ -185,6 +240,15 @@ def _reader(expr: CompiledExpression | None) -> Callable[[Event, int], Any] | No
     if name is None:
         return expr._function
     return lambda event, _ts: event.get(name)
+
+
+def _plain_key(expr: CompiledExpression | None) -> str | bool | None:
+    """The key an expression reads when it is a plain name, None when there is no
+    expression, False otherwise."""
+    if expr is None:
+        return None
+    name = _plain_name(expr)
+    return False if name is None else name
 
 
 def _plain_name(expr: CompiledExpression) -> str | None:

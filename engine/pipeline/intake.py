@@ -55,6 +55,15 @@ def undecodable(body: bytes) -> str | None:
     return f"the body is {json_kind(doc)}, not a JSON object"
 
 
+class UnstorableRecord(ValueError):
+    """A record of a batch that the log cannot hold: which one, and why (`unstorable`)."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"event {index}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
 def unstorable(key: str | None, ts: int) -> str | None:
     """Why the log cannot hold a record's key or time (one such record fails the commit it
     is in), or None; checked before the commit, at the cost of two type tests in the common

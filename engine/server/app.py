@@ -33,7 +33,7 @@ from engine.errors import RuntimeFailure, StoreUnavailable, UnknownName
 from engine.exports import operations, service
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.compiled import CompiledStream
-from engine.pipeline.intake import Record, unstorable
+from engine.pipeline.intake import Record, UnstorableRecord
 from engine.program import Config
 from engine.server.auth import Signatures, request_token, token_ok
 from engine.server.bodies import BodyError, parse
@@ -163,18 +163,11 @@ async def _body(request: Request, limit: int) -> bytes:
 def _records(body: bytes, content_type: str | None, stream: CompiledStream, received: int,
              max_events: int) -> list[Record]:
     """A body's events as log records; `BodyError` for a body or event the log cannot take."""
-    records: list[Record] = []
     with gc_paused():  # else collector passes over a big body's young dicts hold the GIL
-        for i, (event, raw) in enumerate(parse(body, content_type, max_events)):
-            try:
-                key, ts = stream.key_and_time(event, received)
-            except Exception:  # an id or time that cannot be read: keep the event anyway
-                key, ts = None, received
-            why = unstorable(key, ts)
-            if why is not None:
-                raise BodyError(422, "unstorable_event", f"event {i}: {why}")
-            records.append((key, ts, raw, None))
-    return records
+        try:
+            return stream.log_records(parse(body, content_type, max_events), received)
+        except UnstorableRecord as exc:
+            raise BodyError(422, "unstorable_event", str(exc)) from None
 
 
 async def on_job(daemon: Daemon, name: str, work: Callable[[Store, str, int], Any], *,
