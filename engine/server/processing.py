@@ -51,6 +51,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 PROCESSOR_NICE = 10
 SLICE_EVENTS = 2000  # events applied per transaction (the log writer never waits for it)
 STATUS_EVERY_S = 1.0  # how often a busy processor reports its export jobs
+REPORT_EVERY_S = 0.05  # how often a busy processor reports at all (an idle one: at once)
 IDLE_WAIT_S = 5.0  # an idle processor also looks at the log this often
 RETRY_FIRST_S = 0.1  # a failed slice is tried again after this, doubling up to RETRY_MAX_S
 RETRY_MAX_S = 30.0
@@ -239,7 +240,8 @@ class Processing:
             m.overmerge_skipped.inc(message["overmerge_skipped"])
             m.unidentified.inc(message["unidentified"])
             m.dead_letters.inc(message["dead_letters"])
-            m.process_seconds.observe(message["seconds"])
+            for seconds in message["seconds"]:
+                m.process_seconds.observe(seconds)
         replayed = message.get("replayed")
         if replayed is not None:
             answer = self._replays.pop(replayed["ticket"], None)
@@ -467,6 +469,9 @@ class _Processor:
         engine = self.engine
         stopping, drain = False, True
         failures, logged_at = 0, -RETRY_LOG_EVERY_S
+        # While busy, slices are reported together at most every REPORT_EVERY_S: the daemon
+        # reads each report on its event loop, between collect requests.
+        unreported, slices, reported_at = Stats(), list[float](), time.monotonic()
         self.report()
         while True:
             while self.conn.poll():
@@ -505,11 +510,18 @@ class _Processor:
                 log.info("applying the event log works again", extra={"failures": failures})
                 failures, logged_at = 0, -RETRY_LOG_EVERY_S
             self.profiles += stats.profiles_created - stats.merges
-            self.report(events=stats.events, created=stats.profiles_created,
-                        merges=stats.merges, overmerge_skipped=stats.overmerge_skipped,
-                        unidentified=stats.unidentified,
-                        dead_letters=stats.dead_letters, seconds=time.perf_counter() - start)
-            if handled == 0 and not due:
+            unreported.add(stats)
+            slices.append(time.perf_counter() - start)
+            idle = handled == 0 and not due
+            clock = time.monotonic()
+            if idle or stopping or clock - reported_at >= REPORT_EVERY_S:
+                self.report(events=unreported.events, created=unreported.profiles_created,
+                            merges=unreported.merges,
+                            overmerge_skipped=unreported.overmerge_skipped,
+                            unidentified=unreported.unidentified,
+                            dead_letters=unreported.dead_letters, seconds=slices)
+                unreported, slices, reported_at = Stats(), [], clock
+            if idle:
                 if stopping:
                     return
                 if self.source is None:  # over a transport, the fetch itself waited
