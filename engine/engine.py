@@ -28,10 +28,11 @@ from engine.exports.jobs import Counts, ExportJobs
 from engine.lang.printer import expression_text
 from engine.lang.values import format_date, ms_to_date
 from engine.pipeline.compiled import CompiledMapping, event_time_problem
-from engine.pipeline.ingest import POSITION, ErrorReplay, Ingester, IngestResult, gc_paused
+from engine.pipeline.ingest import POSITION, Ingester, gc_paused
 from engine.pipeline.intake import Incoming, Record
 from engine.pipeline.processor import Processor, Stats
 from engine.pipeline.profile import Profile
+from engine.pipeline.results import ErrorReplay, IngestResult
 from engine.pipeline.shared import Delivered, SharedApplier
 from engine.program import Config
 from engine.store import (

@@ -14,10 +14,8 @@ the locks and the compiled config, and drives it.
 from __future__ import annotations
 
 import gc
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -31,6 +29,7 @@ from engine.pipeline.files import Block, RawFiles
 from engine.pipeline.hooks import ProfileHook
 from engine.pipeline.intake import DUPLICATE, REJECTED, Incoming, Record, log_batch
 from engine.pipeline.processor import Processor, Stats, applied_in_part
+from engine.pipeline.results import ErrorReplay, IngestResult, Rejection, copy_stats
 from engine.store import LogRow, Store, is_unavailable
 from engine.transport import NatsTransport
 
@@ -55,54 +54,6 @@ def _records(stream: CompiledStream, batch: Sequence[Incoming], now: int) -> lis
             continue
         records.append((key, ts, body, None))
     return records
-
-
-def copy_stats(stats: Stats) -> Stats:
-    """A copy of counts, to go back to when what was counted since is applied again."""
-    copy = Stats()
-    copy.add(stats)
-    return copy
-
-
-@dataclass
-class Rejection:
-    where: str
-    reason: str
-
-
-@dataclass
-class IngestResult:
-    """Counts of one ingest call (what `engine ingest` prints)."""
-
-    read: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    rejections: list[Rejection] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "read": self.read, "accepted": self.accepted, "duplicates": self.duplicates,
-            "rejected": dict(self.rejected), "unidentified": self.stats.unidentified,
-            "profiles_created": self.stats.profiles_created, "merges": self.stats.merges,
-            "overmerge_skipped": self.stats.overmerge_skipped,
-            "dead_letters": self.stats.dead_letters,
-        }
-
-
-@dataclass
-class ErrorReplay:
-    """What applying the dead letters again did."""
-
-    stats: Stats = field(default_factory=Stats)  # its dead letters: those that failed again
-    # applied in part before, to a field that sums: applying them again would count them
-    # twice, so they stay dead letters for a full replay (`engine errors --replay`)
-    left: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"replayed": self.stats.events - self.stats.dead_letters,
-                "failed_again": self.stats.dead_letters, "left": self.left}
 
 
 @contextmanager
