@@ -19,6 +19,7 @@ from engine.store import LOCK_KINDS, open_maintenance, open_store
 from engine.store.sqlite import Checkpointer, SqliteStore
 from engine.store.sqlite.files import log_file
 from engine.store.sqlite.schema import MIGRATIONS, MOVED_LOG
+from engine.store.sqlite.store import LOG_PAGE_BYTES
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 FULL, NORMAL = 2, 1  # PRAGMA synchronous answers with the level's number
@@ -315,3 +316,9 @@ def test_a_deferred_sync_block_ends_with_every_wal_it_wrote_fsynced(
             store.put_profiles([(1, 1, b"p")])
         assert synced == []
     assert sorted(synced) == sorted([f"{log_file(store.path)}-wal", f"{store.path}-wal"])
+
+
+def test_a_new_log_file_has_large_pages_for_its_bodies(store: SqliteStore) -> None:
+    with sqlite3.connect(log_file(store.path)) as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (LOG_PAGE_BYTES,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

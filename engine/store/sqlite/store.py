@@ -33,6 +33,7 @@ from engine.store.sqlite.sql import chunks, marks, scalar
 
 SYNCHRONOUS: dict[Durability, str] = {"power-cut": "FULL", "crash": "NORMAL"}
 ROWS_PER_INSERT = 500  # log rows per INSERT statement
+LOG_PAGE_BYTES = 16384  # the page size of a new event log file
 
 
 @functools.lru_cache(maxsize=64)
@@ -110,6 +111,10 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
         log = self._connect(_uri(log_file(self.path), read_only=False))
         try:
             log.execute("PRAGMA busy_timeout=10000")
+            # Log rows are bodies of about a kilobyte, appended in seq order: larger pages
+            # hold more of them per B-tree page, about a sixth less work per append. Only a
+            # new file takes it; an existing one keeps the size it was made with.
+            log.execute(f"PRAGMA page_size={LOG_PAGE_BYTES}")
             log.execute("PRAGMA journal_mode=WAL")
             migrate(log, log_file(self.path), LOG_MIGRATIONS)
             log.execute("ATTACH DATABASE ? AS store", (_uri(self.path, read_only=False),))
