@@ -34,6 +34,8 @@ from engine.store.sqlite.sql import chunks, marks, scalar
 SYNCHRONOUS: dict[Durability, str] = {"power-cut": "FULL", "crash": "NORMAL"}
 ROWS_PER_INSERT = 500  # log rows per INSERT statement
 LOG_PAGE_BYTES = 16384  # the page size of a new event log file
+STORE_CACHE_KIB = 65536  # page cache of the store's file, per connection
+LOG_CACHE_KIB = 16384  # and of the log's file
 
 
 @functools.lru_cache(maxsize=64)
@@ -82,8 +84,11 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
                 self._prepare()
                 self.db = self._open(writes_store)
             for schema in self._schemas:
+                # The log is appended and read in seq order: it needs less cache than profiles.
+                kib = LOG_CACHE_KIB if schema == "main" and self.writes_log and not memory \
+                    else STORE_CACHE_KIB
                 self.db.execute(f"PRAGMA {schema}.synchronous={self.synchronous}")
-                self.db.execute(f"PRAGMA {schema}.cache_size=-65536")
+                self.db.execute(f"PRAGMA {schema}.cache_size=-{kib}")
             self.db.execute("PRAGMA busy_timeout=10000")
             # With background checkpoints a `Checkpointer` copies the WAL into the database
             # beside the writers, so that no commit waits for a checkpoint (the daemon's latency).
