@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -179,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     stop(daemon, 120)
                 else:
                     ceiling.stop(proc)
+                # What this target wrote must not still be on its way to the disk while the
+                # next one measures its fsyncs.
+                os.sync()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
