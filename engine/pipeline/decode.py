@@ -22,7 +22,7 @@ from array import array
 from collections import deque
 from collections.abc import Iterable, Iterator
 from multiprocessing.pool import AsyncResult
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -36,6 +36,7 @@ from engine.pipeline.merge import Step, fold_contribution, prenormalised
 from engine.pipeline.processor import Group, identities_of, unfit
 from engine.pipeline.profile import Profile, document
 
+K = TypeVar("K")  # what the caller keeps beside a worker's task, to get back with its answer
 # Per record of a batch: (dedupe key, event time, why it cannot be used).
 Meta = tuple[str | None, int, str | None]
 # One mapping's contributions to an event, as spilled: (mapping index, the event's
@@ -335,51 +336,54 @@ class Decoders:
 
         A record is ``(event, body, where, error)``; its body is what the worker parses.
         """
-        inflight: deque[tuple[int, list[Any], AsyncResult[bytes]]] = deque()
-        by: list[tuple[str, ...]] | None = None
-        for number, (received_ms, records) in enumerate(batches):
-            payload = [(body, error) for _event, body, _where, error in records]
-            if by is None:  # fixed by the first batch, so a person partitions the same always
-                by = partition_order(self.pipeline, stream, received_ms,
-                                     [body for body, _error in payload[:SAMPLE]])
-            task = self.pool.apply_async(_decode, (stream, received_ms, payload,
-                                                   self.partitions, by, number))
-            inflight.append((received_ms, records, task))
-            if len(inflight) >= self.window:
-                received, batch, done = inflight.popleft()
-                yield received, batch, decoded(done.get())
-        while inflight:
-            received, batch, done = inflight.popleft()
-            yield received, batch, decoded(done.get())
+        def started() -> Iterator[tuple[tuple[int, list[Any]], AsyncResult[bytes]]]:
+            by: list[tuple[str, ...]] | None = None
+            for number, (received_ms, records) in enumerate(batches):
+                payload = [(body, error) for _event, body, _where, error in records]
+                if by is None:  # fixed by the first batch: a person partitions the same always
+                    by = partition_order(self.pipeline, stream, received_ms,
+                                         [body for body, _error in payload[:SAMPLE]])
+                yield (received_ms, records), self.pool.apply_async(
+                    _decode, (stream, received_ms, payload, self.partitions, by, number))
+
+        for (received_ms, records), answer in self._in_order(started(), self.window):
+            yield received_ms, records, answer
 
     def decode_blocks(self, stream: str, blocks: Iterator[tuple[int, Block]]
                       ) -> Iterator[tuple[int, Block, DecodedBlock]]:
         """For each ``(received_ms, block)`` of NDJSON files, in order: the same and what the
         worker that read it returns (`DecodedBlock`); block n (from 0) is spilled as batch n."""
-        inflight: deque[tuple[int, Block, AsyncResult[bytes]]] = deque()
-        by: list[tuple[str, ...]] | None = None
-        for number, (received_ms, block) in enumerate(blocks):
-            if by is None:  # fixed by the first block, so a person partitions the same always
-                by = self.pool.apply(_block_order, (stream, received_ms, block))
-            task = self.pool.apply_async(_decode_block, (stream, received_ms, block,
-                                                         self.partitions, by, number))
-            inflight.append((received_ms, block, task))
-            if len(inflight) >= self.window:
-                received, done_block, done = inflight.popleft()
-                yield received, done_block, decoded(done.get())
-        while inflight:
-            received, done_block, done = inflight.popleft()
-            yield received, done_block, decoded(done.get())
+        def started() -> Iterator[tuple[tuple[int, Block], AsyncResult[bytes]]]:
+            by: list[tuple[str, ...]] | None = None
+            for number, (received_ms, block) in enumerate(blocks):
+                if by is None:  # fixed by the first block: a person partitions the same always
+                    by = self.pool.apply(_block_order, (stream, received_ms, block))
+                yield (received_ms, block), self.pool.apply_async(
+                    _decode_block, (stream, received_ms, block, self.partitions, by, number))
+
+        for (received_ms, block), answer in self._in_order(started(), self.window):
+            yield received_ms, block, answer
 
     def prefold(self, paths: Iterator[list[str]], seqs_path: str, now: int
                 ) -> Iterator[Prefolded]:
         """Each partition (the files of it) folded per set of identities, in order, one
         partition ahead per decoder (a folded partition is held in memory until merged)."""
-        inflight: deque[AsyncResult[bytes]] = deque()
-        ahead = max(1, self.window // 4)
-        for path in paths:
-            inflight.append(self.pool.apply_async(_prefold, (path, seqs_path, now)))
-            if len(inflight) > ahead:
-                yield decoded(inflight.popleft().get())
+        started = ((None, self.pool.apply_async(_prefold, (path, seqs_path, now)))
+                   for path in paths)
+        for _none, answer in self._in_order(started, max(1, self.window // 4) + 1):
+            yield answer
+
+    @staticmethod
+    def _in_order(started: Iterator[tuple[K, AsyncResult[bytes]]], window: int
+                  ) -> Iterator[tuple[K, Any]]:
+        """The workers' answers, decoded, in the order their tasks were started, with at
+        most `window` tasks in flight, so that memory stays flat however long the input."""
+        inflight: deque[tuple[K, AsyncResult[bytes]]] = deque()
+        for task in started:
+            inflight.append(task)
+            if len(inflight) >= window:
+                key, done = inflight.popleft()
+                yield key, decoded(done.get())
         while inflight:
-            yield decoded(inflight.popleft().get())
+            key, done = inflight.popleft()
+            yield key, decoded(done.get())
