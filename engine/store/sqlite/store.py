@@ -78,15 +78,14 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
                 self.db = self._connect(":memory:")
                 migrate(self.db, self.path)
                 migrate(self.db, self.path, LOG_MIGRATIONS, versioned=False)
-                self._schemas: tuple[str, ...] = ("main",)
+                # the databases this connection writes: schema -> (file, page cache in KiB)
+                self._written: dict[str, tuple[str | None, int]] = {
+                    "main": (None, STORE_CACHE_KIB)}
             else:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 self._prepare()
                 self.db = self._open(writes_store)
-            for schema in self._schemas:
-                # The log is appended and read in seq order: it needs less cache than profiles.
-                kib = LOG_CACHE_KIB if schema == "main" and self.writes_log and not memory \
-                    else STORE_CACHE_KIB
+            for schema, (_file, kib) in self._written.items():
                 self.db.execute(f"PRAGMA {schema}.synchronous={self.synchronous}")
                 self.db.execute(f"PRAGMA {schema}.cache_size=-{kib}")
             self.db.execute("PRAGMA busy_timeout=10000")
@@ -137,14 +136,17 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
     def _open(self, writes_store: bool) -> sqlite3.Connection:
         """The store's connection: the log as its main database when it writes the log."""
         log, store = log_file(self.path), self.path
+        # The log is appended and read in seq order: it needs less cache than profiles.
         if self.writes_log:
             db = self._connect(_uri(log, read_only=False))
             db.execute("ATTACH DATABASE ? AS store", (_uri(store, read_only=not writes_store),))
-            self._schemas = ("main", "store") if writes_store else ("main",)
+            self._written = {"main": (log, LOG_CACHE_KIB)}
+            if writes_store:
+                self._written["store"] = (store, STORE_CACHE_KIB)
         else:
             db = self._connect(_uri(store, read_only=False))
             db.execute("ATTACH DATABASE ? AS log", (_uri(log, read_only=True),))
-            self._schemas = ("main",)
+            self._written = {"main": (store, STORE_CACHE_KIB)}
         return db
 
     # ---- connections and transactions
@@ -195,21 +197,19 @@ class SqliteStore(AudienceTables, ExportTables, CoordinationTables, Store):
         A killed process loses nothing either way; only a power cut before the end can
         lose commits, and none of them had been acknowledged.
         """
-        for schema in self._schemas:
+        for schema in self._written:
             self._execute(f"PRAGMA {schema}.synchronous=NORMAL")
         try:
             yield
         finally:
-            for schema in self._schemas:
+            for schema in self._written:
                 self._execute(f"PRAGMA {schema}.synchronous={self.synchronous}")
         if self.synchronous == SYNCHRONOUS["power-cut"]:
             self._sync_wals()
 
     def _sync_wals(self) -> None:
-        for schema in self._schemas:
-            path = self.db.execute("SELECT file FROM pragma_database_list WHERE name = ?",
-                                   (schema,)).fetchone()[0]
-            if not path:  # in memory
+        for path, _kib in self._written.values():
+            if path is None:  # in memory
                 continue
             try:
                 fd = os.open(f"{path}-wal", os.O_RDONLY)
