@@ -5,7 +5,8 @@ functions of an event: worker processes do them for batches of raw records, whil
 process keeps what must stay in one place and in order — deduplication, the event log, identity
 resolution and merges. Workers are forked after the config is compiled, so they inherit the
 compiled pipeline instead of compiling it again. Reading an NDJSON file, a worker reads a block
-of it and splits the lines itself, and sends back only what the log needs. A worker sorts its
+of it and splits the lines itself, and sends back only each record's dedupe key and event time
+(the main process reads the bodies from the file again). A worker sorts its
 batch's mapped events into the partitions of `engine.pipeline.bulk`, their values normalised as
 their fields store them, and spills each partition straight to files of its own, encoded once
 (`bulk.encode`). At most `window` batches are in flight, so memory stays flat.
@@ -26,10 +27,11 @@ from typing import Any, TypeVar
 
 import orjson
 
+from engine.errors import EngineError
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.bulk import SpillWriter, decoded, encode, read_frames
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
-from engine.pipeline.files import Block, block_lines
+from engine.pipeline.files import Block, block_lines, read_block
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
 from engine.pipeline.intake import Record, json_kind
 from engine.pipeline.merge import Step, fold_contribution, prenormalised
@@ -45,8 +47,8 @@ Contribution = tuple[int, list[tuple[str, str]], dict[str, Any], int]
 # One mapped event as spilled: (index in its batch, dedupe key, event time,
 # contributions, why a transform or mapping failed on it).
 Mapped = tuple[int, str | None, int, list[Contribution], str | None]
-# What a worker returns for a block of a file: the records to log, the line (in the block) of
-# each record that cannot be used, and how many lines the block has.
+# A block of a file, decoded: the records to log, the line (in the block) of each record that
+# cannot be used, and how many lines the block has.
 DecodedBlock = tuple[list[Record], dict[int, int], int]
 # What prefolding a partition returns: the groups, (events, unidentified), dead letters.
 Prefolded = tuple[list[Group], tuple[int, int], list[tuple[int, str]]]
@@ -205,21 +207,35 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
 
 def _decode_block(stream_name: str, received_ms: int, block: Block, partitions: int,
                   by: list[tuple[str, ...]], number: int) -> bytes:
-    """In a worker: one block of a file, read and split here. Returns the records to log, the
-    line (in the block) of each record that cannot be used, and how many lines it has."""
-    lines, count = block_lines(block)
+    """In a worker: one block of a file, read and split here. Returns each record's metadata,
+    how many lines the block has and the block's checksum: the main process reads the bodies
+    from the file itself (`block_records`), which costs less than sending them back."""
+    data = read_block(block)
+    lines, count = block_lines(data)
     meta = _map_batch(stream_name, received_ms, ((body, None) for _n, body in lines),
                       partitions, by, number)
+    return encode((meta, count, zlib.crc32(data)))
+
+
+def block_records(block: Block, meta: list[Meta], count: int, crc: int) -> DecodedBlock:
+    """A decoded block as the log takes it: the records (bodies read from the file again),
+    the line (in the block) of each record that cannot be used, and how many lines the block
+    has. A file changed since its worker read the block is refused: what is logged must be
+    what was mapped."""
+    data = read_block(block)
+    if zlib.crc32(data) != crc:
+        raise EngineError(f"{block[0]} changed while it was being ingested")
+    lines, _count = block_lines(data)
     records = [(key, ts, None if error is not None else body, error)
                for (key, ts, error), (_n, body) in zip(meta, lines, strict=True)]
     where = {i: lines[i][0] for i, (_k, _t, error) in enumerate(meta) if error is not None}
-    return encode((records, where, count))
+    return records, where, count
 
 
 def _block_order(stream_name: str, received_ms: int, block: Block) -> list[tuple[str, ...]]:
     """In a worker: `partition_order` over the first records of a block."""
     assert _pipeline is not None
-    lines, _count = block_lines(block)
+    lines, _count = block_lines(read_block(block))
     return partition_order(_pipeline, stream_name, received_ms,
                            [body for _n, body in lines[:SAMPLE]])
 
@@ -351,8 +367,8 @@ class Decoders:
 
     def decode_blocks(self, stream: str, blocks: Iterator[tuple[int, Block]]
                       ) -> Iterator[tuple[int, Block, DecodedBlock]]:
-        """For each ``(received_ms, block)`` of NDJSON files, in order: the same and what the
-        worker that read it returns (`DecodedBlock`); block n (from 0) is spilled as batch n."""
+        """For each ``(received_ms, block)`` of NDJSON files, in order: the same and its
+        records (`DecodedBlock`); block n (from 0) is spilled as batch n."""
         def started() -> Iterator[tuple[tuple[int, Block], AsyncResult[bytes]]]:
             by: list[tuple[str, ...]] | None = None
             for number, (received_ms, block) in enumerate(blocks):
@@ -361,8 +377,9 @@ class Decoders:
                 yield (received_ms, block), self.pool.apply_async(
                     _decode_block, (stream, received_ms, block, self.partitions, by, number))
 
-        for (received_ms, block), answer in self._in_order(started(), self.window):
-            yield received_ms, block, answer
+        for (received_ms, block), (meta, count, crc) in self._in_order(started(),
+                                                                       self.window):
+            yield received_ms, block, block_records(block, meta, count, crc)
 
     def prefold(self, paths: Iterator[list[str]], seqs_path: str, now: int
                 ) -> Iterator[Prefolded]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ from hypothesis import strategies as st
 
 from engine import Config
 from engine.engine import Engine
+from engine.errors import EngineError
 from engine.pipeline import files
-from engine.pipeline.decode import partition_order
-from engine.pipeline.files import read_events
+from engine.pipeline.decode import block_records, partition_order
+from engine.pipeline.files import read_block, read_events
 from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people
 from tests.pipeline.conftest import EXPECTED, Stores, fixture_events, webhook
 
@@ -250,6 +252,22 @@ def test_decoders_reading_blocks_of_files_count_and_place_lines_as_sent_lines(
     assert got.rejections == want.rejections
     assert [r.where for r in got.rejections] == [
         f"{first}:7", f"{first}:10", f"{first}:17", f"{second}:8"]
+
+
+def test_a_block_changed_after_its_decoder_read_it_is_refused(tmp_path: Path) -> None:
+    # the main process reads a block's bodies again: if the bytes are not those the decoder
+    # mapped, nothing of it may be logged as if they were
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n{"a": 2}\n')
+    block = (str(path), 0, path.stat().st_size)
+    meta: list[tuple[str | None, int, str | None]] = [("k1", 1, None), (None, 0, "bad")]
+    crc = zlib.crc32(read_block(block))
+    records, where, count = block_records(block, meta, 3, crc)
+    assert records == [("k1", 1, b'{"a": 1}', None), (None, 0, None, "bad")]
+    assert (where, count) == ({1: 2}, 3)
+    path.write_bytes(b'{"a": 1}\n\n{"a": 3}\n')
+    with pytest.raises(EngineError, match="changed while it was being ingested"):
+        block_records(block, meta, 3, crc)
 
 
 def test_non_objects_in_an_array_are_rejected_in_bulk_mode(engine: Engine) -> None:
