@@ -35,7 +35,7 @@ from engine.pipeline.files import Block, block_lines, read_block
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
 from engine.pipeline.intake import Record, json_kind
 from engine.pipeline.merge import Step, fold_contribution, prenormalised
-from engine.pipeline.processor import Group, identities_of, unfit
+from engine.pipeline.processor import Group, IdentityKey, identities_of, unfit
 from engine.pipeline.profile import Profile, document
 
 K = TypeVar("K")  # what the caller keeps beside a worker's task, to get back with its answer
@@ -265,7 +265,7 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
     if _seqs is None or _seqs[0] != seqs_path:  # once per worker and bulk load
         _seqs = (seqs_path, *read_seqs(seqs_path))
     _path, offsets, seqs = _seqs
-    groups: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+    groups: dict[tuple[IdentityKey, ...], list[Any]] = {}
     failed: list[tuple[int, str]] = []  # dead letters: (seq, why)
     events = unidentified = 0
     for number, blob in read_frames(paths):
@@ -291,20 +291,61 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
                     group[1] = ts
                 if fold_contribution(group[0], plans[m], out, ts, tb, seq) + unfit_values:
                     failed.append((seq, unfit(mappings[m].name)))
-    # Each group travels twice encoded: as the profile document it becomes when none of its
-    # identities is known yet (the common case, written as is), and encoded, for a merge.
-    # And with its audience standing as a new profile, worked out here on a spare core.
+    return encode((_folded(groups, pipeline, now), (events, unidentified), failed))
+
+
+def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline, now: int
+            ) -> list[Group]:
+    """A partition's folded groups as the main process merges them (`Processor.absorb`).
+
+    Each group travels twice encoded: as the profile document it becomes when none of its
+    identities is known yet (the common case, written as is), and encoded, for a merge; with
+    its audience standing as a new profile, worked out here on a spare core.
+
+    A group whose identities are all those of an earlier group (a person's events that lack
+    one identity: an email but no id) is merged into that group's document here, as the main
+    process would merge it into the profile that group makes: `within` names the group, and
+    when that group makes a new profile, the main process skips this one. When it does not,
+    each goes its own way as before.
+    """
+    keys = list(groups)
+    encoded = [encode(fields) for fields, _updated in groups.values()]
+    within = [-1] * len(keys)
+    first_with: dict[IdentityKey, int] = {}  # each identity's first group not within another
+    for i, k in enumerate(keys):
+        j = first_with.get(k[0])
+        if j is not None and set(k) <= set(keys[j]):
+            within[i] = j
+            continue
+        for identity in k:
+            first_with.setdefault(identity, i)
+    profiles = [Profile(0, fields, _identities(k), updated)
+                for k, (fields, updated) in zip(keys, groups.values(), strict=True)]
+    rules = pipeline.rules
+    for i, j in enumerate(within):
+        if j >= 0:
+            part = profiles[i]
+            profiles[j].absorb(Profile(0, part.fields, {}, part.updated), rules)
     folded: list[Group] = []
     hook = _hook
-    for k, (fields, updated) in groups.items():
-        identities: dict[str, list[str]] = {}
-        for field, value in k:
-            identities.setdefault(field, []).append(value)
-        doc = document(fields, identities, updated)
-        where = OUTSIDE if hook is None else hook.standing(
-            Profile(0, fields, identities, updated), now)
-        folded.append((list(k), encode(fields), updated, doc, where))
-    return encode((folded, (events, unidentified), failed))
+    for i, k in enumerate(keys):
+        updated = groups[k][1]
+        if within[i] >= 0:  # in another group's document: only its own fields, for a merge
+            folded.append((list(k), encoded[i], updated, b"", OUTSIDE, within[i]))
+            continue
+        # The newest event time of the groups within it too: the same once they are merged.
+        profile = profiles[i]
+        doc = document(profile.fields, profile.identities, profile.updated)
+        where = OUTSIDE if hook is None else hook.standing(profile, now)
+        folded.append((list(k), encoded[i], profile.updated, doc, where, -1))
+    return folded
+
+
+def _identities(k: tuple[IdentityKey, ...]) -> dict[str, list[str]]:
+    identities: dict[str, list[str]] = {}
+    for field, value in k:
+        identities.setdefault(field, []).append(value)
+    return identities
 
 
 def default_workers() -> int:
