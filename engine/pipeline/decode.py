@@ -5,7 +5,8 @@ functions of an event: worker processes do them for batches of raw records, whil
 process keeps what must stay in one place and in order — deduplication, the event log, identity
 resolution and merges. Workers are forked after the config is compiled, so they inherit the
 compiled pipeline instead of compiling it again. Reading an NDJSON file, a worker reads a block
-of it and splits the lines itself, and sends back only what the log needs. A worker sorts its
+of it and splits the lines itself, and sends back only each record's dedupe key and event time
+(the main process reads the bodies from the file again). A worker sorts its
 batch's mapped events into the partitions of `engine.pipeline.bulk`, their values normalised as
 their fields store them, and spills each partition straight to files of its own, encoded once
 (`bulk.encode`). At most `window` batches are in flight, so memory stays flat.
@@ -26,14 +27,15 @@ from typing import Any, TypeVar
 
 import orjson
 
+from engine.errors import EngineError
 from engine.lang.budget import BudgetExceeded
 from engine.pipeline.bulk import SpillWriter, decoded, encode, read_frames
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
-from engine.pipeline.files import Block, block_lines
+from engine.pipeline.files import Block, block_lines, read_block
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
 from engine.pipeline.intake import Record, json_kind
 from engine.pipeline.merge import Step, fold_contribution, prenormalised
-from engine.pipeline.processor import Group, identities_of, unfit
+from engine.pipeline.processor import Group, IdentityKey, identities_of, unfit
 from engine.pipeline.profile import Profile, document
 
 K = TypeVar("K")  # what the caller keeps beside a worker's task, to get back with its answer
@@ -45,8 +47,8 @@ Contribution = tuple[int, list[tuple[str, str]], dict[str, Any], int]
 # One mapped event as spilled: (index in its batch, dedupe key, event time,
 # contributions, why a transform or mapping failed on it).
 Mapped = tuple[int, str | None, int, list[Contribution], str | None]
-# What a worker returns for a block of a file: the records to log, the line (in the block) of
-# each record that cannot be used, and how many lines the block has.
+# A block of a file, decoded: the records to log, the line (in the block) of each record that
+# cannot be used, and how many lines the block has.
 DecodedBlock = tuple[list[Record], dict[int, int], int]
 # What prefolding a partition returns: the groups, (events, unidentified), dead letters.
 Prefolded = tuple[list[Group], tuple[int, int], list[tuple[int, str]]]
@@ -205,21 +207,35 @@ def _decode(stream_name: str, received_ms: int, records: list[tuple[bytes | None
 
 def _decode_block(stream_name: str, received_ms: int, block: Block, partitions: int,
                   by: list[tuple[str, ...]], number: int) -> bytes:
-    """In a worker: one block of a file, read and split here. Returns the records to log, the
-    line (in the block) of each record that cannot be used, and how many lines it has."""
-    lines, count = block_lines(block)
+    """In a worker: one block of a file, read and split here. Returns each record's metadata,
+    how many lines the block has and the block's checksum: the main process reads the bodies
+    from the file itself (`block_records`), which costs less than sending them back."""
+    data = read_block(block)
+    lines, count = block_lines(data)
     meta = _map_batch(stream_name, received_ms, ((body, None) for _n, body in lines),
                       partitions, by, number)
+    return encode((meta, count, zlib.crc32(data)))
+
+
+def block_records(block: Block, meta: list[Meta], count: int, crc: int) -> DecodedBlock:
+    """A decoded block as the log takes it: the records (bodies read from the file again),
+    the line (in the block) of each record that cannot be used, and how many lines the block
+    has. A file changed since its worker read the block is refused: what is logged must be
+    what was mapped."""
+    data = read_block(block)
+    if zlib.crc32(data) != crc:
+        raise EngineError(f"{block[0]} changed while it was being ingested")
+    lines, _count = block_lines(data)
     records = [(key, ts, None if error is not None else body, error)
                for (key, ts, error), (_n, body) in zip(meta, lines, strict=True)]
     where = {i: lines[i][0] for i, (_k, _t, error) in enumerate(meta) if error is not None}
-    return encode((records, where, count))
+    return records, where, count
 
 
 def _block_order(stream_name: str, received_ms: int, block: Block) -> list[tuple[str, ...]]:
     """In a worker: `partition_order` over the first records of a block."""
     assert _pipeline is not None
-    lines, _count = block_lines(block)
+    lines, _count = block_lines(read_block(block))
     return partition_order(_pipeline, stream_name, received_ms,
                            [body for _n, body in lines[:SAMPLE]])
 
@@ -249,7 +265,7 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
     if _seqs is None or _seqs[0] != seqs_path:  # once per worker and bulk load
         _seqs = (seqs_path, *read_seqs(seqs_path))
     _path, offsets, seqs = _seqs
-    groups: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+    groups: dict[tuple[IdentityKey, ...], list[Any]] = {}
     failed: list[tuple[int, str]] = []  # dead letters: (seq, why)
     events = unidentified = 0
     for number, blob in read_frames(paths):
@@ -275,20 +291,61 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
                     group[1] = ts
                 if fold_contribution(group[0], plans[m], out, ts, tb, seq) + unfit_values:
                     failed.append((seq, unfit(mappings[m].name)))
-    # Each group travels twice encoded: as the profile document it becomes when none of its
-    # identities is known yet (the common case, written as is), and encoded, for a merge.
-    # And with its audience standing as a new profile, worked out here on a spare core.
+    return encode((_folded(groups, pipeline, now), (events, unidentified), failed))
+
+
+def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline, now: int
+            ) -> list[Group]:
+    """A partition's folded groups as the main process merges them (`Processor.absorb`).
+
+    Each group travels twice encoded: as the profile document it becomes when none of its
+    identities is known yet (the common case, written as is), and encoded, for a merge; with
+    its audience standing as a new profile, worked out here on a spare core.
+
+    A group whose identities are all those of an earlier group (a person's events that lack
+    one identity: an email but no id) is merged into that group's document here, as the main
+    process would merge it into the profile that group makes: `within` names the group, and
+    when that group makes a new profile, the main process skips this one. When it does not,
+    each goes its own way as before.
+    """
+    keys = list(groups)
+    encoded = [encode(fields) for fields, _updated in groups.values()]
+    within = [-1] * len(keys)
+    first_with: dict[IdentityKey, int] = {}  # each identity's first group not within another
+    for i, k in enumerate(keys):
+        j = first_with.get(k[0])
+        if j is not None and set(k) <= set(keys[j]):
+            within[i] = j
+            continue
+        for identity in k:
+            first_with.setdefault(identity, i)
+    profiles = [Profile(0, fields, _identities(k), updated)
+                for k, (fields, updated) in zip(keys, groups.values(), strict=True)]
+    rules = pipeline.rules
+    for i, j in enumerate(within):
+        if j >= 0:
+            part = profiles[i]
+            profiles[j].absorb(Profile(0, part.fields, {}, part.updated), rules)
     folded: list[Group] = []
     hook = _hook
-    for k, (fields, updated) in groups.items():
-        identities: dict[str, list[str]] = {}
-        for field, value in k:
-            identities.setdefault(field, []).append(value)
-        doc = document(fields, identities, updated)
-        where = OUTSIDE if hook is None else hook.standing(
-            Profile(0, fields, identities, updated), now)
-        folded.append((list(k), encode(fields), updated, doc, where))
-    return encode((folded, (events, unidentified), failed))
+    for i, k in enumerate(keys):
+        updated = groups[k][1]
+        if within[i] >= 0:  # in another group's document: only its own fields, for a merge
+            folded.append((list(k), encoded[i], updated, b"", OUTSIDE, within[i]))
+            continue
+        # The newest event time of the groups within it too: the same once they are merged.
+        profile = profiles[i]
+        doc = document(profile.fields, profile.identities, profile.updated)
+        where = OUTSIDE if hook is None else hook.standing(profile, now)
+        folded.append((list(k), encoded[i], profile.updated, doc, where, -1))
+    return folded
+
+
+def _identities(k: tuple[IdentityKey, ...]) -> dict[str, list[str]]:
+    identities: dict[str, list[str]] = {}
+    for field, value in k:
+        identities.setdefault(field, []).append(value)
+    return identities
 
 
 def default_workers() -> int:
@@ -351,8 +408,8 @@ class Decoders:
 
     def decode_blocks(self, stream: str, blocks: Iterator[tuple[int, Block]]
                       ) -> Iterator[tuple[int, Block, DecodedBlock]]:
-        """For each ``(received_ms, block)`` of NDJSON files, in order: the same and what the
-        worker that read it returns (`DecodedBlock`); block n (from 0) is spilled as batch n."""
+        """For each ``(received_ms, block)`` of NDJSON files, in order: the same and its
+        records (`DecodedBlock`); block n (from 0) is spilled as batch n."""
         def started() -> Iterator[tuple[tuple[int, Block], AsyncResult[bytes]]]:
             by: list[tuple[str, ...]] | None = None
             for number, (received_ms, block) in enumerate(blocks):
@@ -361,8 +418,9 @@ class Decoders:
                 yield (received_ms, block), self.pool.apply_async(
                     _decode_block, (stream, received_ms, block, self.partitions, by, number))
 
-        for (received_ms, block), answer in self._in_order(started(), self.window):
-            yield received_ms, block, answer
+        for (received_ms, block), (meta, count, crc) in self._in_order(started(),
+                                                                       self.window):
+            yield received_ms, block, block_records(block, meta, count, crc)
 
     def prefold(self, paths: Iterator[list[str]], seqs_path: str, now: int
                 ) -> Iterator[Prefolded]:

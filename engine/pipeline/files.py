@@ -147,13 +147,17 @@ def _blocks(path: str, size: int) -> Iterator[Block]:
             start = end
 
 
-def block_lines(block: Block) -> tuple[list[tuple[int, bytes]], int]:
-    """A block's lines that are not blank, each with its number within the block (from 0) and
-    without its line end, as `read_events` gives them; and how many lines the block has."""
+def read_block(block: Block) -> bytes:
+    """A block's bytes."""
     path, start, end = block
     with open(path, "rb") as f:
         f.seek(start)
-        data = f.read(end - start)
+        return f.read(end - start)
+
+
+def block_lines(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """A block's lines that are not blank, each with its number within the block (from 0) and
+    without its line end, as `read_events` gives them; and how many lines the block has."""
     lines = data.split(b"\n")
     if lines[-1] == b"":  # the end of the block's last line
         lines.pop()

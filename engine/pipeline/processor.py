@@ -90,8 +90,9 @@ def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]
 # (identities, encoded field states (`bulk.encode`), newest event time, the profile document
 # it makes alone).
 # (…, its audience standing as a new profile, worked out by the decoder that folded it: the
-# audiences it is in, and per audience with a relative-date filter, its next check)
-Group = tuple[list[IdentityKey], bytes, int, bytes, Standing]
+# audiences it is in, and per audience with a relative-date filter, its next check;
+# the index of an earlier group whose document holds this one's events as well, or -1)
+Group = tuple[list[IdentityKey], bytes, int, bytes, Standing, int]
 
 
 def _viewer(pid: int, doc: bytes, rules: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
@@ -256,12 +257,16 @@ class Processor:
         if not groups:
             return stats
         batch = _Batch(self, stats)
-        batch.prefetch({k for ids, _f, _u, _d, _s in groups for k in ids})
+        batch.prefetch({k for ids, _f, _u, _d, _s, _w in groups for k in ids})
         rules = self.pipeline.rules
         fresh: dict[int, tuple[int, bytes, Standing]] = {}
-        for ids, fields, updated, doc, standing in groups:
+        documents: set[int] = set()  # the groups that became new profiles as they came
+        for i, (ids, fields, updated, doc, standing, within) in enumerate(groups):
+            if within in documents:  # that group's new profile holds these events already
+                continue
             if all(batch.ids.get(k) is None for k in ids):
                 # Nobody known: the group is a new profile, its document written as it came.
+                documents.add(i)
                 pid = self.store.new_profile_id()
                 for k in ids:
                     batch.ids[k] = self.new_ids[k] = pid

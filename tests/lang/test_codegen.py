@@ -422,6 +422,20 @@ def test_string_join_is_inlined_with_the_same_rules() -> None:
     assert two.apply({"a": "1", "b": "2"}) == {"n": "12"}
 
 
+@pytest.mark.parametrize("value", [
+    "sent", "SENT", "", "now", "now-1d", None, 5, 5.0, True, ["x", "sent"], ["x"], [],
+    {"sent": 1}, {"x": 1}])
+def test_in_string_constants_tests_a_string_inline_and_anything_else_as_in_does(
+        value: Any) -> None:
+    inline = compile_expression('x IN ("sent", "5", "now-1d", "true")')
+    assert "_in(" in inline.code and " in ('sent'" in inline.code
+    general = compile_expression('x IN ("sent", "5", "now-1d", "true", 0)')  # not all strings
+    assert " in ('sent'" not in general.code
+    assert inline.evaluate({"x": value}) is general.evaluate({"x": value})
+    negated = compile_expression('x NOT IN ("sent", "5", "now-1d", "true")')
+    assert negated.evaluate({"x": value}) is (not inline.evaluate({"x": value}))
+
+
 def test_contains_with_a_list_literal_needle_reads_its_first_element() -> None:
     # found by the property test: the needle once became a tuple constant, as IN's list does
     assert compile_expression('(NOT null) CONTAINS ["true"]').evaluate({}) is True

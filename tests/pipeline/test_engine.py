@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ from hypothesis import strategies as st
 
 from engine import Config
 from engine.engine import Engine
+from engine.errors import EngineError
 from engine.pipeline import files
-from engine.pipeline.decode import partition_order
-from engine.pipeline.files import read_events
+from engine.pipeline.decode import block_records, partition_order
+from engine.pipeline.files import read_block, read_events
 from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people
 from tests.pipeline.conftest import EXPECTED, Stores, fixture_events, webhook
 
@@ -223,6 +225,32 @@ def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path
                        "in_app_opened": 3, "email_sent": 3}}]
 
 
+def test_events_lacking_an_identity_merge_as_in_order_whether_their_person_is_new_or_known(
+        config: Config, tmp_path: Path, stores: Stores) -> None:
+    # a decoder folds a person's events that carry only the email into the document of the
+    # events that carry the id as well: for a new person that document is the profile; for
+    # one the store already knows, each group is merged on its own, as in order
+    first = [webhook("k1", "push", "sent", T0, id="usr_a"),
+             webhook("k2", "email", "opened", T0 + 1, email="b@example.com")]
+    second = [webhook("n1", "email", "clicked", T0 + 5, id="usr_a", email="a@example.com"),
+              webhook("n2", "email", "sent", T0 + 9, email="a@example.com"),
+              webhook("n3", "sms", "sent", T0 + 2, id="usr_b", email="b@example.com"),
+              webhook("n4", "email", "opened", T0 + 7, id="usr_c", email="c@example.com"),
+              webhook("n5", "email", "sent", T0 + 8, email="c@example.com"),
+              webhook("n6", "push", "opened", T0 + 3, email="b@example.com")]
+    want = _profiles_after(config, [first, second])
+    with Engine(config, storage=stores("bulk"), batch_size=3) as eng:
+        for n, events in enumerate([first, second]):
+            lines = tmp_path / f"{n}.jsonl"
+            lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+            eng.ingest("customerio", read_events([str(lines)], parse=False), workers=1)
+        assert _all_profiles(eng) == want
+    assert [p["_identities"] for p in people(want)] == [
+        {"cio_customer_id": ["usr_a"], "email": ["a@example.com"]},
+        {"cio_customer_id": ["usr_b"], "email": ["b@example.com"]},
+        {"cio_customer_id": ["usr_c"], "email": ["c@example.com"]}]
+
+
 def test_decoders_reading_blocks_of_files_count_and_place_lines_as_sent_lines(
         config: Config, tmp_path: Path, stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
     # tiny blocks: lines, blank lines, CRLF ends and malformed lines fall on every side of a
@@ -250,6 +278,22 @@ def test_decoders_reading_blocks_of_files_count_and_place_lines_as_sent_lines(
     assert got.rejections == want.rejections
     assert [r.where for r in got.rejections] == [
         f"{first}:7", f"{first}:10", f"{first}:17", f"{second}:8"]
+
+
+def test_a_block_changed_after_its_decoder_read_it_is_refused(tmp_path: Path) -> None:
+    # the main process reads a block's bodies again: if the bytes are not those the decoder
+    # mapped, nothing of it may be logged as if they were
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n{"a": 2}\n')
+    block = (str(path), 0, path.stat().st_size)
+    meta: list[tuple[str | None, int, str | None]] = [("k1", 1, None), (None, 0, "bad")]
+    crc = zlib.crc32(read_block(block))
+    records, where, count = block_records(block, meta, 3, crc)
+    assert records == [("k1", 1, b'{"a": 1}', None), (None, 0, None, "bad")]
+    assert (where, count) == ({1: 2}, 3)
+    path.write_bytes(b'{"a": 1}\n\n{"a": 3}\n')
+    with pytest.raises(EngineError, match="changed while it was being ingested"):
+        block_records(block, meta, 3, crc)
 
 
 def test_non_objects_in_an_array_are_rejected_in_bulk_mode(engine: Engine) -> None:

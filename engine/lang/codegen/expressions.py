@@ -265,7 +265,13 @@ class Generator:
                 # IN / INTERSECTS take a collection; CONTAINS and LIKE a single value
                 a = self.expr(left)
                 b = self.items(right) if op in ("in", "intersects") else self.expr(right)
-                if op in ("in", "intersects"):
+                if op == "in" and b.atom and self._strings(right):
+                    # A string against string constants: `in_` compares them exactly, as a
+                    # tuple's `in` does; other values take the general way.
+                    first, var = self.atomize(a)
+                    text = (f"({var} in {b.text} if {first}.__class__ is str "
+                            f"else _in({var}, {b.text}, ts))")
+                elif op in ("in", "intersects"):
                     text = f"_in({a.text}, {b.text}, ts)"
                 elif op == "contains":
                     text = f"_contains({a.text}, {b.text})"
@@ -327,6 +333,13 @@ class Generator:
                 text = "(" + "".join(f"{c.text}, " for c in codes) + ")"
                 return Code(text, Type.LIST, False, atom=True)
         return self.expr(node)
+
+    @staticmethod
+    def _strings(node: n.Expr) -> bool:
+        """Whether `node` is a list of string literals (`items` makes it a tuple constant)."""
+        return (isinstance(node, n.ListLiteral) and bool(node.items)
+                and all(isinstance(i, n.Literal) and i.value.__class__ is str
+                        for i in node.items))
 
     def atomize(self, code: Code) -> tuple[str, str]:
         """The text to evaluate once (binding a temporary) and the name to reuse after.
