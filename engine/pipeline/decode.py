@@ -328,13 +328,11 @@ def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline
             profiles[j].absorb(Profile(0, part.fields, {}, part.updated), rules)
     folded: list[Group] = []
     hook = _hook
-    for i, k in enumerate(keys):
-        updated = groups[k][1]
+    for i, (k, profile) in enumerate(zip(keys, profiles, strict=True)):
         if within[i] >= 0:  # in another group's document: only its own fields, for a merge
-            folded.append((list(k), encoded[i], updated, b"", OUTSIDE, within[i]))
+            folded.append((list(k), encoded[i], profile.updated, b"", OUTSIDE, within[i]))
             continue
         # The newest event time of the groups within it too: the same once they are merged.
-        profile = profiles[i]
         doc = document(profile.fields, profile.identities, profile.updated)
         where = OUTSIDE if hook is None else hook.standing(profile, now)
         folded.append((list(k), encoded[i], profile.updated, doc, where, -1))
