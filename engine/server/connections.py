@@ -19,12 +19,15 @@ A request that arrives whole in one read (every request of a healthy client) arm
 nothing: the checks after each read are a few attribute reads, the cost of keeping this out of
 the hot path. Past `server.max_connections` open connections, a new one is answered 503
 ``too_many_connections`` at its first byte and closed.
+
+Each connection writes through `OneWrite`, so an answer's head and body leave in one send.
 """
 
 from __future__ import annotations
 
 import asyncio
 from asyncio import TimerHandle
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -67,6 +70,89 @@ def guarded_protocol(limits: ConnectionLimits) -> type[GuardedProtocol]:
     return type("GuardedProtocol", (GuardedProtocol,), {"limits": limits})
 
 
+class OneWrite(asyncio.Transport):
+    """A connection's transport whose writes in one turn of the event loop leave in one send.
+
+    uvicorn writes a response's head and its body separately: two system calls, and for the
+    client two segments to wake up for. An answer is whole within one turn of the loop, so
+    holding what is written until the turn ends sends it together. Whatever ends or hands
+    over the byte stream (close, EOF, a protocol switch) sends what is held first, and every
+    write on the connection goes through here, so bytes leave in the order they were
+    written."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.transport = transport
+        self.loop = loop
+        self.held: list[bytes] | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self.held
+        if held is None:
+            self.held = [bytes(data)]
+            self.loop.call_soon(self.flush)
+        else:
+            held.append(bytes(data))
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def flush(self) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def get_write_buffer_size(self) -> int:
+        held = self.held
+        return self.transport.get_write_buffer_size() + (sum(map(len, held)) if held else 0)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.held = None
+        self.transport.abort()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.flush()
+        self.transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.transport.get_protocol()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self.transport.is_reading()
+
+    def can_write_eof(self) -> bool:
+        return self.transport.can_write_eof()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None
+                                ) -> None:
+        self.transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self.transport.get_write_buffer_limits()
+
+
 class GuardedProtocol(HttpToolsProtocol):
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
 
@@ -81,7 +167,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(OneWrite(transport, self.loop))
         self.refused = len(self.connections) > self.limits.max_connections
         self.arm(self.limits.header_timeout_s)  # the first request's headers are due
 
