@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -38,6 +40,9 @@ def test_a_small_slice_is_reported_then_the_next_gathers_and_a_full_one_goes_on_
     parent, child = multiprocessing.Pipe()
     calls: list[tuple[str, float]] = []
     slices = iter([500, 120, 0, 3, 0])  # a backlog, caught up, idle, one more, stop
+    # The loop's clock stands still: no report is due by time, only by what the loop does.
+    monkeypatch.setattr(processing, "time", SimpleNamespace(
+        monotonic=lambda: 1000.0, perf_counter=time.perf_counter))
 
     with Engine(config) as engine:
         def drain(limit: int | None = None) -> Stats:
