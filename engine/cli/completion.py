@@ -1,7 +1,8 @@
 """Shell completion: ``engine completion bash|zsh|fish`` prints a script generated from the
 argument parser itself (by shtab), so a new command or option completes without anyone editing
 a script; names that live in the config (streams, audiences, export jobs) complete by calling
-the hidden ``engine complete-names KIND``, which reads the config of the current folder.
+the hidden ``engine complete-names KIND``, which reads the config the command line names
+(its `--config` and `--allow-path` are passed on), else the one of the current folder.
 """
 
 from __future__ import annotations
@@ -38,17 +39,74 @@ _FILES_BY_DEST = {
     "allow_paths": shtab.DIRECTORY,
 }
 
+# The options that choose the config, forwarded from the command line being completed to
+# `engine complete-names`, so that names come from the config the command will read.
+# (`--set` is not: a value holding "=" does not survive the shells' word breaking.)
+CONFIG_OPTIONS = ("--config", "--allow-path")
+_BASH_ARGS = r"""_engine_config_args() {
+    _engine_cfg=()
+    local i word value
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word="${COMP_WORDS[i]}"
+        case "$word" in
+            @ALTERNATIVES@) ;;
+            @ASSIGNED@) value="${word#*=}"; _engine_cfg+=("${word%%=*}" "${value/#\~/$HOME}")
+                continue ;;
+            *) continue ;;
+        esac
+        value="${COMP_WORDS[i+1]}"
+        if [[ "$value" == "=" ]]; then  # `--config=PATH`: bash breaks words at "="
+            ((i++)); value="${COMP_WORDS[i+1]}"
+        fi
+        ((i++))
+        _engine_cfg+=("$word" "${value/#\~/$HOME}")
+    done
+}"""
+_ZSH_ARGS = r"""_engine_config_args() {
+    _engine_cfg=()
+    local i word
+    for ((i = 2; i < CURRENT; i++)); do
+        word="${words[i]}"
+        case "$word" in
+            (@ALTERNATIVES@) _engine_cfg+=("$word" "${${(Q)words[i+1]}/#\~/$HOME}"); ((i++)) ;;
+            (@ASSIGNED@) _engine_cfg+=("${word%%=*}" "${${(Q)word#*=}/#\~/$HOME}") ;;
+        esac
+    done
+}"""
+_FISH_ARGS = r"""function __engine_config_args
+    set -l tokens (commandline -opc)
+    set -l i 2
+    while test $i -le (count $tokens)
+        set -l word $tokens[$i]
+        if contains -- $word @LIST@; and test $i -lt (count $tokens)
+            set i (math $i + 1)
+            echo $word; echo $tokens[$i]
+        else if string match -q -r -- '^(@ALTERNATIVES@)=' $word
+            string split -m 1 = -- $word
+        end
+        set i (math $i + 1)
+    end
+end"""
+
+
+def _script(template: str) -> str:
+    """A shell function of the preamble, with the config options written in."""
+    return (template.replace("@ALTERNATIVES@", "|".join(CONFIG_OPTIONS))
+            .replace("@ASSIGNED@", "|".join(f"{o}=*" for o in CONFIG_OPTIONS))
+            .replace("@LIST@", " ".join(CONFIG_OPTIONS)))
+
+
 _PREAMBLE = {
-    "bash": "\n".join(
-        f'_engine_{kind}s() {{ compgen -W "$(engine complete-names {kind} 2>/dev/null)" -- "$1"; }}'
-        for kind in NAME_KINDS
-    ),
-    "zsh": "\n".join(
-        f'_engine_{kind}s() {{ local -a names; names=(${{(f)"$(engine complete-names {kind} '
+    "bash": "\n".join([_script(_BASH_ARGS), *(
+        f'_engine_{kind}s() {{ _engine_config_args; compgen -W "$(engine complete-names '
+        f'"${{_engine_cfg[@]}}" {kind} 2>/dev/null)" -- "$1"; }}'
+        for kind in NAME_KINDS)]),
+    "zsh": "\n".join([_script(_ZSH_ARGS), *(
+        f'_engine_{kind}s() {{ local -a names _engine_cfg; _engine_config_args; '
+        f'names=(${{(f)"$(engine complete-names "${{_engine_cfg[@]}}" {kind} '
         f'2>/dev/null)"}}); compadd -a names; }}'
-        for kind in NAME_KINDS
-    ),
-    "fish": "",
+        for kind in NAME_KINDS)]),
+    "fish": _script(_FISH_ARGS),
 }
 
 
@@ -56,7 +114,7 @@ def _names_action(kind: str) -> dict[str, str]:
     return {
         "bash": f"_engine_{kind}s",
         "zsh": f"_engine_{kind}s",
-        "fish": f"(engine complete-names {kind} 2>/dev/null)",
+        "fish": f"(engine complete-names (__engine_config_args) {kind} 2>/dev/null)",
     }
 
 

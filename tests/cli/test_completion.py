@@ -50,6 +50,16 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another project, whose export job has another name: its config, named by `--config`."""
+    folder = tmp_path_factory.mktemp("elsewhere")
+    init(folder)
+    config = folder / "config.yaml"
+    config.write_text(config.read_text().replace("engaged_to_customerio", "other_job"))
+    return config
+
+
 def script(shell: str, folder: Path) -> Path:
     path = folder / f"engine.{shell}"
     path.write_text(engine("completion", shell).stdout, encoding="utf-8")
@@ -57,7 +67,7 @@ def script(shell: str, folder: Path) -> Path:
 
 
 def test_bash_completes_commands_options_choices_and_config_names(
-    project: Path, tmp_path_factory: pytest.TempPathFactory
+    project: Path, elsewhere: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     bash = shutil.which("bash")
     assert bash is not None, "bash is part of every machine that runs the tests"
@@ -72,6 +82,8 @@ def test_bash_completes_commands_options_choices_and_config_names(
         "engine audience ",
         "engine serve --ro",
         "engine ",
+        f"engine export run --config {elsewhere} ",
+        f"engine export run --allow-path {elsewhere.parent} --config {elsewhere} ",
     ]
     result = subprocess.run(
         [bash, "-c", BASH_COMPLETE, "bash", str(path), *lines],
@@ -93,10 +105,23 @@ def test_bash_completes_commands_options_choices_and_config_names(
     commands = answers["engine "].split()
     assert {"init", "completion", "validate", "test", "serve", "export"} <= set(commands)
     assert "complete-names" not in commands  # hidden: the scripts call it, users do not
+    # The names come from the config the command line names.
+    for line in lines[-2:]:
+        assert answers[line] == "other_job", line
+    # `--config=PATH`, one word as typed or three as bash breaks it at "=", is passed on too.
+    forms = subprocess.run(
+        [bash, "-c", f'source "{path}"; for w in "--config=~/x.yaml" "--config = ~/x.yaml"; do '
+         'read -r -a COMP_WORDS <<< "engine export run $w --allow-path /d x"; '
+         'COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); _engine_config_args; '
+         'echo "${_engine_cfg[*]}"; done'],
+        capture_output=True, text=True, timeout=30, check=True,
+        env={**shell_env(), "HOME": "/home/someone"},
+    )
+    assert forms.stdout.splitlines() == ["--config /home/someone/x.yaml --allow-path /d"] * 2
 
 
 def test_fish_completes_config_names(
-    project: Path, tmp_path_factory: pytest.TempPathFactory
+    project: Path, elsewhere: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     fish = shutil.which("fish")
     if fish is None:
@@ -108,6 +133,8 @@ def test_fish_completes_config_names(
             fish,
             "-c",
             f"source {path}; complete -C 'engine export run '; "
+            f"complete -C 'engine export run --config {elsewhere} '; "
+            f"complete -C 'engine export run --config={elsewhere} '; "
             "complete -C 'engine validate --format '",
         ],
         capture_output=True,
@@ -118,11 +145,11 @@ def test_fish_completes_config_names(
         env=shell_env(),
     )
     completions = [line.split("\t")[0] for line in result.stdout.splitlines()]
-    assert completions[0] == "engaged_to_customerio"
-    assert sorted(completions[1:]) == ["github", "gitlab", "json", "sarif", "text"]
+    assert completions[:3] == ["engaged_to_customerio", "other_job", "other_job"]
+    assert sorted(completions[3:]) == ["github", "gitlab", "json", "sarif", "text"]
 
 
-def test_zsh_script_loads(tmp_path: Path) -> None:
+def test_zsh_script_loads_and_passes_the_config_on(tmp_path: Path, elsewhere: Path) -> None:
     zsh = shutil.which("zsh")
     if zsh is None:
         pytest.skip("zsh is not installed here")
@@ -134,7 +161,10 @@ def test_zsh_script_loads(tmp_path: Path) -> None:
             "-f",
             "-c",
             f"autoload -U compinit && compinit -u && source {path} && "
-            "whence -w _shtab_engine _engine_jobs",
+            "whence -w _shtab_engine _engine_jobs && "
+            # what the completion system sets while the word after `run` is completed
+            f"words=(engine export run --config '{elsewhere}' --allow-path={elsewhere.parent} '') "
+            "CURRENT=7 _engine_config_args && print -l -- $_engine_cfg",
         ],
         capture_output=True,
         text=True,
@@ -142,7 +172,10 @@ def test_zsh_script_loads(tmp_path: Path) -> None:
         check=True,
         env=shell_env(),
     )
-    assert result.stdout.split() == ["_shtab_engine:", "function", "_engine_jobs:", "function"]
+    assert result.stdout.split() == [
+        "_shtab_engine:", "function", "_engine_jobs:", "function",
+        "--config", str(elsewhere), "--allow-path", str(elsewhere.parent),
+    ]
 
 
 def test_complete_names_is_quiet_without_a_config(project: Path, tmp_path: Path) -> None:
