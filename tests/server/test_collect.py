@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,3 +173,30 @@ def test_audience_sizes_and_transitions_are_served(tmp_path: Path) -> None:
     assert 'engine_audience_members{audience="emailable"} 2.0' in metrics
     assert 'engine_audience_transitions_total{audience="emailable",direction="enter"} 2.0' \
         in metrics
+
+
+def test_pipelined_requests_are_answered_whole_and_in_order(daemon: Daemon) -> None:
+    """Answers leave a connection in one send per turn of the event loop: two requests sent
+    in one write still get two complete answers, the first first."""
+    host, port = daemon.url.removeprefix("http://").split(":")
+    requests = b""
+    for n in (1, 2):
+        body = json.dumps({"id": f"piped-{n}", "type": "x", "n": n}).encode()
+        requests += (f"POST /collect/json/customerio?key={TOKEN} HTTP/1.1\r\nHost: {host}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                     ).encode() + body
+    health = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(requests + health)
+        answers = []
+        reader = sock.makefile("rb")
+        for _ in range(3):
+            status = reader.readline()
+            headers = {}
+            while (line := reader.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            answers.append((status.split()[1], reader.read(int(headers["content-length"]))))
+    assert answers[0] == (b"200", b'{"accepted":1,"duplicates":0}')
+    assert answers[1] == (b"200", b'{"accepted":1,"duplicates":0}')
+    assert answers[2][0] == b"200"
