@@ -29,7 +29,11 @@ from engine.pipeline.bulk import decoded, encode
 from engine.pipeline.compiled import stored_class
 from engine.pipeline.decode import normalise
 from engine.pipeline.merge import (
+    CALL,
+    KEY_LATEST,
+    MAX,
     RULES,
+    TIMED_ADD,
     FieldRule,
     Rule,
     State,
@@ -204,3 +208,19 @@ def test_every_path_folds_as_the_table(entry: tuple[str, str], data: st.DataObje
         profile.absorb(Profile(0, group, {}, 0), {"f": rule})
         profile = reloaded(profile)
     assert profile.fields == reloaded(Profile(1, {} if before is None else {"f": before})).fields
+
+
+@pytest.mark.parametrize(("field_type", "merge", "capacity", "shape"), [
+    ("map[string]intsum", "sum", 100, TIMED_ADD),
+    ("map[string]time", "latest", None, KEY_LATEST),
+    ("map[string]time", "latest", 3, KEY_LATEST),
+    ("date", "max", None, MAX),
+    ("date", "max", 3, CALL),
+    ("date", "latest", 3, CALL),
+])
+def test_timed_count_maps_maps_of_latest_and_max_fold_inline(
+        field_type: str, merge: str, capacity: int | None, shape: int) -> None:
+    """The folds a Customer.io mapping calls for every event are folded inline, a capacity
+    too (checked before `trim` is called); the other shapes with a capacity call their fold
+    (`test_every_path_folds_as_the_table` holds every one of them to the table)."""
+    assert FieldRule.build("f", field_type, merge, capacity).inline == shape
