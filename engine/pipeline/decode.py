@@ -298,9 +298,11 @@ def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline
             ) -> list[Group]:
     """A partition's folded groups as the main process merges them (`Processor.absorb`).
 
-    Each group travels twice encoded: as the profile document it becomes when none of its
-    identities is known yet (the common case, written as is), and encoded, for a merge; with
-    its audience standing as a new profile, worked out here on a spare core.
+    Each group travels as the profile document it becomes when none of its identities is known
+    yet (the common case, written as is), with its audience standing as a new profile, worked
+    out here on a spare core. For a merge, the main process reads the group's fields from that
+    document, as it reads every profile it merges into; only a group whose document is not its
+    fields alone (one within another, or one that others are within) also travels encoded.
 
     A group whose identities are all those of an earlier group (a person's events that lack
     one identity: an email but no id) is merged into that group's document here, as the main
@@ -309,7 +311,6 @@ def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline
     each goes its own way as before.
     """
     keys = list(groups)
-    encoded = [encode(fields) for fields, _updated in groups.values()]
     within = [-1] * len(keys)
     first_with: dict[IdentityKey, int] = {}  # each identity's first group not within another
     for i, k in enumerate(keys):
@@ -319,6 +320,10 @@ def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline
             continue
         for identity in k:
             first_with.setdefault(identity, i)
+    holds = set(within)
+    # Encoded before any group absorbs another (absorbing changes its fields in place).
+    encoded = [encode(fields) if within[i] >= 0 or i in holds else b""
+               for i, (fields, _updated) in enumerate(groups.values())]
     profiles = [Profile(0, fields, _identities(k), updated)
                 for k, (fields, updated) in zip(keys, groups.values(), strict=True)]
     rules = pipeline.rules
