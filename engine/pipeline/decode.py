@@ -9,7 +9,7 @@ of it and splits the lines itself, and sends back only each record's dedupe key 
 (the main process reads the bodies from the file again). A worker sorts its
 batch's mapped events into the partitions of `engine.pipeline.bulk`, their values normalised as
 their fields store them, and spills each partition straight to files of its own, each mapped
-event encoded once (`bulk.encode`) as soon as it is made. At most `window` batches are in
+event encoded once (`bulk.encode_record`) as soon as it is made. At most `window` batches are in
 flight, so memory stays flat.
 """
 
@@ -30,7 +30,14 @@ import orjson
 
 from engine.errors import EngineError
 from engine.lang.budget import BudgetExceeded
-from engine.pipeline.bulk import SpillWriter, decoded, encode, read_frames
+from engine.pipeline.bulk import (
+    SpillWriter,
+    decoded,
+    decoded_record,
+    encode,
+    encode_record,
+    read_frames,
+)
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
 from engine.pipeline.files import Block, block_lines, read_block
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
@@ -198,7 +205,7 @@ def _map_batch(stream_name: str, received_ms: int,
             ids = identities_of(mapping.by, out)
             contribs.append((m, ids, out, normalise(mapping.plan, out)))
         mapped: Mapped = (i, key, ts, contribs, failure)
-        parts.setdefault(part, []).append(encode(mapped))
+        parts.setdefault(part, []).append(encode_record(mapped))
     _spill.write(number, {p: encode(records) for p, records in parts.items()})
     return meta
 
@@ -275,7 +282,7 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
     for number, blob in read_frames(paths):
         base = offsets[number]
         for record in decoded(blob):
-            mapped: Mapped = decoded(record)
+            mapped: Mapped = decoded_record(record)
             i, key, ts, contribs, failure = mapped
             seq = seqs[base + i]
             if seq <= 0:  # a duplicate or a rejected record: not logged

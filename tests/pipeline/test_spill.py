@@ -4,10 +4,12 @@ folded from the spill as the processor folds it event by event."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.engine import Engine
+from engine.pipeline.bulk import decoded_record, encode_record
 from engine.pipeline.files import read_events
 from tests.helpers import mapping_config
 
@@ -49,3 +51,12 @@ def test_a_bulk_load_folds_its_spill_as_the_events_fold_one_by_one(tmp_path: Pat
         assert (result.accepted, result.stats.dead_letters) == (len(events), 0)
         assert _profiles(bulk) == want
     assert len(want) == 4
+
+
+def test_a_spilled_event_marshal_cannot_hold_is_pickled_and_read_back() -> None:
+    plain = (3, "k", 1_700_000_000_000, [(0, [("id", "u")], {"id": "u", "n": 1.5}, 0)], None)
+    odd = (4, "k", 1, [(0, [], {"when": datetime(2024, 1, 2, tzinfo=UTC)}, 0)], None)
+    for record in (plain, odd, ()):
+        data = encode_record(record)
+        assert decoded_record(data) == record
+    assert encode_record(plain)[0] != 0x80 and encode_record(odd)[0] == 0x80
