@@ -382,10 +382,12 @@ def fold_contribution(fields: dict[str, State], plan: dict[str, Step], out: dict
                 continue
         state = fields.get(f)
         if inline >= TIMED_ADD:
-            try:  # each as its fold in `RULES`, and then `trim` as a call would be trimmed
+            # Each as its fold in `RULES` (comparing tuples as it does: a state of another
+            # shape fails alike), then `trim` as a call would be trimmed.
+            try:
                 if inline == MAX:  # _fold_max
-                    if state is None or value > state[0] or (value == state[0] and (
-                            ts > state[1] or (ts == state[1] and tb > state[2]))):
+                    if state is None or value > state[0] or (
+                            value == state[0] and (ts, tb) > (state[1], state[2])):
                         state = [value, ts, tb, seq]
                 elif state is None:
                     if inline == TIMED_ADD:  # _fold_timed_count_map
@@ -404,9 +406,9 @@ def fold_contribution(fields: dict[str, State], plan: dict[str, Step], out: dict
                     else:
                         for k, x in value.items():
                             cur = acc.get(k)
-                            if cur is None or ts > cur[1] or (ts == cur[1] and tb > cur[2]):
+                            if cur is None or (ts, tb) > (cur[1], cur[2]):
                                 acc[k] = [x, ts, tb]
-                    if ts > state[1] or (ts == state[1] and tb > state[2]):
+                    if (ts, tb) > (state[1], state[2]):  # _stamp
                         state[1], state[2], state[3] = ts, tb, seq
                 if capacity >= 0 and trim is not None and len(state[0]) > capacity:
                     state = trim(state)
