@@ -46,6 +46,26 @@ def decoded(data: bytes) -> Any:
     return pickle.loads(memoryview(data)[1:])  # noqa: S301 -- written by our own decoders
 
 
+def encode_record(value: Any) -> bytes:
+    """One spilled event's bytes, for `decoded_record`: as `encode`, without the prefix (a
+    spill holds one per mapped event, and reading it back is the prefold's commonest step).
+
+    A pickle (protocol 2 on) starts with 0x80; marshal's first byte is a type code, which is
+    never 0 (0x80 would be that code marked as shared), so the first byte tells them apart.
+    """
+    try:
+        return marshal.dumps(value)
+    except ValueError:  # an object marshal cannot hold
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decoded_record(data: bytes) -> Any:
+    """What `encode_record` encoded (only ever bytes our own decoders wrote)."""
+    if data[0] != 0x80:
+        return marshal.loads(data)  # noqa: S302 -- our own decoders wrote it
+    return pickle.loads(data)  # noqa: S301 -- written by our own decoders
+
+
 class SpillWriter:
     """A decoder's side of a spill: it appends each batch's partitions to files of its own,
     so mapped events go from the decoder to disk without passing through the main process."""

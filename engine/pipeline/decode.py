@@ -8,8 +8,9 @@ compiled pipeline instead of compiling it again. Reading an NDJSON file, a worke
 of it and splits the lines itself, and sends back only each record's dedupe key and event time
 (the main process reads the bodies from the file again). A worker sorts its
 batch's mapped events into the partitions of `engine.pipeline.bulk`, their values normalised as
-their fields store them, and spills each partition straight to files of its own, encoded once
-(`bulk.encode`). At most `window` batches are in flight, so memory stays flat.
+their fields store them, and spills each partition straight to files of its own, each mapped
+event encoded once (`bulk.encode_record`) as soon as it is made. At most `window` batches are in
+flight, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ import orjson
 
 from engine.errors import EngineError
 from engine.lang.budget import BudgetExceeded
-from engine.pipeline.bulk import SpillWriter, decoded, encode, read_frames
+from engine.pipeline.bulk import (
+    SpillWriter,
+    decoded,
+    decoded_record,
+    encode,
+    encode_record,
+    read_frames,
+)
 from engine.pipeline.compiled import FailureWatch, Pipeline, event_time_problem, failure_reason
 from engine.pipeline.files import Block, block_lines, read_block
 from engine.pipeline.hooks import OUTSIDE, ProfileHook
@@ -155,7 +163,9 @@ def _map_batch(stream_name: str, received_ms: int,
     _watch.sync()
     check = _watch.check
     meta: list[Meta] = []
-    parts: dict[int, list[Mapped]] = {}
+    # Per partition, its mapped events, each encoded as soon as it is made: encoding a batch's
+    # events at the end (and freeing them) costs about twice as much, their memory gone cold.
+    parts: dict[int, list[bytes]] = {}
     for i, (body, error) in enumerate(bodies):
         if error is not None or body is None:
             meta.append((None, 0, error or "no event"))
@@ -194,8 +204,9 @@ def _map_batch(stream_name: str, received_ms: int,
             mapping = mappings[m]
             ids = identities_of(mapping.by, out)
             contribs.append((m, ids, out, normalise(mapping.plan, out)))
-        parts.setdefault(part, []).append((i, key, ts, contribs, failure))
-    _spill.write(number, {p: encode(mapped) for p, mapped in parts.items()})
+        mapped: Mapped = (i, key, ts, contribs, failure)
+        parts.setdefault(part, []).append(encode_record(mapped))
+    _spill.write(number, {p: encode(records) for p, records in parts.items()})
     return meta
 
 
@@ -270,8 +281,9 @@ def _prefold(paths: list[str], seqs_path: str, now: int) -> bytes:
     events = unidentified = 0
     for number, blob in read_frames(paths):
         base = offsets[number]
-        mapped: list[Mapped] = decoded(blob)
-        for i, key, ts, contribs, failure in mapped:
+        for record in decoded(blob):
+            mapped: Mapped = decoded_record(record)
+            i, key, ts, contribs, failure = mapped
             seq = seqs[base + i]
             if seq <= 0:  # a duplicate or a rejected record: not logged
                 continue
@@ -298,9 +310,11 @@ def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline
             ) -> list[Group]:
     """A partition's folded groups as the main process merges them (`Processor.absorb`).
 
-    Each group travels twice encoded: as the profile document it becomes when none of its
-    identities is known yet (the common case, written as is), and encoded, for a merge; with
-    its audience standing as a new profile, worked out here on a spare core.
+    Each group travels as the profile document it becomes when none of its identities is known
+    yet (the common case, written as is), with its audience standing as a new profile, worked
+    out here on a spare core. For a merge, the main process reads the group's fields from that
+    document, as it reads every profile it merges into; only a group whose document is not its
+    fields alone (one within another, or one that others are within) also travels encoded.
 
     A group whose identities are all those of an earlier group (a person's events that lack
     one identity: an email but no id) is merged into that group's document here, as the main
@@ -309,7 +323,6 @@ def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline
     each goes its own way as before.
     """
     keys = list(groups)
-    encoded = [encode(fields) for fields, _updated in groups.values()]
     within = [-1] * len(keys)
     first_with: dict[IdentityKey, int] = {}  # each identity's first group not within another
     for i, k in enumerate(keys):
@@ -319,6 +332,10 @@ def _folded(groups: dict[tuple[IdentityKey, ...], list[Any]], pipeline: Pipeline
             continue
         for identity in k:
             first_with.setdefault(identity, i)
+    holds = set(within)
+    # Encoded before any group absorbs another (absorbing changes its fields in place).
+    encoded = [encode(fields) if within[i] >= 0 or i in holds else b""
+               for i, (fields, _updated) in enumerate(groups.values())]
     profiles = [Profile(0, fields, _identities(k), updated)
                 for k, (fields, updated) in zip(keys, groups.values(), strict=True)]
     rules = pipeline.rules

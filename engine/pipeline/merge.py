@@ -34,8 +34,8 @@ State = list[Any]  # [acc, ts, tb, seq], and [acc, ts, tb, seq, key times] for t
 Fold = Callable[[State | None, Any, int, str, int], State]
 Combine = Callable[[State, State], State]
 # A field's step in `fold_contribution`: (inline shape, the class of a value already stored
-# as is, normalise, fold, trim or None); `FieldRule.step` makes it.
-Step = tuple[int, type, Callable[[Any], Any], Fold, Callable[[State], State] | None]
+# as is, normalise, fold, trim or None, capacity or -1); `FieldRule.step` makes it.
+Step = tuple[int, type, Callable[[Any], Any], Fold, Callable[[State], State] | None, int]
 
 _MS_PER_DAY = 86_400_000
 _NEVER = -1 << 62  # before any event time
@@ -320,8 +320,11 @@ _map_min = _per_key(lambda v, ts, tb, cv, cts, ctb: v < cv or (v == cv and (ts, 
 
 # How `fold_contribution` runs a rule's fold inline, without a call: the shapes of the folds
 # nearly every mapping uses, each the same as the fold it stands for (a property test holds
-# every path to the table). CALL: the rule's fold is called.
-CALL, REPLACE, APPEND, ADD = 0, 1, 2, 3
+# every path to the table). CALL: the rule's fold is called. The shapes from TIMED_ADD on
+# may meet a value their fold raises on and may hold a `capacity`: they are folded inside a
+# `try`, as a call is, and trimmed only once over capacity.
+CALL, REPLACE, APPEND, ADD, TIMED_ADD, KEY_LATEST, MAX = 0, 1, 2, 3, 4, 5, 6
+_TRIMMED_INLINE = frozenset({TIMED_ADD, KEY_LATEST})  # inline even with a capacity
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,7 @@ class Rule:
 RULES: dict[tuple[str, str], Rule] = {
     ("scalar", "latest"): Rule(_fold_latest, _combine_latest, REPLACE),
     ("scalar", "oldest"): Rule(_fold_oldest, _combine_oldest),
-    ("scalar", "max"): Rule(_fold_max, _combine_max),
+    ("scalar", "max"): Rule(_fold_max, _combine_max, MAX),
     ("scalar", "min"): Rule(_fold_min, _combine_min),
     ("scalar", "sum"): Rule(_fold_sum, _combine_sum, counts_twice=True),
     ("set", "union"): Rule(_fold_set, _combine_set, APPEND),
@@ -351,8 +354,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("set", "latest"): Rule(_fold_latest, _combine_latest, REPLACE),
     ("countmap", "sum"): Rule(_fold_count_map, _combine_count_map, ADD, counts_twice=True),
     ("countmap", "sum_timed"): Rule(  # with capacity
-        _fold_timed_count_map, _combine_timed_count_map, counts_twice=True),
-    ("map", "latest"): Rule(*_map_latest),
+        _fold_timed_count_map, _combine_timed_count_map, TIMED_ADD, counts_twice=True),
+    ("map", "latest"): Rule(*_map_latest, KEY_LATEST),
     ("map", "max"): Rule(*_map_max),
     ("map", "min"): Rule(*_map_min),
 }
@@ -368,7 +371,7 @@ def fold_contribution(fields: dict[str, State], plan: dict[str, Step], out: dict
     """
     unfit = 0
     for f, value in out.items():
-        inline, expected, normalise, fold, trim = plan[f]
+        inline, expected, normalise, fold, trim, capacity = plan[f]
         if value.__class__ is not expected:
             try:
                 value = normalise(value)
@@ -378,6 +381,41 @@ def fold_contribution(fields: dict[str, State], plan: dict[str, Step], out: dict
             if value is None:
                 continue
         state = fields.get(f)
+        if inline >= TIMED_ADD:
+            # Each as its fold in `RULES` (comparing tuples as it does: a state of another
+            # shape fails alike), then `trim` as a call would be trimmed.
+            try:
+                if inline == MAX:  # _fold_max
+                    if state is None or value > state[0] or (
+                            value == state[0] and (ts, tb) > (state[1], state[2])):
+                        state = [value, ts, tb, seq]
+                elif state is None:
+                    if inline == TIMED_ADD:  # _fold_timed_count_map
+                        state = [dict(value), ts, tb, seq, dict.fromkeys(value, ts)]
+                    else:  # KEY_LATEST: _map_latest
+                        state = [{k: [x, ts, tb] for k, x in value.items()}, ts, tb, seq]
+                else:
+                    acc = state[0]
+                    if inline == TIMED_ADD:
+                        times = state[4] if len(state) == 5 and len(state[4]) == len(acc) \
+                            else _key_times(state)
+                        for k, c in value.items():
+                            acc[k] = acc.get(k, 0) + c
+                            if times.get(k, _NEVER) < ts:
+                                times[k] = ts
+                    else:
+                        for k, x in value.items():
+                            cur = acc.get(k)
+                            if cur is None or (ts, tb) > (cur[1], cur[2]):
+                                acc[k] = [x, ts, tb]
+                    if (ts, tb) > (state[1], state[2]):  # _stamp
+                        state[1], state[2], state[3] = ts, tb, seq
+                if capacity >= 0 and trim is not None and len(state[0]) > capacity:
+                    state = trim(state)
+                fields[f] = state
+            except Exception:  # a value of another type than the field's: skip it
+                unfit += 1
+            continue
         if state is None:
             if inline:  # what the fold of each inline shape makes of a first value
                 if inline == APPEND and len(value) > 1:
@@ -415,8 +453,8 @@ def _as_is(value: Any) -> Any:
 def prenormalised(plan: dict[str, Step]) -> dict[str, Step]:
     """A plan that folds values already normalised as `plan` would (by a bulk decoder) as
     they are: each was normalised exactly once, as `fold_contribution` does it."""
-    return {f: (inline, stored, _as_is, fold, trim)
-            for f, (inline, stored, _normalise, fold, trim) in plan.items()}
+    return {f: (inline, stored, _as_is, fold, trim, capacity)
+            for f, (inline, stored, _normalise, fold, trim, capacity) in plan.items()}
 
 
 # A set that keeps each value's newest event time whatever its options: `ts[]string`.
@@ -455,8 +493,9 @@ class FieldRule:
         timed = (kind, f"{merge}_timed") in RULES and (
             capacity is not None or keep_days is not None or field_type in _ALWAYS_TIMED)
         rule = RULES[(kind, f"{merge}_timed" if timed else merge)]
-        # An inline fold never trims: a field with a capacity calls its fold, then `trim`.
-        inline = rule.inline if capacity is None else CALL
+        # Only the shapes that trim inline stay inline with a capacity; the others call their
+        # fold, then `trim`.
+        inline = rule.inline if capacity is None or rule.inline in _TRIMMED_INLINE else CALL
         return cls(field, field_type, merge, rule.fold, rule.combine, NORMALISE[field_type],
                    capacity, keep_days, inline, rule.counts_twice)
 
@@ -464,7 +503,8 @@ class FieldRule:
         """How `fold_contribution` folds this field; `stored` is the class of a value that
         needs no normalising (a class no value has: always normalise)."""
         return (self.inline, stored, self.normalise, self.fold,
-                None if self.capacity is None else self.trim)
+                None if self.capacity is None else self.trim,
+                -1 if self.capacity is None else self.capacity)
 
     def trim(self, state: State) -> State:
         """Apply `capacity`: keep the most recently updated entries of a set or map, the

@@ -87,8 +87,8 @@ def identities_of(by: tuple[str, ...], out: dict[str, Any]) -> list[IdentityKey]
 
 
 # Events folded ahead of identity resolution, per set of identities (bulk ingest):
-# (identities, encoded field states (`bulk.encode`), newest event time, the profile document
-# it makes alone).
+# (identities, encoded field states (`bulk.encode`) or b"" when the document holds exactly
+# them, newest event time, the profile document it makes alone).
 # (…, its audience standing as a new profile, worked out by the decoder that folded it: the
 # audiences it is in, and per audience with a relative-date filter, its next check;
 # the index of an earlier group whose document holds this one's events as well, or -1)
@@ -278,7 +278,8 @@ class Processor:
                 if made is not None and made in fresh:
                     batch.profiles[made] = Profile.loads(made, fresh.pop(made)[1])
             profile = batch.resolve(ids)
-            state: dict[str, State] = decoded(fields)
+            # A group's own fields: encoded when its document holds more (or none)
+            state: dict[str, State] = decoded(fields) if fields else Profile.loads(0, doc).fields
             profile.absorb(Profile(0, state, {}, updated), rules)
         if fresh:
             self.store.put_profiles((pid, updated, doc)

@@ -19,6 +19,7 @@ from engine.errors import EngineError
 from engine.pipeline import files
 from engine.pipeline.decode import block_records, partition_order
 from engine.pipeline.files import read_block, read_events
+from engine.pipeline.ingest import Ingester
 from tests.expected import FIXTURE_PEOPLE, USR_48213, fields, people
 from tests.pipeline.conftest import EXPECTED, Stores, fixture_events, webhook
 
@@ -226,20 +227,26 @@ def test_bulk_ingest_by_partition_equals_event_by_event(config: Config, tmp_path
 
 
 def test_events_lacking_an_identity_merge_as_in_order_whether_their_person_is_new_or_known(
-        config: Config, tmp_path: Path, stores: Stores) -> None:
+        config: Config, tmp_path: Path, stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
     # a decoder folds a person's events that carry only the email into the document of the
     # events that carry the id as well: for a new person that document is the profile; for
-    # one the store already knows, each group is merged on its own, as in order
+    # one the store already knows, each group is merged on its own, as in order; a group
+    # that is its document alone (usr_d's) is merged from that document
     first = [webhook("k1", "push", "sent", T0, id="usr_a"),
-             webhook("k2", "email", "opened", T0 + 1, email="b@example.com")]
+             webhook("k2", "email", "opened", T0 + 1, email="b@example.com"),
+             webhook("k3", "sms", "sent", T0 + 4, id="usr_d")]
     second = [webhook("n1", "email", "clicked", T0 + 5, id="usr_a", email="a@example.com"),
               webhook("n2", "email", "sent", T0 + 9, email="a@example.com"),
               webhook("n3", "sms", "sent", T0 + 2, id="usr_b", email="b@example.com"),
               webhook("n4", "email", "opened", T0 + 7, id="usr_c", email="c@example.com"),
               webhook("n5", "email", "sent", T0 + 8, email="c@example.com"),
-              webhook("n6", "push", "opened", T0 + 3, email="b@example.com")]
+              webhook("n6", "push", "opened", T0 + 3, email="b@example.com"),
+              webhook("n7", "email", "opened", T0 + 6, id="usr_d"),
+              webhook("n8", "sms", "sent", T0 + 2, id="usr_d")]
     want = _profiles_after(config, [first, second])
     with Engine(config, storage=stores("bulk"), batch_size=3) as eng:
+        # the merges are the bulk load's own: a failed one is applied again event by event
+        monkeypatch.setattr(Ingester, "drain", lambda *_a, **_k: pytest.fail("applied again"))
         for n, events in enumerate([first, second]):
             lines = tmp_path / f"{n}.jsonl"
             lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in events))
@@ -248,7 +255,8 @@ def test_events_lacking_an_identity_merge_as_in_order_whether_their_person_is_ne
     assert [p["_identities"] for p in people(want)] == [
         {"cio_customer_id": ["usr_a"], "email": ["a@example.com"]},
         {"cio_customer_id": ["usr_b"], "email": ["b@example.com"]},
-        {"cio_customer_id": ["usr_c"], "email": ["c@example.com"]}]
+        {"cio_customer_id": ["usr_c"], "email": ["c@example.com"]},
+        {"cio_customer_id": ["usr_d"]}]
 
 
 def test_decoders_reading_blocks_of_files_count_and_place_lines_as_sent_lines(

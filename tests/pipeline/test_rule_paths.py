@@ -10,7 +10,8 @@ raw, as a mapping gives them, or already in their stored form — are folded
 - normalised by a bulk decoder, spilled, read back and folded as they are (`normalise`,
   `prenormalised`),
 - in groups folded apart and absorbed into a profile (bulk ingest: decoders fold each set of
-  identities, the main process merges the groups, encoded, or writes a new one's document),
+  identities, the main process merges the groups, encoded or read from their documents, or
+  writes a new one's document),
 
 and each must hold exactly the state the table's fold and combine make of the same inputs.
 """
@@ -29,7 +30,11 @@ from engine.pipeline.bulk import decoded, encode
 from engine.pipeline.compiled import stored_class
 from engine.pipeline.decode import normalise
 from engine.pipeline.merge import (
+    CALL,
+    KEY_LATEST,
+    MAX,
     RULES,
+    TIMED_ADD,
     FieldRule,
     Rule,
     State,
@@ -200,7 +205,24 @@ def test_every_path_folds_as_the_table(entry: tuple[str, str], data: st.DataObje
         alone = Profile.loads(2, document(folded, {"id": ["x"]}, 0))
         assert alone.fields == reloaded(Profile(2, folded)).fields
         before = table_combine(table, rule, before, copy.deepcopy(mine))
-        group = decoded(encode(folded))
+        # a group's fields reach the merge encoded, or as its document holds them
+        group = decoded(encode(folded)) if g % 2 else Profile.loads(0, alone.dumps()).fields
         profile.absorb(Profile(0, group, {}, 0), {"f": rule})
         profile = reloaded(profile)
     assert profile.fields == reloaded(Profile(1, {} if before is None else {"f": before})).fields
+
+
+@pytest.mark.parametrize(("field_type", "merge", "capacity", "shape"), [
+    ("map[string]intsum", "sum", 100, TIMED_ADD),
+    ("map[string]time", "latest", None, KEY_LATEST),
+    ("map[string]time", "latest", 3, KEY_LATEST),
+    ("date", "max", None, MAX),
+    ("date", "max", 3, CALL),
+    ("date", "latest", 3, CALL),
+])
+def test_timed_count_maps_maps_of_latest_and_max_fold_inline(
+        field_type: str, merge: str, capacity: int | None, shape: int) -> None:
+    """The folds a Customer.io mapping calls for every event are folded inline, a capacity
+    too (checked before `trim` is called); the other shapes with a capacity call their fold
+    (`test_every_path_folds_as_the_table` holds every one of them to the table)."""
+    assert FieldRule.build("f", field_type, merge, capacity).inline == shape
