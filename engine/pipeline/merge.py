@@ -418,8 +418,13 @@ def fold_contribution(fields: dict[str, State], plan: dict[str, Step], out: dict
             continue
         if state is None:
             if inline:  # what the fold of each inline shape makes of a first value
-                if inline == APPEND and len(value) > 1:
+                # A set or count map grows in place: it starts as a copy, as its fold makes
+                # it, never as the event's own list or dict, which another field of the same
+                # event may hold too (a `latest` field would then change with it).
+                if inline == APPEND:
                     value = list(dict.fromkeys(value))
+                elif inline == ADD:
+                    value = dict(value)
                 fields[f] = [value, ts, tb, seq]
                 continue
         elif inline == REPLACE:  # _fold_latest

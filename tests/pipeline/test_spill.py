@@ -60,3 +60,20 @@ def test_a_spilled_event_marshal_cannot_hold_is_pickled_and_read_back() -> None:
         data = encode_record(record)
         assert decoded_record(data) == record
     assert encode_record(plain)[0] != 0x80 and encode_record(odd)[0] == 0x80
+
+
+def test_a_latest_field_fed_the_list_a_set_grows_keeps_its_own_value(tmp_path: Path) -> None:
+    # The newest event comes first: `newest_tags` keeps its list while `all_tags` grows.
+    events = [{"id": "v1", "ts": 1_700_000_002, "user": "u", "tags": ["a"]},
+              {"id": "v2", "ts": 1_700_000_001, "user": "u", "tags": ["b"]}]
+    lines = tmp_path / "in.jsonl"
+    lines.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+    config = mapping_config(tmp_path, MAPPING)
+    with Engine(config, store_path=tmp_path / "one.db") as one:
+        one.ingest("visits", events)
+        [alone] = _profiles(one)
+    with Engine(config, store_path=tmp_path / "bulk.db") as bulk:
+        bulk.ingest("visits", read_events([str(lines)], parse=False), workers=2)
+        [loaded] = _profiles(bulk)
+    for profile in (alone, loaded):
+        assert (profile["all_tags"], profile["newest_tags"]) == (["a", "b"], ["a"])
