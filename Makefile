@@ -37,7 +37,6 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench
-	$(BIN)/ruff format --check engine tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
