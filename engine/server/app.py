@@ -193,6 +193,27 @@ async def on_job(daemon: Daemon, name: str, work: Callable[[Store, str, int], An
     return {"job": job, **answer}
 
 
+def _pause_states(daemon: Daemon, jobs: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Who paused each job and why, as the store says now: a pause or resume from the command
+    line reaches the processor's reports only at its next one, seconds later when idle."""
+    store = daemon.reader.store.connect()
+    try:
+        return {job: operations.pause_state(store, job) for job in jobs}
+    finally:
+        store.close()
+
+
+def _fresh_pause(entry: dict[str, Any], paused_by: str | None, reason: str | None) -> None:
+    """A job's reported state with the store's pause over it: paused as the store says, or,
+    reported paused but no longer paused, starting again."""
+    if entry["state"] in ("disabled", "failed"):
+        return
+    if paused_by is not None:
+        entry.update(state="paused", paused_by=paused_by, last_error=reason)
+    elif entry["state"] == "paused":
+        entry.update(state="starting", paused_by=None, last_error=None)
+
+
 def pause_job(store: Store, job: str, now: int) -> dict[str, Any]:
     since = operations.pause(store, job, now)
     return {"paused_by": operations.OPERATOR, "since": format_date(ms_to_date(since)),
@@ -402,6 +423,11 @@ class _Api:
             return refused
         daemon = self.daemon
         status = daemon.processing.report.exports if daemon.processing is not None else {}
+        names = list(daemon.config.exports.jobs)
+        try:
+            pauses = await asyncio.to_thread(_pause_states, daemon, names) if names else {}
+        except StoreUnavailable as exc:
+            return error(503, "storage_unavailable", f"the store cannot be reached: {exc}")
         jobs = []
         for name, job in daemon.config.exports.jobs.items():
             why = job.disabled()
@@ -411,6 +437,7 @@ class _Api:
                 "outbox": None, "last_error": why,
                 "sent": 0, "retried": 0, "dead": 0, "superseded": 0}
             entry.update({k: v for k, v in status.get(name, {}).items() if k != "delta"})
+            _fresh_pause(entry, *pauses[name])
             jobs.append(entry)
         return ok({"exports": jobs})
 

@@ -74,6 +74,8 @@ def test_a_pause_from_the_cli_stops_sends_while_the_outbox_grows_and_resume_send
 
         paused = _cli(running, "export", "pause", JOB)
         assert paused.returncode == 0, paused.stderr
+        # at once, though the idle processor has not reported since
+        assert (_job(c)["state"], _job(c)["paused_by"]) == ("paused", "operator")
         sent_before = len(_batches(box))
         _post(c, range(10, 15))
         # the processor reports the job's state and outbox about once a second
@@ -132,6 +134,7 @@ def test_the_admin_routes_list_and_replay_dead_letters_and_pause_and_resume(
 
         resumed = _cli(running, "export", "resume", JOB)
         assert resumed.returncode == 0, resumed.stderr
+        assert _job(c)["paused_by"] is None  # at once, as the store says
         assert box.wait_for(lambda: len(box.people()) == 5)
         status = json.loads(_cli(running, "status", "--json").stdout)
         assert [(j["job"], j["paused_by"]) for j in status["exports"]] == [(JOB, None)]
