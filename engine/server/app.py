@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -43,6 +43,8 @@ from engine.server.processing import Processing
 from engine.server.writer import QueueFull, Unstorable, Writer, WriterStopped
 from engine.store import HISTORY_DAYS, Store
 from engine.ui import ConsoleHost, create_console
+
+T = TypeVar("T")
 
 RETRY_AFTER_S = 1
 APPLY_TIMEOUT_S = 30  # `?wait=applied`: how long an answer may wait for the processor
@@ -170,37 +172,41 @@ def _records(body: bytes, content_type: str | None, stream: CompiledStream, rece
             raise BodyError(422, "unstorable_event", str(exc)) from None
 
 
-async def on_job(daemon: Daemon, name: str, work: Callable[[Store, str, int], Any], *,
-                 changes: bool = True) -> dict[str, Any]:
-    """`work(store, job, now)` for the export job `name` on a store connection of its own, on
-    a worker thread, so that the processor's runner of the job (or another node's) learns of
-    it from the store. After a change the processor is woken, so that the job's state shows at
-    once. `UnknownName` for a job the config lacks, `StoreUnavailable` when the store does not
-    answer."""
+async def on_own_connection(daemon: Daemon, work: Callable[[Store, int], T]) -> T:
+    """`work(store, now)` on a store connection of its own, on a worker thread: off the event
+    loop, and reading what other processes (the CLI, other nodes) committed meanwhile.
+    `StoreUnavailable` when the store does not answer."""
     reader = daemon.reader
-    job = service.job_of(reader, name).name
 
-    def run() -> Any:
+    def run() -> T:
         store = reader.store.connect()
         try:
-            return work(store, job, reader.clock())
+            return work(store, reader.clock())
         finally:
             store.close()
 
-    answer = await asyncio.to_thread(run)
+    return await asyncio.to_thread(run)
+
+
+async def on_job(daemon: Daemon, name: str, work: Callable[[Store, str, int], Any], *,
+                 changes: bool = True) -> dict[str, Any]:
+    """`work(store, job, now)` for the export job `name` on a store connection of its own
+    (`on_own_connection`), so that the processor's runner of the job (or another node's)
+    learns of it from the store. After a change the processor is woken, so that the job's
+    state shows at once. `UnknownName` for a job the config lacks, `StoreUnavailable` when the
+    store does not answer."""
+    job = service.job_of(daemon.reader, name).name
+    answer = await on_own_connection(daemon, lambda store, now: work(store, job, now))
     if changes and daemon.processing is not None:
         daemon.processing.notify()
     return {"job": job, **answer}
 
 
-def _pause_states(daemon: Daemon, jobs: list[str]) -> dict[str, tuple[str | None, str | None]]:
+def _pause_states(jobs: list[str]) -> Callable[[Store, int],
+                                               dict[str, tuple[str | None, str | None]]]:
     """Who paused each job and why, as the store says now: a pause or resume from the command
     line reaches the processor's reports only at its next one, seconds later when idle."""
-    store = daemon.reader.store.connect()
-    try:
-        return {job: operations.pause_state(store, job) for job in jobs}
-    finally:
-        store.close()
+    return lambda store, _now: {job: operations.pause_state(store, job) for job in jobs}
 
 
 def _fresh_pause(entry: dict[str, Any], paused_by: str | None, reason: str | None) -> None:
@@ -425,7 +431,7 @@ class _Api:
         status = daemon.processing.report.exports if daemon.processing is not None else {}
         names = list(daemon.config.exports.jobs)
         try:
-            pauses = await asyncio.to_thread(_pause_states, daemon, names) if names else {}
+            pauses = await on_own_connection(daemon, _pause_states(names)) if names else {}
         except StoreUnavailable as exc:
             return error(503, "storage_unavailable", f"the store cannot be reached: {exc}")
         jobs = []
