@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 
@@ -27,12 +29,26 @@ from engine.output import to_json
 from engine.pipeline.decode import default_workers
 from engine.pipeline.files import read_events
 from engine.program import Config
+from engine.store import open_maintenance
 from engine.testing import run_config_tests
 from engine.transport import open_transport
 
 
 def _config(args: argparse.Namespace) -> Config:
     return config_of(args)
+
+
+@contextmanager
+def _upkept(config: Config) -> Iterator[None]:
+    """The store's upkeep on a thread of its own for the block, as the daemon runs it: a
+    bulk load's commits then never stop to copy the write-ahead log into the database file
+    (SQLite), which they otherwise do every few hundred MB (docs/performance.md)."""
+    upkeep = open_maintenance(config.settings.storage)
+    upkeep.start()
+    try:
+        yield
+    finally:
+        upkeep.stop()
 
 
 def _identity(text: str) -> tuple[str, str]:
@@ -79,7 +95,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         finally:
             transport.close()
     else:
-        with Engine(config, batch_size=args.batch_size) as eng:
+        with Engine(config, batch_size=args.batch_size, background_checkpoints=True) as eng, \
+                _upkept(config):
             records = read_events(args.files, parse=workers == 0)
             result = eng.ingest(args.stream, records, progress=progress, workers=workers)
     progress.done()

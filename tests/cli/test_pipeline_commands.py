@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from engine.config.model import StorageSpec
+from engine.store import Maintenance, open_maintenance
 from tests.expected import FIXTURE_PEOPLE, people
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,3 +188,41 @@ def test_a_store_path_that_cannot_be_made_is_a_clear_error_not_a_traceback(
     assert run.returncode == 3, run.stderr
     assert "Traceback" not in run.stderr
     assert "cannot open the store at" in run.stderr
+
+
+def test_ingest_copies_the_write_ahead_logs_on_a_thread_beside_its_commits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bulk load's commits leave the copying to the store's upkeep, run for the whole
+    ingest and stopped before the store closes (which copies what is left)."""
+    from engine.cli import pipeline
+    from engine.cli.main import main
+
+    seen: list[str] = []
+
+    class Upkeep:
+        def __init__(self, real: Maintenance) -> None:
+            self.real = real
+
+        def start(self) -> None:
+            seen.append("start")
+            self.real.start()
+
+        def stop(self) -> None:
+            seen.append("stop")
+            self.real.stop()
+
+    def upkeep(storage: StorageSpec) -> Upkeep:
+        return Upkeep(open_maintenance(storage))
+
+    monkeypatch.setattr(pipeline, "open_maintenance", upkeep)
+    db = tmp_path / "e.db"
+    files = sorted(str(p) for p in FIXTURES.glob("*.json"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["ingest", "--stream", "customerio", *files, "--config",
+              str(ROOT / "config.example.yaml"), "--set", f"storage.path={db}"])
+    assert exit_.value.code == 0 and f"accepted {len(files)}," in capsys.readouterr().out
+    assert seen == ["start", "stop"]
+    assert not Path(f"{db}-wal").exists()  # the store closed with everything copied
+    assert people([json.loads(line) for line in engine("profile", "export", db=db)
+                   .stdout.splitlines()]) == FIXTURE_PEOPLE
