@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.lang.values import date_to_ms, to_date, to_float, to_int, to_str
+from engine.lang.values import (
+    INT64_MAX,
+    INT64_MIN,
+    date_to_ms,
+    to_date,
+    to_float,
+    to_int,
+    to_str,
+)
 
 State = list[Any]  # [acc, ts, tb, seq], and [acc, ts, tb, seq, key times] for timed counts
 Fold = Callable[[State | None, Any, int, str, int], State]
@@ -174,16 +182,37 @@ def _join_stamp(a: State, b: State, acc: Any) -> State:
     return [acc, top[1], top[2], top[3]]
 
 
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def _fits(total: Any) -> bool:
+    if total.__class__ is int:
+        return bool(INT64_MIN <= total <= INT64_MAX)
+    return bool(-_FLOAT_MAX <= total <= _FLOAT_MAX)  # False for infinities and NaN
+
+
+def _clamped(total: Any) -> Any:
+    """A sum at the edge of the range its field stores, when it went past it: 64 bits for
+    an int, a finite number. A JSON document holds neither infinity nor integers past 64
+    bits; written anyway, the sum came back as null, and every later event of the profile
+    failed on it."""
+    if total.__class__ is int:
+        return max(INT64_MIN, min(INT64_MAX, total))
+    return max(-_FLOAT_MAX, min(_FLOAT_MAX, total))
+
+
 def _fold_sum(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
     if state is None:
         return [v, ts, tb, seq]
-    state[0] += v
+    total = state[0] + v
+    state[0] = total if _fits(total) else _clamped(total)
     _stamp(state, ts, tb, seq)
     return state
 
 
 def _combine_sum(a: State, b: State) -> State:
-    return _join_stamp(a, b, a[0] + b[0])
+    total = a[0] + b[0]
+    return _join_stamp(a, b, total if _fits(total) else _clamped(total))
 
 
 def _fold_set(state: State | None, v: list[Any], ts: int, tb: str, seq: int) -> State:

@@ -17,6 +17,7 @@ import pytest
 
 from engine import load_config
 from engine.engine import Engine
+from engine.pipeline.files import read_events
 from engine.pipeline.profile import Profile
 from tests.helpers import dead_letters, webhook
 from tests.server.conftest import ENGINE, TOKEN, start, write_config
@@ -156,3 +157,47 @@ def test_an_event_that_fails_the_commit_is_found_and_dead_lettered(
         assert "TypeError: cannot encode this profile" in letters[0].reason
         assert eng.store.count_profiles() == 199
         assert eng.applied == eng.store.last_seq()
+
+
+SUMS_MAPPING = """\
+streams:
+  - {name: customerio}  # the stock import's stream
+  - {name: orders, id: id}
+mappings:
+  - name: orders
+    stream: orders
+    into: user
+    by: [uid]
+    fields:
+      - {field: uid, expr: uid, type: string}
+      - {field: spent, expr: tonumber(amount), type: number, merge: sum}
+      - {field: units, expr: toint(qty), type: int, merge: sum}
+      - {field: orders, expr: count(uid), type: int}
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "bulk"])
+def test_a_sum_pushed_past_its_range_does_not_poison_the_profile(tmp_path: Path,
+                                                                 workers: int) -> None:
+    """Found by two orders of 1e308: their sum, infinity, was written as null, and after a
+    restart every later event of the person failed on it. A sum now stops at the edge of
+    the range its type stores, whether one profile folds the values or two profiles merge."""
+    mapping = tmp_path / "orders.yaml"
+    mapping.write_text(SUMS_MAPPING)
+    config = load_config(write_config(tmp_path, mapping=mapping))
+    orders = [{"id": "1", "uid": "a", "amount": 1e308, "qty": 2**62},
+              {"id": "2", "uid": "a", "amount": 1e308, "qty": 2**62},  # both past the range
+              {"id": "3", "uid": "a", "amount": 5, "qty": 1}]
+    for i, order in enumerate(orders):  # one at a time, reopened in between (a restart)
+        path = tmp_path / f"orders{i}.jsonl"
+        path.write_text(json.dumps(order) + "\n")
+        with Engine(config) as eng:
+            eng.ingest("orders", read_events([str(path)], parse=workers == 0),
+                       workers=workers)
+    with Engine(config, read_only=True) as eng:
+        profile = eng.profile("uid", "a")
+        letters = eng.errors()
+    assert profile is not None
+    assert (profile["orders"], profile["spent"], profile["units"]) == (
+        3, 1.7976931348623157e308, 2**63 - 1)
+    assert letters == []

@@ -83,3 +83,17 @@ def test_three_events_merge_to_the_documented_value(field_type: str, merge: str,
         assert a is not None and b is not None
         assert rendered(rule, rule.combine(copy.deepcopy(a), copy.deepcopy(b))) == want
         assert rendered(rule, rule.combine(copy.deepcopy(b), copy.deepcopy(a))) == want
+
+
+@pytest.mark.parametrize(("field_type", "big", "edge", "low_edge"), [
+    ("int", 2**62, 2**63 - 1, -(2**63)),
+    ("number", 1e308, 1.7976931348623157e308, -1.7976931348623157e308)])
+def test_a_sum_stops_at_the_edge_of_its_range_folded_or_merged(
+        field_type: str, big: Any, edge: Any, low_edge: Any) -> None:
+    rule = FieldRule.build("f", field_type, "sum")
+    events = [(big, T1, "e1"), (big, T2, "e2"), (big, T3, "e3")]
+    assert rendered(rule, fold_all(rule, events)) == edge
+    assert rendered(rule, fold_all(rule, [(-v, t, tb) for v, t, tb in events])) == low_edge
+    a, b = fold_all(rule, events[:1]), fold_all(rule, events[1:])
+    assert a is not None and b is not None
+    assert rendered(rule, rule.combine(a, b)) == edge
