@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import heapq
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -182,37 +183,29 @@ def _join_stamp(a: State, b: State, acc: Any) -> State:
     return [acc, top[1], top[2], top[3]]
 
 
-_FLOAT_MAX = 1.7976931348623157e308
+_FLOAT_MAX = sys.float_info.max
 
 
-def _fits(total: Any) -> bool:
-    if total.__class__ is int:
-        return bool(INT64_MIN <= total <= INT64_MAX)
-    return bool(-_FLOAT_MAX <= total <= _FLOAT_MAX)  # False for infinities and NaN
-
-
-def _clamped(total: Any) -> Any:
-    """A sum at the edge of the range its field stores, when it went past it: 64 bits for
-    an int, a finite number. A JSON document holds neither infinity nor integers past 64
-    bits; written anyway, the sum came back as null, and every later event of the profile
+def _bounded(total: Any) -> Any:
+    """A sum kept within the range its field stores, stopping at its edge: 64 bits for an
+    int, a finite number. A JSON document holds neither infinity nor integers past 64 bits;
+    written anyway, such a sum came back as null, and every later event of the profile
     failed on it."""
     if total.__class__ is int:
-        return max(INT64_MIN, min(INT64_MAX, total))
-    return max(-_FLOAT_MAX, min(_FLOAT_MAX, total))
+        return total if INT64_MIN <= total <= INT64_MAX else max(INT64_MIN, min(INT64_MAX, total))
+    return total if -_FLOAT_MAX <= total <= _FLOAT_MAX else max(-_FLOAT_MAX, min(_FLOAT_MAX, total))
 
 
 def _fold_sum(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
     if state is None:
         return [v, ts, tb, seq]
-    total = state[0] + v
-    state[0] = total if _fits(total) else _clamped(total)
+    state[0] = _bounded(state[0] + v)
     _stamp(state, ts, tb, seq)
     return state
 
 
 def _combine_sum(a: State, b: State) -> State:
-    total = a[0] + b[0]
-    return _join_stamp(a, b, total if _fits(total) else _clamped(total))
+    return _join_stamp(a, b, _bounded(a[0] + b[0]))
 
 
 def _fold_set(state: State | None, v: list[Any], ts: int, tb: str, seq: int) -> State:
