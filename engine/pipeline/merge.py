@@ -192,8 +192,8 @@ def _bounded(total: Any) -> Any:
     written anyway, such a sum came back as null, and every later event of the profile
     failed on it."""
     if total.__class__ is int:
-        return total if INT64_MIN <= total <= INT64_MAX else max(INT64_MIN, min(INT64_MAX, total))
-    return total if -_FLOAT_MAX <= total <= _FLOAT_MAX else max(-_FLOAT_MAX, min(_FLOAT_MAX, total))
+        return max(INT64_MIN, min(INT64_MAX, total))
+    return max(-_FLOAT_MAX, min(_FLOAT_MAX, total))
 
 
 def _fold_sum(state: State | None, v: Any, ts: int, tb: str, seq: int) -> State:
