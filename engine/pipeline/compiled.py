@@ -12,7 +12,10 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
+
+import msgspec
+import orjson
 
 from engine.config.model import AGGREGATE_MERGE, FIELD_TYPES, MappingSpec, Settings, StreamSpec
 from engine.errors import ConfigError, Diagnostic
@@ -156,6 +159,9 @@ class CompiledStream:
     # the key `id` and `timestamp` each read: a name, None when absent, False when not a
     # plain name (`log_records`)
     _plain_names: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
+    # reads those two names from an event's bytes (`log_records`)
+    _head_reader: Callable[[bytes], Event] | None = field(default=None, repr=False,
+                                                           compare=False)
 
     @property
     def name(self) -> str:
@@ -179,17 +185,20 @@ class CompiledStream:
         ts = None if read_time is None else event_time_of(read_time(event, received_ms))
         return key, received_ms if ts is None else ts
 
-    def log_records(self, events: Iterable[tuple[Event, bytes]], received_ms: int
+    def log_records(self, events: Iterable[tuple[Event | None, bytes]], received_ms: int
                     ) -> list[Record]:
         """Each event with its bytes as a log record: its dedupe key and event time as
         `key_and_time` reads them, checked to fit the log; `UnstorableRecord` names the first
-        that does not.
+        that does not. An event given as None is read from its bytes, a JSON object (the items
+        of an array body, docs/http.md), as far as its key and time need.
 
         A request brings hundreds of events, and calling `key_and_time` and `unstorable` for
         each costs more than the reading itself: when `id` and `timestamp` are plain names (or
         absent), a key that is a non-empty ASCII string and a time in epoch seconds or ms are
         read here with a lookup each, and only other values go the per-event way (where an id
-        or time that cannot be read leaves the event keyless at its receive time)."""
+        or time that cannot be read leaves the event keyless at its receive time). The
+        per-event way reads an unparsed event in full, with the parser the processor uses, so
+        that a value only it reads one way (an integer past 64 bits) gives the same key."""
         names = self._plain_names
         if names is None:
             names = self._plain_names = (_plain_key(self.dedupe), _plain_key(self.timestamp))
@@ -197,27 +206,33 @@ class CompiledStream:
         time_name: Any
         key_name, time_name = names
         if key_name is False or time_name is False:
-            return [self._log_record(i, event, raw, received_ms)
-                    for i, (event, raw) in enumerate(events)]
+            return [self._log_record(i, orjson.loads(raw) if event is None else event, raw,
+                                     received_ms) for i, (event, raw) in enumerate(events)]
+        read_head = self._head_reader
+        if read_head is None:
+            read_head = self._head_reader = _head_reader(key_name, time_name)
         records: list[Record] = []
         append = records.append
         for event, raw in events:
+            head = read_head(raw) if event is None else event
             # An absent expression's name is None, and so is what it reads: JSON keys are
             # strings.
-            ts = event.get(time_name)
+            ts = head.get(time_name)
             if ts.__class__ is int and 0 <= ts <= MAX_EVENT_MS:
                 if ts < 100_000_000_000:  # epoch seconds, as `event_time_of` reads them
                     ts *= 1000
             elif ts is None:
                 ts = received_ms
             else:
-                append(self._log_record(len(records), event, raw, received_ms))
+                append(self._log_record(len(records), orjson.loads(raw) if event is None
+                                        else event, raw, received_ms))
                 continue
-            key = event.get(key_name)
+            key = head.get(key_name)
             if key is None or (key.__class__ is str and key and key.isascii()):
                 append((key, ts, raw, None))
             else:
-                append(self._log_record(len(records), event, raw, received_ms))
+                append(self._log_record(len(records), orjson.loads(raw) if event is None
+                                        else event, raw, received_ms))
         return records
 
     def _log_record(self, index: int, event: Event, raw: bytes, received_ms: int) -> Record:
@@ -240,6 +255,16 @@ def _reader(expr: CompiledExpression | None) -> Callable[[Event, int], Any] | No
     if name is None:
         return expr._function
     return lambda event, _ts: event.get(name)
+
+
+def _head_reader(key_name: str | None, time_name: str | None) -> Callable[[bytes], Event]:
+    """Decodes a JSON object's bytes into a dict of only the members named `key_name` and
+    `time_name` (None: not read), skipping the rest unbuilt: about half of what parsing the
+    whole event and writing it out again costs. The bytes are valid JSON already."""
+    members = {name: object for name in (key_name, time_name) if name is not None}
+    head = TypedDict("head", members, total=False)  # type: ignore[misc]
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(head)
+    return decoder.decode
 
 
 def _plain_key(expr: CompiledExpression | None) -> str | bool | None:

@@ -5,9 +5,11 @@ expressions."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +33,8 @@ values = st.one_of(
     st.none(), st.booleans(),
     st.integers(-2 ** 70, 2 ** 70),
     st.sampled_from([0, 1, 1_769_000_000, 99_999_999_999, 100_000_000_000, 1_769_000_000_000,
-                     253_402_300_799_999, 253_402_300_800_000, -1, -1_769_000_000]),
+                     253_402_300_799_999, 253_402_300_800_000, -1, -1_769_000_000,
+                     2 ** 64 + 1, -(2 ** 63) - 1, 10 ** 30 + 1]),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=8),
     st.sampled_from(["", "e1", "ünï", "\ud800", "1769000000", "2026-01-02T03:04:05Z", " 12 ",
@@ -107,3 +110,48 @@ def test_the_first_unstorable_key_is_named(streams: dict[str, CompiledStream]) -
         streams["untimed"].log_records(batch, RECEIVED)
     assert caught.value.index == 1
     assert str(caught.value).startswith("event 1: its dedupe key is not valid UTF-8 text")
+
+
+def as_sent(event: dict[str, Any]) -> bytes | None:
+    """The event as a sender's JSON writes it, or None when the engine's parser refuses that
+    text (a lone surrogate)."""
+    raw = json.dumps(event, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(events(), max_size=6))
+def test_an_event_read_from_its_bytes_reads_as_the_processor_parses_it(
+        streams: dict[str, CompiledStream], batch: list[dict[str, Any]]) -> None:
+    """Array items come unparsed; their keys and times must be what the processor's parse of
+    the same bytes gives (an integer past 64 bits is a float to it)."""
+    sent = [raw for raw in map(as_sent, batch) if raw is not None]
+    for name in ("plain", "keyless", "untimed", "bare", "computed", "mixed"):
+        stream = streams[name]
+
+        def records(parsed: bool, stream: CompiledStream = stream
+                    ) -> list[Record] | tuple[int, str]:
+            try:
+                return stream.log_records(
+                    [(orjson.loads(raw) if parsed else None, raw) for raw in sent], RECEIVED)
+            except UnstorableRecord as exc:
+                return exc.index, exc.reason
+
+        assert records(False) == records(True), name
+
+
+def test_unparsed_items_keep_their_bytes_and_read_odd_names(tmp_path: Path) -> None:
+    stream = mapping_config(tmp_path, """\
+streams:
+  - {name: same, id: when, timestamp: when}
+  - {name: odd, id: "`event-id`", timestamp: "`t s`"}
+""").pipeline.streams
+    raw = b'{"when": 1769000000, "event-id": "e1", "t s": 1769000000001, "x": [1, {"y": 2}]}'
+    assert stream["same"].log_records([(None, raw)], RECEIVED) == [
+        ("1769000000", 1_769_000_000_000, raw, None)]
+    assert stream["odd"].log_records([(None, raw)], RECEIVED) == [
+        ("e1", 1_769_000_000_001, raw, None)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from engine.version import engine_version
-from tests.server.conftest import ADMIN, TOKEN, Daemon, start, write_config
+from tests.server.conftest import ADMIN, ENGINE, TOKEN, Daemon, start, write_config
 
 HOOK = {"event_id": "e1", "object_type": "email", "metric": "opened", "timestamp": 1769420700,
         "data": {"identifiers": {"id": "usr_1", "email": "one@example.com"}}}
@@ -200,3 +201,27 @@ def test_pipelined_requests_are_answered_whole_and_in_order(daemon: Daemon) -> N
     assert answers[0] == (b"200", b'{"accepted":1,"duplicates":0}')
     assert answers[1] == (b"200", b'{"accepted":1,"duplicates":0}')
     assert answers[2][0] == b"200"
+
+
+def test_array_items_are_logged_as_sent_and_one_past_the_parser_is_a_dead_letter(
+        rejecting: Daemon, tmp_path: Path) -> None:
+    """The items of an array are split, not parsed and written out again: the log keeps each
+    as it came. A number past a double's range is valid JSON the engine cannot hold: its
+    item becomes a dead letter naming it, and the rest of the body is applied."""
+    items = [b'{\n  "event_id": "e1", "metric": "opened", "timestamp": 1769420700,\n'
+             b'  "data": {"identifiers": {"id": "usr_1", "email": "Jos\xc3\xa9@example.com"}}}',
+             b'{"event_id": "e2",   "metric": "opened", "timestamp": 1769420700, "v": 1e400,'
+             b' "data": {"identifiers": {"id": "usr_2"}}}',
+             json.dumps(hook(3)).encode()]
+    with rejecting.client() as c:
+        r = post(c, b"[ " + b" ,\n".join(items) + b" ]", wait="applied")
+        assert (r.status_code, r.json()) == (200, {"accepted": 3, "duplicates": 0})
+        bad = post(c, b'[{"event_id": "e4"}, {"event_id": "Jos\xe9"}]')
+        assert (bad.status_code, bad.json()["error"]) == (400, "malformed_body")
+    out = subprocess.run([str(ENGINE), "errors", "--format", "json", "--config",
+                          str(tmp_path / "config.yaml")],
+                         capture_output=True, text=True, check=True).stdout
+    [letter] = [json.loads(line) for line in out.splitlines()]
+    assert letter["reason"] == ("the body is not JSON: invalid JSON at line 1, column 72 "
+                                "(byte 71): number is infinity when parsed as double")
+    assert letter["event"] == items[1].decode()
