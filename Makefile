@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config.example.yaml
+TEST_WORKERS ?= auto
 
 .PHONY: run test bench lint clean docs
 
@@ -23,7 +24,11 @@ test: $(STAMP)
 	$(BIN)/engine validate --config $(CONFIG)
 	$(BIN)/engine test --config $(CONFIG)
 	rm -f .coverage .coverage.*
-	COVERAGE_FILE=$(CURDIR)/.coverage $(BIN)/coverage run -m pytest
+	# one worker per core (pytest-xdist), a test module to a worker; at the lowest CPU priority,
+	# the processor's (docs/performance.md), so that a daemon one test starts is not starved by
+	# the other workers while the test waits for it to apply
+	COVERAGE_FILE=$(CURDIR)/.coverage nice -n 19 $(BIN)/coverage run -m pytest \
+		-n $(TEST_WORKERS) --dist loadfile
 	# processes the crash tests kill -9 leave partial data files: combine names and skips them
 	$(BIN)/coverage combine --quiet
 	$(BIN)/python .ci/coverage_packages.py
