@@ -206,8 +206,8 @@ class CompiledStream:
         time_name: Any
         key_name, time_name = names
         if key_name is False or time_name is False:
-            return [self._log_record(i, orjson.loads(raw) if event is None else event, raw,
-                                     received_ms) for i, (event, raw) in enumerate(events)]
+            return [self._log_record(i, _whole(event, raw), raw, received_ms)
+                    for i, (event, raw) in enumerate(events)]
         read_head = self._head_reader
         if read_head is None:
             read_head = self._head_reader = _head_reader(key_name, time_name)
@@ -224,15 +224,13 @@ class CompiledStream:
             elif ts is None:
                 ts = received_ms
             else:
-                append(self._log_record(len(records), orjson.loads(raw) if event is None
-                                        else event, raw, received_ms))
+                append(self._log_record(len(records), _whole(event, raw), raw, received_ms))
                 continue
             key = head.get(key_name)
             if key is None or (key.__class__ is str and key and key.isascii()):
                 append((key, ts, raw, None))
             else:
-                append(self._log_record(len(records), orjson.loads(raw) if event is None
-                                        else event, raw, received_ms))
+                append(self._log_record(len(records), _whole(event, raw), raw, received_ms))
         return records
 
     def _log_record(self, index: int, event: Event, raw: bytes, received_ms: int) -> Record:
@@ -255,6 +253,11 @@ def _reader(expr: CompiledExpression | None) -> Callable[[Event, int], Any] | No
     if name is None:
         return expr._function
     return lambda event, _ts: event.get(name)
+
+
+def _whole(event: Event | None, raw: bytes) -> Event:
+    """The whole event: as given, or parsed from its bytes as the processor parses them."""
+    return orjson.loads(raw) if event is None else event
 
 
 def _head_reader(key_name: str | None, time_name: str | None) -> Callable[[bytes], Event]:

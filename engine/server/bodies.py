@@ -85,7 +85,11 @@ def parse(body: bytes, content_type: str | None,
             if not isinstance(item, dict):
                 raise BodyError(400, "malformed_body",
                                 f"item {i} of the array is {json_kind(item)}, not a JSON object")
-            out.append((item, orjson.dumps(item)))  # too deep for `_objects` to split
+            try:  # too deep for `_objects` to split
+                out.append((item, orjson.dumps(item)))
+            except orjson.JSONEncodeError:
+                raise BodyError(400, "malformed_body", f"item {i} of the array nests too "
+                                "deep to be kept: send it on its own") from None
         return out
     raise BodyError(400, "malformed_body",
                     f"the body is {json_kind(doc)}: send a JSON object or an array of objects")
