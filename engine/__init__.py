@@ -23,10 +23,15 @@ callback or protocol from the façade (`engine.pipeline.hooks.ProfileHook`,
 `engine.exports.service.Host`).
 """
 
-from engine.engine import Engine, IngestResult
-from engine.errors import ConfigError, Diagnostic, EngineError, RuntimeFailure
-from engine.lang.compiler import CompiledExpression, compile_expression
-from engine.program import Config, load_config
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
+if _TYPE_CHECKING:
+    from engine.engine import Engine, IngestResult
+    from engine.errors import ConfigError, Diagnostic, EngineError, RuntimeFailure
+    from engine.lang.compiler import CompiledExpression, compile_expression
+    from engine.program import Config, load_config
 
 __all__ = [
     "CompiledExpression",
@@ -40,3 +45,32 @@ __all__ = [
     "compile_expression",
     "load_config",
 ]
+
+# Where each public name is defined. A name loads its module on first use, so that importing a
+# part of the engine (the command line: `engine validate` needs no store, no HTTP server and no
+# database driver) does not load the whole façade.
+_HOMES = {
+    "CompiledExpression": "engine.lang.compiler",
+    "Config": "engine.program",
+    "ConfigError": "engine.errors",
+    "Diagnostic": "engine.errors",
+    "Engine": "engine.engine",
+    "EngineError": "engine.errors",
+    "IngestResult": "engine.engine",
+    "RuntimeFailure": "engine.errors",
+    "compile_expression": "engine.lang.compiler",
+    "load_config": "engine.program",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(home), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,7 +11,8 @@ import sys
 
 import orjson
 
-from engine.cli.common import EXIT_OK, config_of
+from engine.cli.common import EXIT_OK
+from engine.cli.configured import config_of
 from engine.engine import Engine
 
 

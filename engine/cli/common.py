@@ -15,7 +15,6 @@ import orjson
 
 from engine.errors import EngineError
 from engine.lang.dates import parse_date
-from engine.program import Config, load_config
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
 
@@ -94,9 +93,3 @@ def config_overrides(args: argparse.Namespace) -> dict[str, str]:
                 f"--set expects KEY=VALUE (e.g. storage.path=/tmp/x.db), got {item!r}")
         found[key.strip()] = value
     return found
-
-
-def config_of(args: argparse.Namespace) -> Config:
-    """The loaded and compiled config a command names with `--config` and `--set`."""
-    return load_config(resolve_config_path(args), config_overrides(args),
-                       allow_paths=args.allow_paths)

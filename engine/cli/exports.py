@@ -18,7 +18,8 @@ import time
 
 import orjson
 
-from engine.cli.common import DEFAULT_CREDENTIAL, EXIT_OK, UsageError, config_of
+from engine.cli.common import DEFAULT_CREDENTIAL, EXIT_OK, UsageError
+from engine.cli.configured import config_of
 from engine.engine import Engine
 from engine.errors import EngineError, RuntimeFailure
 from engine.exports import operations, service

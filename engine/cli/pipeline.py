@@ -17,10 +17,10 @@ import orjson
 from engine.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
-    config_of,
     date_argument,
     read_event_argument,
 )
+from engine.cli.configured import config_of
 from engine.config.report import CI_FORMATS, render
 from engine.engine import Engine, IngestResult
 from engine.errors import ConfigError, EngineError

@@ -7,7 +7,8 @@ import sys
 import time
 from typing import Any
 
-from engine.cli.common import EXIT_OK, config_of
+from engine.cli.common import EXIT_OK
+from engine.cli.configured import config_of
 from engine.engine import Engine
 from engine.output import to_json
 from engine.transport import NatsTransport, open_transport
