@@ -50,3 +50,4 @@ clean:
 
 docs: $(STAMP)
 	$(BIN)/python -m engine.lang.docs docs/functions.md
+	$(BIN)/python -m engine.lang.parser grammar/lql.tables

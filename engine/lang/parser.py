@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +19,7 @@ from lark import Token, Transformer, v_args
 
 from engine.errors import ConfigError, Diagnostic, RuntimeFailure, Source
 from engine.lang import nodes as n
+from engine.lang import tables
 from engine.lang.values import INT64_MAX
 from engine.resources import data_path
 
@@ -72,10 +74,10 @@ class _LineKeywords(lark.lark.PostLex):
             yield tok
 
 
-@functools.cache
-def _lark() -> lark.Lark:
+def build_parser(grammar: str) -> lark.Lark:
+    """The LALR parser of `grammar`, analysed from scratch (about half a second)."""
     return lark.Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        grammar,
         parser="lalr",
         lexer="contextual",
         start=["expression", "statements"],
@@ -83,6 +85,37 @@ def _lark() -> lark.Lark:
         maybe_placeholders=False,
         postlex=_LineKeywords(),
     )
+
+
+# Options given when the parser is made from its tables, never stored in them: the post-lexer
+# is an object of this module.
+_GIVEN = frozenset({"postlex"})
+
+
+def parser_tables(parser: lark.Lark) -> dict[str, Any]:
+    """`parser` as plain data, as `engine.lang.tables` ships it."""
+    data, memo = parser.memo_serialize([lark.lexer.TerminalDef, lark.grammar.Rule])
+    data["options"] = {k: v for k, v in data["options"].items() if k not in _GIVEN}
+    return {"data": data, "memo": memo}
+
+
+def parser_from_tables(serialised: dict[str, Any]) -> lark.Lark:
+    parser: lark.Lark = lark.Lark.__new__(lark.Lark)._load(serialised, postlex=_LineKeywords())
+    return parser
+
+
+@functools.cache
+def _lark() -> lark.Lark:
+    """The parser, from the tables shipped beside the grammar when they fit it and this Lark
+    (`engine.lang.tables`), else analysed from the grammar."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    shipped = tables.read(grammar, lark.__version__)
+    if shipped is not None:
+        try:
+            return parser_from_tables(shipped)
+        except Exception:  # noqa: S110 -- tables this Lark cannot read: analyse instead
+            pass
+    return build_parser(grammar)
 
 
 def _span_of(item: Any) -> n.Span:
@@ -504,3 +537,18 @@ def parse_filter(text: str | Source, name: str = "<filter>") -> n.Expr:
         raise ConfigError([Diagnostic(source, 0, len(source.text), "E001",
                                       "an audience filter holds one FILTER statement")])
     return statements[0].expr
+
+
+def main() -> None:
+    """`make docs`: analyse the grammar and write its tables beside it (`engine.lang.tables`),
+    unless the file there already fits the grammar and this Lark: the same analysis does not
+    always give the same bytes, and the file should change only when the grammar does."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else tables.tables_path()
+    if tables.read(grammar, lark.__version__, target) is None:
+        serialised = parser_tables(build_parser(grammar))
+        target.write_bytes(tables.render(serialised, grammar, lark.__version__))
+
+
+if __name__ == "__main__":
+    main()
