@@ -41,3 +41,15 @@ def test_the_command_line_loads_no_facade_until_a_command_needs_it() -> None:
              "engine.server", "psycopg", "nats", "uvicorn", "starlette"}
     assert not heavy & _loaded_after("import engine.cli.main")
     assert {"engine.engine", "engine.store"} <= _loaded_after("import engine; engine.Engine")
+
+
+def test_a_daemon_on_the_embedded_store_never_loads_the_postgresql_driver() -> None:
+    loaded = _loaded_after(
+        "import engine.server.serve\n"
+        "from engine.config.model import StorageSpec\n"
+        "from engine.store import open_store\n"
+        "import tempfile, os\n"
+        "path = os.path.join(tempfile.mkdtemp(), 'engine.db')\n"
+        "open_store(StorageSpec(path=path)).close()")
+    assert "engine.store.sqlite" in loaded
+    assert not {"psycopg", "engine.store.postgres"} & loaded

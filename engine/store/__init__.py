@@ -7,6 +7,7 @@ Callers name only what is here; which back end serves a store, and what it needs
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from engine.store.base import (
     Store,
     is_unavailable,
 )
-from engine.store.postgres import PostgresStore
 from engine.store.sqlite import Checkpointer, SqliteStore, StoreLock
 
 __all__ = [
@@ -50,6 +50,9 @@ __all__ = [
 
 
 _BACKENDS = ("sqlite", "postgres")
+# The PostgreSQL back end, and with it its driver, loads when a store of that kind is opened:
+# a process on the embedded default never pays for psycopg (docs/architecture.md).
+_POSTGRES = "engine.store.postgres"
 
 
 def _backend(storage: StorageSpec) -> str:
@@ -85,8 +88,10 @@ def open_store(storage: StorageSpec, *, path: str | Path | None = None,
     if shared and _backend(storage) == "sqlite":
         locks = tuple(dict.fromkeys([*locks, "apply"]))
     if _backend(storage) == "postgres":
-        return PostgresStore(storage.dsn, storage.schema, durability=durability,
-                             locks=locks, wait_for_locks=wait_for_locks)
+        store: Store = importlib.import_module(_POSTGRES).PostgresStore(
+            storage.dsn, storage.schema, durability=durability, locks=locks,
+            wait_for_locks=wait_for_locks)
+        return store
     where = storage.path if path is None else path
     lock = StoreLock.acquire(where, locks, wait=wait_for_locks) if locks else None
     try:
