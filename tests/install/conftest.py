@@ -80,7 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
 @pytest.fixture(scope="session")
 def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A git repository holding this checkout as it is now (committed or not), committed: what
-    `pre-commit try-repo` installs the hooks from."""
+    a config repository's pre-commit installs the hooks from."""
     repo = tmp_path_factory.mktemp("hook-repo")
     listed = checked(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT
