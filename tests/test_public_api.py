@@ -21,7 +21,7 @@ def test_all_is_sorted_and_matches_the_public_namespace() -> None:
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
     try:
-        engine.Nothing  # type: ignore[attr-defined]  # noqa: B018
+        engine.Nothing  # type: ignore[attr-defined]
     except AttributeError as exc:
         assert "Nothing" in str(exc)
     else:
