@@ -46,16 +46,23 @@ def render(parser: dict[str, Any], grammar: str, lark_version: str) -> bytes:
                          "parser": parser}, protocol=4)
 
 
+def recorded(path: Path | None = None) -> dict[str, Any] | None:
+    """What the file holds (the grammar's digest, the Lark version, the serialised parser),
+    read as plain data; None when it is unreadable, refused or damaged in any way."""
+    try:
+        raw = (path or tables_path()).read_bytes()
+        tables = _PlainData(io.BytesIO(raw)).load()
+    except Exception:  # whatever the reason, the grammar is analysed instead
+        return None
+    return tables if isinstance(tables, dict) else None
+
+
 def read(grammar: str, lark_version: str, path: Path | None = None) -> dict[str, Any] | None:
     """The serialised parser the file holds when it was made from `grammar` by
     `lark_version`; else None (no file, another grammar or Lark version, or a file that is not
     such tables)."""
-    try:
-        raw = (path or tables_path()).read_bytes()
-        tables = _PlainData(io.BytesIO(raw)).load()
-    except Exception:  # unreadable, refused or damaged in any way: analyse the grammar instead
-        return None
-    if not isinstance(tables, dict) or tables.get("grammar_sha256") != grammar_digest(grammar) \
+    tables = recorded(path)
+    if tables is None or tables.get("grammar_sha256") != grammar_digest(grammar) \
             or tables.get("lark") != lark_version:
         return None
     parser = tables.get("parser")

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _recorded() -> dict[str, object]:
-    shipped = pickle.loads(tables.tables_path().read_bytes())
-    assert isinstance(shipped, dict)
+    shipped = tables.recorded()
+    assert shipped is not None
     return shipped
 
 
